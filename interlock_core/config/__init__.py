@@ -1,0 +1,1 @@
+"""Pipeline configuration: models, loading, durations and calendars."""

@@ -1,0 +1,79 @@
+"""Sensors: the small JSON documents producers write, and their validation at the edge."""
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+MAX_SENSOR_BYTES = 64 * 1024
+NAME_PATTERN = re.compile(r"[A-Za-z0-9._:#-]{1,200}")
+
+
+class SensorError(ValueError):
+    """A sensor write was refused; the message says which part is wrong."""
+
+
+@dataclass(frozen=True)
+class Sensor:
+    """One sensor document as stored.
+
+    Attributes:
+        key: the sensor key as written (may carry a ``#<period>`` suffix).
+        data: the JSON object the producer wrote.
+        written_at: when the store accepted the write (timezone-aware UTC).
+        version: per-pipeline monotonically increasing write counter.
+    """
+
+    key: str
+    data: dict[str, Any] = field(default_factory=dict)
+    written_at: datetime | None = None
+    version: int = 0
+
+
+def validate_name(kind: str, value: object) -> str:
+    """Check a pipeline id or sensor key against ``[A-Za-z0-9._:#-]{1,200}``.
+
+    Raises:
+        SensorError: naming ``kind`` and the offending value.
+    """
+    if not isinstance(value, str) or NAME_PATTERN.fullmatch(value) is None:
+        raise SensorError(
+            f"invalid {kind} {value!r}: use 1-200 characters from letters, digits and . _ : # -"
+        )
+    return value
+
+
+def validate_sensor_data(key: str, data: object) -> dict[str, Any]:
+    """Check that sensor data is a JSON object of at most 64 KiB with finite numbers.
+
+    Returns:
+        The data, unchanged.
+
+    Raises:
+        SensorError: the data is not an object, not JSON-serialisable, or too large.
+    """
+    if not isinstance(data, dict):
+        raise SensorError(
+            f"sensor {key!r}: data must be a JSON object, got {type(data).__name__}"
+        )
+    try:
+        encoded = json.dumps(data, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise SensorError(f"sensor {key!r}: data is not valid JSON ({exc})") from exc
+    size = len(encoded.encode("utf-8"))
+    if size > MAX_SENSOR_BYTES:
+        raise SensorError(
+            f"sensor {key!r}: data is {size} bytes, more than the limit of {MAX_SENSOR_BYTES}"
+        )
+    return data
+
+
+def is_finite_number(value: object) -> bool:
+    """True for ints and finite floats (bools are not numbers here)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, float) and math.isfinite(value)

@@ -1,0 +1,226 @@
+"""The Store port: everything Interlock persists, behind one interface every backend implements.
+
+Semantics every backend must honour (the contract tests in ``tests/core/storage`` check them):
+
+* All times are timezone-aware UTC ``datetime`` values; backends return them the same way.
+* Configs are kept per ``(pipeline_id, hash)``; one of them is *current* per pipeline. Older
+  versions stay readable by hash, so a run attempt keeps the config it started with.
+* Sensor writes replace the document and get a per-pipeline version, strictly increasing
+  across writes to any key of that pipeline (never reused, also across processes).
+* ``get_sensors`` returns all sensors of a pipeline from one consistent read.
+* ``create_run`` is create-if-absent; ``update_run`` is compare-and-set on ``Run.version``.
+  Exactly one of several concurrent writers with the same expected version wins.
+* ``put_marker`` is put-if-absent: exactly one concurrent writer creates a marker.
+* Events are append-only and come back in ``(at, id)`` order.
+* Nothing here may assume SQLite or DynamoDB specifics (a PostgreSQL backend is planned).
+"""
+
+import abc
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from interlock_core.events import Event, EventType
+from interlock_core.runs import Run, RunStatus
+from interlock_core.sensors import Sensor
+
+
+class StoreError(RuntimeError):
+    """A backend failed (I/O, connection); the operation may be retried."""
+
+
+@dataclass(frozen=True)
+class StoredConfig:
+    """A pipeline config as applied: the validated document, its hash and when it was applied."""
+
+    pipeline_id: str
+    document: dict[str, Any]
+    hash: str
+    applied_at: datetime
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """What an ``apply_configs`` call did to one pipeline: created, updated, unchanged, removed."""
+
+    pipeline_id: str
+    action: str
+    hash: str | None = None
+
+
+@dataclass(frozen=True)
+class RerunRecord:
+    """One entry in the rerun ledger (budgets count these)."""
+
+    pipeline_id: str
+    period: str
+    seq: int
+    reason: str
+    at: datetime
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A put-if-absent flag, used for dedup (``SLA_WARNING`` once per period, …)."""
+
+    pipeline_id: str
+    name: str
+    created_at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+    expires_at: datetime | None = None
+
+
+class Store(abc.ABC):
+    """Persistence for configs, sensors, runs, the rerun ledger, markers and events."""
+
+    url: str = ""
+
+    # -- configs ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def apply_configs(
+        self,
+        configs: Mapping[str, tuple[dict[str, Any], str, str]],
+        now: datetime,
+        *,
+        remove_missing: bool = False,
+    ) -> list[ConfigChange]:
+        """Write configs atomically (all or nothing).
+
+        Args:
+            configs: pipeline id -> (document, hash, source) for every config to make current.
+            now: the apply time.
+            remove_missing: also delete current configs whose id is not in ``configs``.
+
+        Returns:
+            One change per pipeline touched (``created``, ``updated``, ``unchanged``,
+            ``removed``), sorted by pipeline id. Unchanged hashes are no-ops.
+        """
+
+    @abc.abstractmethod
+    def remove_config(self, pipeline_id: str, now: datetime) -> bool:
+        """Make a pipeline have no current config. Returns False when it had none."""
+
+    @abc.abstractmethod
+    def get_config(self, pipeline_id: str, config_hash: str | None = None) -> StoredConfig | None:
+        """The current config of a pipeline, or the version with ``config_hash``."""
+
+    @abc.abstractmethod
+    def list_configs(self) -> list[StoredConfig]:
+        """Every current config, sorted by pipeline id."""
+
+    # -- sensors ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def put_sensor(self, pipeline_id: str, key: str, data: dict[str, Any], now: datetime) -> Sensor:
+        """Write (replace) a sensor; returns it with its new version and ``written_at=now``."""
+
+    @abc.abstractmethod
+    def get_sensors(self, pipeline_id: str) -> dict[str, Sensor]:
+        """All sensors of a pipeline, by key, in one consistent read."""
+
+    @abc.abstractmethod
+    def sensors_since(self, pipeline_id: str, version: int) -> list[Sensor]:
+        """Sensors of a pipeline whose version is greater than ``version``, by version."""
+
+    @abc.abstractmethod
+    def sensor_versions(self) -> dict[str, int]:
+        """The latest sensor version of every pipeline that has sensors (cheap; for pollers)."""
+
+    # -- runs ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_run(self, run: Run) -> Run | None:
+        """Create a run if none exists for its (pipeline, period).
+
+        Returns:
+            The stored run (``version`` 1), or None when one already existed.
+        """
+
+    @abc.abstractmethod
+    def get_run(self, pipeline_id: str, period: str) -> Run | None:
+        """The run for (pipeline, period), or None."""
+
+    @abc.abstractmethod
+    def update_run(self, run: Run, expected_version: int) -> Run | None:
+        """Compare-and-set: store ``run`` only if the stored version is ``expected_version``.
+
+        Returns:
+            The stored run with ``version = expected_version + 1``, or None on a conflict
+            (the run changed underneath, or does not exist).
+        """
+
+    @abc.abstractmethod
+    def list_runs(
+        self,
+        pipeline_id: str | None = None,
+        statuses: Collection[RunStatus] | None = None,
+        limit: int | None = None,
+    ) -> list[Run]:
+        """Runs filtered by pipeline and status, newest period first."""
+
+    @abc.abstractmethod
+    def due_runs(self, now: datetime, limit: int = 100) -> list[Run]:
+        """Runs with ``due_at <= now`` (non-null), earliest due first."""
+
+    # -- rerun ledger ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def append_rerun(
+        self,
+        pipeline_id: str,
+        period: str,
+        reason: str,
+        now: datetime,
+        detail: dict[str, Any] | None = None,
+    ) -> RerunRecord:
+        """Append to the rerun ledger; ``seq`` is 1, 2, … per (pipeline, period), race-free."""
+
+    @abc.abstractmethod
+    def count_reruns(self, pipeline_id: str, period: str, reasons: Collection[str]) -> int:
+        """How many ledger entries for (pipeline, period) have one of ``reasons``."""
+
+    @abc.abstractmethod
+    def list_reruns(self, pipeline_id: str, period: str) -> list[RerunRecord]:
+        """The ledger of (pipeline, period), by ``seq``."""
+
+    # -- markers ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def put_marker(
+        self,
+        pipeline_id: str,
+        name: str,
+        now: datetime,
+        data: dict[str, Any] | None = None,
+        expires_at: datetime | None = None,
+    ) -> bool:
+        """Create a marker if absent (or expired). True when this call created it."""
+
+    @abc.abstractmethod
+    def get_marker(self, pipeline_id: str, name: str) -> Marker | None:
+        """A marker, or None (also when expired)."""
+
+    # -- events ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def append_events(self, events: Iterable[Event]) -> None:
+        """Append events to the log."""
+
+    @abc.abstractmethod
+    def query_events(
+        self,
+        pipeline_id: str | None = None,
+        types: Collection[EventType] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        period: str | None = None,
+        after_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        """Events matching every given filter, oldest first.
+
+        ``since`` is inclusive, ``until`` exclusive; ``after_id`` returns only events whose id
+        sorts after it (for ``--follow``). ``limit`` keeps the newest ``limit`` matches.
+        """
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
+        """Release connections."""
