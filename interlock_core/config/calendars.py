@@ -19,7 +19,7 @@ class Weekday(StrEnum):
     SUNDAY = "sunday"
 
     @property
-    def index(self) -> int:
+    def index(self) -> int:  # type: ignore[override]  # shadows str.index on purpose
         """``date.weekday()`` of this day (Monday is 0)."""
         return list(Weekday).index(self)
 

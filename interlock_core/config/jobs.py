@@ -128,7 +128,7 @@ class DatabricksJob(JobConfigBase):
 
     workspace_url: str
     job_id: int | str
-    token_env: EnvName = "DATABRICKS_TOKEN"
+    token_env: EnvName = "DATABRICKS_TOKEN"  # noqa: S105  # the variable's name, not a secret
     headers: Headers = Field(default_factory=dict)
     arguments: dict[str, str] = Field(default_factory=dict)  # notebook_params (Go name)
     job_parameters: dict[str, str] = Field(default_factory=dict)

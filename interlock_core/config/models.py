@@ -15,6 +15,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     SerializeAsAny,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -145,9 +146,10 @@ class Rule(ConfigModel):
     @model_validator(mode="after")
     def _value_fits_check(self) -> "Rule":
         check = self.check
-        if check in NUMERIC_CHECKS or check in {Check.EQUALS, Check.NEQ, Check.IN}:
-            if not self.field:
-                raise ValueError(f"check {check.value!r} needs a field")
+        if (check in NUMERIC_CHECKS or check in {Check.EQUALS, Check.NEQ, Check.IN}) and (
+            not self.field
+        ):
+            raise ValueError(f"check {check.value!r} needs a field")
         if check in NUMERIC_CHECKS and not _is_numeric_literal(self.value):
             raise ValueError(f"check {check.value!r} needs a numeric value, got {self.value!r}")
         if check == Check.IN and not isinstance(self.value, list):
@@ -300,7 +302,8 @@ class Job(ConfigModel):
     external orchestrator claims its runs."""
 
     type: JobType | None = None
-    config: SerializeAsAny[JobConfigBase] | None = None
+    # validate_default: a typed job with no config at all must still report its required keys
+    config: SerializeAsAny[JobConfigBase] | None = Field(default=None, validate_default=True)
     max_retries: int = Field(default=0, ge=0, le=10)
     max_code_retries: int = Field(default=1, ge=0, le=3)
     max_drift_reruns: int = Field(default=1, ge=0, le=5)
@@ -309,26 +312,26 @@ class Job(ConfigModel):
     job_check_interval_seconds: int = Field(default=60, ge=1, le=3600)
     claim_timeout: PositiveDuration = dt.timedelta(hours=6)
 
-    @model_validator(mode="before")
+    @field_validator("config", mode="before")
     @classmethod
-    def _typed_config(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        job_type = data.get("type")
-        config = data.get("config")
-        try:
-            model = JOB_CONFIG_MODELS[JobType(job_type)] if job_type is not None else None
-        except ValueError:
-            return data  # the enum reports the unknown type
-        if model is None:
+    def _typed_config(cls, config: Any, info: ValidationInfo) -> Any:
+        # A field validator (not a model one) so that errors inside the config keep their
+        # ``job.config.<key>`` location and the other job fields are still validated.
+        if "type" not in info.data:
+            return None  # the type itself is invalid and reported; its config cannot be typed
+        job_type = info.data["type"]
+        if job_type is None:
             if config:
                 raise ValueError("config needs a job type")
-            return data
+            return None
+        model = JOB_CONFIG_MODELS[JobType(job_type)]
         if config is None:
             config = {}
         if isinstance(config, dict):
-            data = {**data, "config": model.model_validate(canonical_job_keys(model, config))}
-        return data
+            return model.model_validate(canonical_job_keys(model, config))
+        if isinstance(config, JobConfigBase):
+            return config
+        return model.model_validate(config)
 
     @field_validator("job_poll_window_seconds")
     @classmethod
@@ -411,8 +414,10 @@ class Pipeline(ConfigModel):
         cron = self.schedule.cron
         if cron:
             minute, hour = cron.split()[:2]
-            return Granularity.DAILY if _single_value(hour) and _single_value(minute) else (
-                Granularity.HOURLY
+            return (
+                Granularity.DAILY
+                if _single_value(hour) and _single_value(minute)
+                else (Granularity.HOURLY)
             )
         deadlines = [self.sla.deadline if self.sla else None]
         if self.schedule.trigger is not None:
