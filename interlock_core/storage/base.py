@@ -16,9 +16,10 @@ Semantics every backend must honour (the contract tests in ``tests/core/storage`
 """
 
 import abc
+import json
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from interlock_core.events import Event, EventType
@@ -28,6 +29,48 @@ from interlock_core.sensors import Sensor
 
 class StoreError(RuntimeError):
     """A backend failed (I/O, connection); the operation may be retried."""
+
+
+def utc(value: datetime) -> datetime:
+    """Return ``value`` as a UTC datetime, the form every backend stores and returns.
+
+    Raises:
+        ValueError: ``value`` is naive (a store cannot know which instant it means).
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"the store needs timezone-aware datetimes, got naive {value!r}")
+    # Normalise the tzinfo object too (pydantic parses "Z" into its own TzInfo), so callers
+    # can rely on ``tzinfo is UTC``.
+    return value.astimezone(UTC)
+
+
+def utc_run(run: Run) -> Run:
+    """Return ``run`` with every top-level datetime field converted to UTC (see :func:`utc`)."""
+    changes = {
+        name: utc(value)
+        for name, value in run.__dict__.items()
+        if isinstance(value, datetime) and value.tzinfo is not UTC
+    }
+    return run.model_copy(update=changes) if changes else run
+
+
+def encode_document(value: Any, what: str) -> str:
+    """Encode a stored document (config, sensor data, marker data, rerun detail) as strict JSON.
+
+    Backends use this so they accept and reject the same documents: whatever one of them
+    stores, every other one can store too.
+
+    Args:
+        value: the document.
+        what: names the document in the error message.
+
+    Raises:
+        ValueError: the document has values JSON cannot hold (objects, NaN, infinity).
+    """
+    try:
+        return json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} is not JSON-serialisable: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -196,8 +239,8 @@ class Store(abc.ABC):
         """Create a marker if absent (or expired). True when this call created it."""
 
     @abc.abstractmethod
-    def get_marker(self, pipeline_id: str, name: str) -> Marker | None:
-        """A marker, or None (also when expired)."""
+    def get_marker(self, pipeline_id: str, name: str, now: datetime | None = None) -> Marker | None:
+        """A marker, or None (also when expired at ``now``, by default the current time)."""
 
     # -- events ----------------------------------------------------------------------------
     @abc.abstractmethod

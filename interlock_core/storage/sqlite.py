@@ -1,0 +1,841 @@
+"""The SQLite Store: one file in WAL mode, safe for several threads and processes at once.
+
+How the Store guarantees hold on SQLite:
+
+* Every write runs in a ``BEGIN IMMEDIATE`` transaction, which takes the database's single
+  write lock up front; concurrent writers (threads or processes) queue on ``busy_timeout``
+  instead of failing halfway through, and a transaction never works from a stale snapshot.
+* Create-if-absent is ``INSERT ... ON CONFLICT DO NOTHING`` and compare-and-set is
+  ``UPDATE ... WHERE version = ?``; both decide on the row count the statement reports.
+* Sensor versions come from a per-pipeline counter row incremented in the same transaction as
+  the sensor write, so they never repeat, also across processes.
+* Every read is a single ``SELECT``, which SQLite answers from one snapshot.
+
+Times are stored as integer microseconds since the epoch (exact, and ordered like the instants
+they stand for) and come back as UTC datetimes. Each thread gets its own connection; a process
+forked from one that used the store opens fresh connections instead of sharing the parent's.
+"""
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from interlock_core.events import Event, EventType
+from interlock_core.runs import Run, RunStatus
+from interlock_core.sensors import Sensor
+from interlock_core.storage.base import (
+    ConfigChange,
+    Marker,
+    RerunRecord,
+    Store,
+    StoredConfig,
+    StoreError,
+    encode_document,
+    utc,
+    utc_run,
+)
+
+T = TypeVar("T")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
+_SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+# Migration ``n`` takes the schema from version ``n`` to ``n + 1``; append, never edit.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE config_versions (
+            pipeline_id TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            document TEXT NOT NULL,
+            source TEXT NOT NULL,
+            applied_at_us INTEGER NOT NULL,
+            PRIMARY KEY (pipeline_id, hash)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE config_current (
+            pipeline_id TEXT PRIMARY KEY,
+            hash TEXT NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE sensors (
+            pipeline_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            data TEXT NOT NULL,
+            written_at_us INTEGER NOT NULL,
+            version INTEGER NOT NULL,
+            PRIMARY KEY (pipeline_id, key)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX sensors_by_version ON sensors (pipeline_id, version)",
+        """CREATE TABLE sensor_counters (
+            pipeline_id TEXT PRIMARY KEY,
+            version INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE runs (
+            pipeline_id TEXT NOT NULL,
+            period TEXT NOT NULL,
+            status TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            attempt INTEGER NOT NULL,
+            due_at_us INTEGER,
+            owner TEXT,
+            document TEXT NOT NULL,
+            PRIMARY KEY (pipeline_id, period)
+        ) WITHOUT ROWID""",
+        """CREATE INDEX runs_by_due ON runs (due_at_us, pipeline_id, period)
+            WHERE due_at_us IS NOT NULL""",
+        "CREATE INDEX runs_by_status ON runs (status, period)",
+        "CREATE INDEX runs_by_period ON runs (period, pipeline_id)",
+        """CREATE TABLE reruns (
+            pipeline_id TEXT NOT NULL,
+            period TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            at_us INTEGER NOT NULL,
+            detail TEXT NOT NULL,
+            PRIMARY KEY (pipeline_id, period, seq)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE markers (
+            pipeline_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            created_at_us INTEGER NOT NULL,
+            expires_at_us INTEGER,
+            data TEXT NOT NULL,
+            PRIMARY KEY (pipeline_id, name)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE events (
+            id TEXT PRIMARY KEY,
+            at_us INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            pipeline_id TEXT NOT NULL,
+            period TEXT,
+            attempt INTEGER,
+            document TEXT NOT NULL
+        )""",
+        "CREATE INDEX events_by_time ON events (at_us, id)",
+        "CREATE INDEX events_by_pipeline ON events (pipeline_id, at_us, id)",
+        "CREATE INDEX events_by_type ON events (type, at_us, id)",
+        "CREATE INDEX events_by_period ON events (period, at_us, id)",
+    ),
+)
+
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+class SchemaVersionError(StoreError):
+    """The database was written by a newer Interlock whose schema this one does not know."""
+
+
+def _to_us(value: datetime) -> int:
+    return (utc(value) - _EPOCH) // _MICROSECOND
+
+
+def _from_us(value: int) -> datetime:
+    # Integer arithmetic, not fromtimestamp(): floats lose microseconds far from the epoch.
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def _optional_us(value: datetime | None) -> int | None:
+    return None if value is None else _to_us(value)
+
+
+def _check_limit(limit: int | None) -> int:
+    """The LIMIT parameter for ``limit`` (SQLite reads -1 as no limit)."""
+    if limit is None:
+        return -1
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    return limit
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+class SQLiteStore(Store):
+    """A Store in one SQLite file.
+
+    Args:
+        path: the database file; its parent directory is created. ``:memory:`` is refused
+            because every thread has its own connection and would see its own empty database.
+        busy_timeout: seconds a write waits for another writer before it fails with
+            :class:`StoreError`.
+        synchronous: SQLite's ``synchronous`` setting. ``FULL`` (the default) makes every
+            committed transaction survive a power cut, which the exactly-once submit relies on;
+            ``NORMAL`` is faster and only survives process crashes.
+        url: what ``url`` reports; defaults to ``sqlite:///<path>``.
+
+    Raises:
+        ValueError: ``path`` or ``synchronous`` is not usable.
+        SchemaVersionError: the file was written by a newer Interlock.
+        StoreError: the file cannot be opened or migrated.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout: float = 30.0,
+        synchronous: str = "FULL",
+        url: str | None = None,
+    ) -> None:
+        text = os.fspath(path)
+        if not text or text == ":memory:" or text.startswith("file:"):
+            raise ValueError(
+                f"unsupported SQLite path {text!r}: give a file path "
+                "(use memory:// for an in-process store)"
+            )
+        mode = synchronous.upper()
+        if mode not in _SYNCHRONOUS_MODES:
+            raise ValueError(
+                f"unsupported synchronous mode {synchronous!r}: use one of "
+                + ", ".join(_SYNCHRONOUS_MODES)
+            )
+        if busy_timeout < 0:
+            raise ValueError(f"busy_timeout must be >= 0 seconds, got {busy_timeout}")
+        self.path = Path(text)
+        self.url = url if url is not None else f"sqlite:///{text}"
+        self._busy_timeout = busy_timeout
+        # A whitelisted constant, because PRAGMA values cannot be bound as parameters.
+        self._synchronous_pragma = f"PRAGMA synchronous = {mode}"
+        self._closed = False
+        self._reset_connections()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the directory of {self.path}: {exc}") from exc
+        try:
+            self.migrate()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- connections and transactions -------------------------------------------------------
+    def _reset_connections(self) -> None:
+        self._pid = os.getpid()
+        self._local = threading.local()
+        self._conns: dict[threading.Thread, sqlite3.Connection] = {}
+        self._conns_lock = threading.Lock()
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError(f"the store {self.url} is closed")
+        if os.getpid() != self._pid:
+            # A forked child must not touch the parent's connections (SQLite forbids it, and
+            # closing them could drop the parent's locks); it simply abandons them.
+            self._reset_connections()
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._conns_lock:
+                for thread in [t for t in self._conns if not t.is_alive()]:
+                    self._conns.pop(thread).close()
+                self._conns[threading.current_thread()] = conn
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout,
+                isolation_level=None,
+                # close() runs in whichever thread calls it; every other use stays in the
+                # thread that opened the connection.
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+        try:
+            conn.execute(self._synchronous_pragma)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(f"cannot configure {self.path}: {exc}") from exc
+        return conn
+
+    def _transact(
+        self, operation: str, work: Callable[[sqlite3.Connection], T], *, write: bool
+    ) -> T:
+        """Run ``work`` (in a ``BEGIN IMMEDIATE`` transaction when ``write``) and translate errors.
+
+        SQLite already waits ``busy_timeout`` inside each call; the loop here covers the few
+        busy answers that skip that wait (e.g. while another connection recovers the WAL).
+        """
+        deadline = time.monotonic() + self._busy_timeout
+        delay = 0.001
+        while True:
+            conn = self._connection()
+            try:
+                if not write:
+                    return work(conn)
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        # The original error says more than a failed rollback would.
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
+                    raise
+                return result
+            except sqlite3.Error as exc:
+                if _is_busy(exc) and time.monotonic() < deadline:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.1)
+                    continue
+                if _is_busy(exc):
+                    raise StoreError(
+                        f"{operation}: {self.path} stayed locked for more than "
+                        f"{self._busy_timeout:g} s ({exc})"
+                    ) from exc
+                raise StoreError(f"{operation} failed on {self.path}: {exc}") from exc
+
+    def migrate(self) -> int:
+        """Bring the schema to :data:`SCHEMA_VERSION`; safe to call from several processes.
+
+        Returns:
+            The schema version the file had before.
+
+        Raises:
+            SchemaVersionError: the file's schema is newer than this code knows.
+        """
+
+        def switch_to_wal(conn: sqlite3.Connection) -> int:
+            # WAL is a property of the file: set once, every later connection gets it.
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"{self.path} cannot use WAL mode (journal mode is {mode})")
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+        def upgrade(conn: sqlite3.Connection) -> int:
+            found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            self._check_schema(found)
+            for step in range(found, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[step]:
+                    conn.execute(statement)
+            if found != SCHEMA_VERSION:
+                # An int constant: PRAGMA values cannot be bound as parameters.
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+            return found
+
+        found = self._transact("open", switch_to_wal, write=False)
+        self._check_schema(found)
+        if found == SCHEMA_VERSION:
+            return found
+        # Re-read under the write lock: another process may have migrated meanwhile.
+        return self._transact("migrate", upgrade, write=True)
+
+    def _check_schema(self, found: int) -> None:
+        if found > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{self.path} has schema version {found}, newer than version {SCHEMA_VERSION} "
+                "that this Interlock knows; upgrade Interlock to use it"
+            )
+
+    def close(self) -> None:
+        """Close every connection of every thread; later calls raise :class:`StoreError`."""
+        self._closed = True
+        if os.getpid() != self._pid:
+            return
+        with self._conns_lock:
+            conns = list(self._conns.values())
+            self._conns.clear()
+        for conn in conns:
+            # Best effort: the process may be shutting down anyway.
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+    # -- configs ---------------------------------------------------------------------------
+    def apply_configs(
+        self,
+        configs: Mapping[str, tuple[dict[str, Any], str, str]],
+        now: datetime,
+        *,
+        remove_missing: bool = False,
+    ) -> list[ConfigChange]:
+        """See :meth:`Store.apply_configs`."""
+        applied_at = _to_us(now)
+        items = sorted(configs.items())
+
+        def work(conn: sqlite3.Connection) -> list[ConfigChange]:
+            changes: list[ConfigChange] = []
+            for pipeline_id, (document, config_hash, source) in items:
+                # Encoded inside the transaction: a bad document rolls back the ones before it.
+                encoded = encode_document(document, f"config {pipeline_id!r}")
+                row = conn.execute(
+                    "SELECT hash FROM config_current WHERE pipeline_id = ?", (pipeline_id,)
+                ).fetchone()
+                current = None if row is None else str(row[0])
+                if current == config_hash:
+                    changes.append(ConfigChange(pipeline_id, "unchanged", config_hash))
+                    continue
+                conn.execute(
+                    "INSERT INTO config_versions"
+                    " (pipeline_id, hash, document, source, applied_at_us)"
+                    " VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (pipeline_id, hash) DO UPDATE SET"
+                    " document = excluded.document, source = excluded.source,"
+                    " applied_at_us = excluded.applied_at_us",
+                    (pipeline_id, config_hash, encoded, source, applied_at),
+                )
+                conn.execute(
+                    "INSERT INTO config_current (pipeline_id, hash) VALUES (?, ?)"
+                    " ON CONFLICT (pipeline_id) DO UPDATE SET hash = excluded.hash",
+                    (pipeline_id, config_hash),
+                )
+                action = "created" if current is None else "updated"
+                changes.append(ConfigChange(pipeline_id, action, config_hash))
+            if remove_missing:
+                rows = conn.execute("SELECT pipeline_id, hash FROM config_current").fetchall()
+                for pipeline_id, config_hash in rows:
+                    if pipeline_id not in configs:
+                        conn.execute(
+                            "DELETE FROM config_current WHERE pipeline_id = ?", (pipeline_id,)
+                        )
+                        changes.append(ConfigChange(pipeline_id, "removed", config_hash))
+            return sorted(changes, key=lambda change: change.pipeline_id)
+
+        return self._transact("apply_configs", work, write=True)
+
+    def remove_config(self, pipeline_id: str, now: datetime) -> bool:
+        """See :meth:`Store.remove_config`."""
+        utc(now)
+
+        def work(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "DELETE FROM config_current WHERE pipeline_id = ?", (pipeline_id,)
+            )
+            return cursor.rowcount == 1
+
+        return self._transact("remove_config", work, write=True)
+
+    def get_config(self, pipeline_id: str, config_hash: str | None = None) -> StoredConfig | None:
+        """See :meth:`Store.get_config`."""
+
+        def work(conn: sqlite3.Connection) -> Any:
+            if config_hash is None:
+                return conn.execute(
+                    "SELECT v.pipeline_id, v.hash, v.document, v.source, v.applied_at_us"
+                    " FROM config_current AS c JOIN config_versions AS v"
+                    " ON v.pipeline_id = c.pipeline_id AND v.hash = c.hash"
+                    " WHERE c.pipeline_id = ?",
+                    (pipeline_id,),
+                ).fetchone()
+            return conn.execute(
+                "SELECT pipeline_id, hash, document, source, applied_at_us"
+                " FROM config_versions WHERE pipeline_id = ? AND hash = ?",
+                (pipeline_id, config_hash),
+            ).fetchone()
+
+        row = self._transact("get_config", work, write=False)
+        return None if row is None else _stored_config(row)
+
+    def list_configs(self) -> list[StoredConfig]:
+        """See :meth:`Store.list_configs`."""
+
+        def work(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute(
+                "SELECT v.pipeline_id, v.hash, v.document, v.source, v.applied_at_us"
+                " FROM config_current AS c JOIN config_versions AS v"
+                " ON v.pipeline_id = c.pipeline_id AND v.hash = c.hash"
+                " ORDER BY c.pipeline_id"
+            ).fetchall()
+
+        return [_stored_config(row) for row in self._transact("list_configs", work, write=False)]
+
+    # -- sensors ---------------------------------------------------------------------------
+    def put_sensor(self, pipeline_id: str, key: str, data: dict[str, Any], now: datetime) -> Sensor:
+        """See :meth:`Store.put_sensor`."""
+        written_at = _to_us(now)
+        encoded = encode_document(data, f"sensor {key!r}")
+
+        def work(conn: sqlite3.Connection) -> int:
+            version = int(
+                conn.execute(
+                    "INSERT INTO sensor_counters (pipeline_id, version) VALUES (?, 1)"
+                    " ON CONFLICT (pipeline_id) DO UPDATE SET version = version + 1"
+                    " RETURNING version",
+                    (pipeline_id,),
+                ).fetchall()[0][0]
+            )
+            conn.execute(
+                "INSERT INTO sensors (pipeline_id, key, data, written_at_us, version)"
+                " VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (pipeline_id, key) DO UPDATE SET data = excluded.data,"
+                " written_at_us = excluded.written_at_us, version = excluded.version",
+                (pipeline_id, key, encoded, written_at, version),
+            )
+            return version
+
+        version = self._transact("put_sensor", work, write=True)
+        return Sensor(
+            key=key, data=json.loads(encoded), written_at=_from_us(written_at), version=version
+        )
+
+    def get_sensors(self, pipeline_id: str) -> dict[str, Sensor]:
+        """See :meth:`Store.get_sensors`; one ``SELECT``, so one snapshot."""
+
+        def work(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute(
+                "SELECT key, data, written_at_us, version FROM sensors"
+                " WHERE pipeline_id = ? ORDER BY key",
+                (pipeline_id,),
+            ).fetchall()
+
+        rows = self._transact("get_sensors", work, write=False)
+        return {row[0]: _sensor(row) for row in rows}
+
+    def sensors_since(self, pipeline_id: str, version: int) -> list[Sensor]:
+        """See :meth:`Store.sensors_since`."""
+
+        def work(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute(
+                "SELECT key, data, written_at_us, version FROM sensors"
+                " WHERE pipeline_id = ? AND version > ? ORDER BY version",
+                (pipeline_id, version),
+            ).fetchall()
+
+        return [_sensor(row) for row in self._transact("sensors_since", work, write=False)]
+
+    def sensor_versions(self) -> dict[str, int]:
+        """See :meth:`Store.sensor_versions`."""
+
+        def work(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute(
+                "SELECT pipeline_id, version FROM sensor_counters ORDER BY pipeline_id"
+            ).fetchall()
+
+        return {str(pid): int(v) for pid, v in self._transact("sensor_versions", work, write=False)}
+
+    # -- runs ------------------------------------------------------------------------------
+    def create_run(self, run: Run) -> Run | None:
+        """See :meth:`Store.create_run`."""
+        stored = utc_run(run.evolve(version=1))
+        document = stored.model_dump_json()
+
+        def work(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "INSERT INTO runs"
+                " (pipeline_id, period, status, version, attempt, due_at_us, owner, document)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (pipeline_id, period) DO NOTHING",
+                (
+                    stored.pipeline_id,
+                    stored.period,
+                    stored.status.value,
+                    stored.version,
+                    stored.attempt,
+                    _optional_us(stored.due_at),
+                    stored.owner,
+                    document,
+                ),
+            )
+            return cursor.rowcount == 1
+
+        created = self._transact("create_run", work, write=True)
+        return _run(document) if created else None
+
+    def get_run(self, pipeline_id: str, period: str) -> Run | None:
+        """See :meth:`Store.get_run`."""
+
+        def work(conn: sqlite3.Connection) -> Any:
+            return conn.execute(
+                "SELECT document FROM runs WHERE pipeline_id = ? AND period = ?",
+                (pipeline_id, period),
+            ).fetchone()
+
+        row = self._transact("get_run", work, write=False)
+        return None if row is None else _run(row[0])
+
+    def update_run(self, run: Run, expected_version: int) -> Run | None:
+        """See :meth:`Store.update_run`."""
+        stored = utc_run(run.evolve(version=expected_version + 1))
+        document = stored.model_dump_json()
+
+        def work(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE runs SET status = ?, version = ?, attempt = ?, due_at_us = ?,"
+                " owner = ?, document = ?"
+                " WHERE pipeline_id = ? AND period = ? AND version = ?",
+                (
+                    stored.status.value,
+                    stored.version,
+                    stored.attempt,
+                    _optional_us(stored.due_at),
+                    stored.owner,
+                    document,
+                    stored.pipeline_id,
+                    stored.period,
+                    expected_version,
+                ),
+            )
+            return cursor.rowcount == 1
+
+        updated = self._transact("update_run", work, write=True)
+        return _run(document) if updated else None
+
+    def list_runs(
+        self,
+        pipeline_id: str | None = None,
+        statuses: Collection[RunStatus] | None = None,
+        limit: int | None = None,
+    ) -> list[Run]:
+        """See :meth:`Store.list_runs`."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if pipeline_id is not None:
+            clauses.append("pipeline_id = ?")
+            params.append(pipeline_id)
+        if statuses is not None:
+            clauses.append("status IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(sorted(RunStatus(status).value for status in statuses)))
+        params.append(_check_limit(limit))
+        # Only constant fragments are joined here; every value travels as a parameter.
+        sql = (
+            "SELECT document FROM runs WHERE "  # noqa: S608
+            + (" AND ".join(clauses) or "1")
+            + " ORDER BY period DESC, pipeline_id LIMIT ?"
+        )
+
+        def work(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute(sql, params).fetchall()
+
+        return [_run(row[0]) for row in self._transact("list_runs", work, write=False)]
+
+    def due_runs(self, now: datetime, limit: int = 100) -> list[Run]:
+        """See :meth:`Store.due_runs`; answered from the partial index on ``due_at``."""
+        params = (_to_us(now), _check_limit(limit))
+
+        def work(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute(
+                "SELECT document FROM runs"
+                " WHERE due_at_us IS NOT NULL AND due_at_us <= ?"
+                " ORDER BY due_at_us, pipeline_id, period LIMIT ?",
+                params,
+            ).fetchall()
+
+        return [_run(row[0]) for row in self._transact("due_runs", work, write=False)]
+
+    # -- rerun ledger ----------------------------------------------------------------------
+    def append_rerun(
+        self,
+        pipeline_id: str,
+        period: str,
+        reason: str,
+        now: datetime,
+        detail: dict[str, Any] | None = None,
+    ) -> RerunRecord:
+        """See :meth:`Store.append_rerun`; the write lock makes ``MAX(seq) + 1`` race-free."""
+        at = _to_us(now)
+        encoded = encode_document(detail or {}, "rerun detail")
+
+        def work(conn: sqlite3.Connection) -> int:
+            return int(
+                conn.execute(
+                    "INSERT INTO reruns (pipeline_id, period, seq, reason, at_us, detail)"
+                    " SELECT ?, ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ? FROM reruns"
+                    " WHERE pipeline_id = ? AND period = ?"
+                    " RETURNING seq",
+                    (pipeline_id, period, reason, at, encoded, pipeline_id, period),
+                ).fetchall()[0][0]
+            )
+
+        seq = self._transact("append_rerun", work, write=True)
+        return RerunRecord(pipeline_id, period, seq, reason, _from_us(at), json.loads(encoded))
+
+    def count_reruns(self, pipeline_id: str, period: str, reasons: Collection[str]) -> int:
+        """See :meth:`Store.count_reruns`."""
+        wanted = json.dumps(sorted(set(reasons)))
+
+        def work(conn: sqlite3.Connection) -> int:
+            return int(
+                conn.execute(
+                    "SELECT COUNT(*) FROM reruns WHERE pipeline_id = ? AND period = ?"
+                    " AND reason IN (SELECT value FROM json_each(?))",
+                    (pipeline_id, period, wanted),
+                ).fetchone()[0]
+            )
+
+        return self._transact("count_reruns", work, write=False)
+
+    def list_reruns(self, pipeline_id: str, period: str) -> list[RerunRecord]:
+        """See :meth:`Store.list_reruns`."""
+
+        def work(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute(
+                "SELECT seq, reason, at_us, detail FROM reruns"
+                " WHERE pipeline_id = ? AND period = ? ORDER BY seq",
+                (pipeline_id, period),
+            ).fetchall()
+
+        return [
+            RerunRecord(
+                pipeline_id, period, int(seq), str(reason), _from_us(at), json.loads(detail)
+            )
+            for seq, reason, at, detail in self._transact("list_reruns", work, write=False)
+        ]
+
+    # -- markers ---------------------------------------------------------------------------
+    def put_marker(
+        self,
+        pipeline_id: str,
+        name: str,
+        now: datetime,
+        data: dict[str, Any] | None = None,
+        expires_at: datetime | None = None,
+    ) -> bool:
+        """See :meth:`Store.put_marker`; an expired marker is replaced in the same statement."""
+        params = (
+            pipeline_id,
+            name,
+            _to_us(now),
+            _optional_us(expires_at),
+            encode_document(data or {}, f"marker {name!r} data"),
+        )
+
+        def work(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "INSERT INTO markers (pipeline_id, name, created_at_us, expires_at_us, data)"
+                " VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (pipeline_id, name) DO UPDATE SET"
+                " created_at_us = excluded.created_at_us,"
+                " expires_at_us = excluded.expires_at_us, data = excluded.data"
+                " WHERE markers.expires_at_us IS NOT NULL"
+                " AND markers.expires_at_us <= excluded.created_at_us",
+                params,
+            )
+            return cursor.rowcount == 1
+
+        return self._transact("put_marker", work, write=True)
+
+    def get_marker(self, pipeline_id: str, name: str, now: datetime | None = None) -> Marker | None:
+        """See :meth:`Store.get_marker`."""
+        instant = _to_us(datetime.now(UTC) if now is None else now)
+
+        def work(conn: sqlite3.Connection) -> Any:
+            return conn.execute(
+                "SELECT created_at_us, expires_at_us, data FROM markers"
+                " WHERE pipeline_id = ? AND name = ?",
+                (pipeline_id, name),
+            ).fetchone()
+
+        row = self._transact("get_marker", work, write=False)
+        if row is None:
+            return None
+        created_at, expires_at, data = row
+        if expires_at is not None and expires_at <= instant:
+            return None
+        return Marker(
+            pipeline_id,
+            name,
+            _from_us(created_at),
+            json.loads(data),
+            None if expires_at is None else _from_us(expires_at),
+        )
+
+    # -- events ----------------------------------------------------------------------------
+    def append_events(self, events: Iterable[Event]) -> None:
+        """See :meth:`Store.append_events`; an event whose id is already stored is skipped."""
+        rows = [
+            (
+                event.id,
+                _to_us(event.at),
+                event.type.value,
+                event.pipeline_id,
+                event.period,
+                event.attempt,
+                event.to_json(),
+            )
+            for event in events
+        ]
+        if not rows:
+            return
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO events (id, at_us, type, pipeline_id, period, attempt, document)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                rows,
+            )
+
+        self._transact("append_events", work, write=True)
+
+    def query_events(
+        self,
+        pipeline_id: str | None = None,
+        types: Collection[EventType] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        period: str | None = None,
+        after_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        """See :meth:`Store.query_events`."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if pipeline_id is not None:
+            clauses.append("pipeline_id = ?")
+            params.append(pipeline_id)
+        if types is not None:
+            clauses.append("type IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(sorted(EventType(kind).value for kind in types)))
+        if since is not None:
+            clauses.append("at_us >= ?")
+            params.append(_to_us(since))
+        if until is not None:
+            clauses.append("at_us < ?")
+            params.append(_to_us(until))
+        if period is not None:
+            clauses.append("period = ?")
+            params.append(period)
+        if after_id is not None:
+            clauses.append("id > ?")
+            params.append(after_id)
+        params.append(_check_limit(limit))
+        # Newest first so LIMIT keeps the newest matches; reversed below to oldest first.
+        # Only constant fragments are joined here; every value travels as a parameter.
+        sql = (
+            "SELECT document FROM events WHERE "  # noqa: S608
+            + (" AND ".join(clauses) or "1")
+            + " ORDER BY at_us DESC, id DESC LIMIT ?"
+        )
+
+        def work(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute(sql, params).fetchall()
+
+        rows = self._transact("query_events", work, write=False)
+        return [Event.from_json(row[0]) for row in reversed(rows)]
+
+
+def _stored_config(row: Any) -> StoredConfig:
+    pipeline_id, config_hash, document, source, applied_at = row
+    return StoredConfig(
+        pipeline_id=str(pipeline_id),
+        document=json.loads(document),
+        hash=str(config_hash),
+        applied_at=_from_us(applied_at),
+        source=str(source),
+    )
+
+
+def _sensor(row: Any) -> Sensor:
+    key, data, written_at, version = row
+    return Sensor(
+        key=str(key), data=json.loads(data), written_at=_from_us(written_at), version=int(version)
+    )
+
+
+def _run(document: str) -> Run:
+    return utc_run(Run.model_validate_json(document))
