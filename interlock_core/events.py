@@ -1,5 +1,6 @@
 """The event catalogue: everything Interlock does is published as one of these."""
 
+import itertools
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -134,10 +135,18 @@ EVENT_MEANINGS: dict[EventType, str] = {
 }
 
 
+_SEQUENCE = itertools.count()
+_PROCESS_TAG = uuid.uuid4().hex[:6]
+
+
 def new_event_id(at: datetime) -> str:
-    """A time-sortable unique id: 13-digit epoch milliseconds, a dash, 12 random hex digits."""
+    """A time-sortable unique id: ``<13-digit epoch ms>-<10-digit sequence>-<process tag>``.
+
+    The per-process sequence keeps events published at the same instant in publication order
+    (a simulated clock publishes many events at one instant).
+    """
     millis = int(at.timestamp() * 1000)
-    return f"{millis:013d}-{uuid.uuid4().hex[:12]}"
+    return f"{millis:013d}-{next(_SEQUENCE):010d}-{_PROCESS_TAG}"
 
 
 @dataclass(frozen=True)

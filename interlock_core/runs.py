@@ -95,6 +95,7 @@ class Run(BaseModel):
     # Claims
     owner: str | None = None
     claimed_at: datetime | None = None
+    claim_deadline: datetime | None = None
     # Outcome
     finished_at: datetime | None = None
     succeeded_at: datetime | None = None
@@ -104,6 +105,7 @@ class Run(BaseModel):
     last_evaluated_at: datetime | None = None
     last_sensor_version: int = 0
     last_reasons: list[str] = Field(default_factory=list)
+    gate_passed_at: datetime | None = None
     trigger_arrived_at: datetime | None = None
     # Post-run
     baseline: dict[str, Any] | None = None

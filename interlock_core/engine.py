@@ -1,0 +1,913 @@
+"""The application service every runtime and integration calls (DESIGN.md §1, §5).
+
+``Interlock`` joins the Store, the JobRunners, a Clock and the alert sink, and executes what
+the pure lifecycle decides. Every state change is a compare-and-set on the run's version, so
+any number of controllers (threads, processes, Lambdas) can call it at once: whoever loses a
+race simply drops its decision, and only the winner publishes events or submits a job.
+"""
+
+import dataclasses
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Collection, Mapping
+from datetime import datetime
+from typing import Any
+
+from interlock_core import lifecycle, periods, schedule, sla
+from interlock_core.alerts.base import AlertSink, NullAlerts
+from interlock_core.clock import Clock, SystemClock
+from interlock_core.config.errors import ConfigError, ConfigIssue
+from interlock_core.config.stored import ActiveConfig, ConfigCache, envelope, envelope_hash
+from interlock_core.events import Event, EventType
+from interlock_core.jobs.base import (
+    FailureCategory,
+    JobError,
+    JobHandle,
+    JobRunner,
+    RunContext,
+    idempotency_token,
+)
+from interlock_core.lifecycle import ClaimRefused, EventDraft, Transition
+from interlock_core.rules import Evaluation, evaluate_rule, evaluate_rule_list
+from interlock_core.runs import NextAction, Run, RunOrigin, RunStatus
+from interlock_core.sensors import Sensor, SensorError, validate_name, validate_sensor_data
+from interlock_core.storage.base import ConfigChange, Store
+
+log = logging.getLogger("interlock.engine")
+
+# How many lifecycle steps one ``advance`` call may take while the run stays due.
+MAX_STEPS_PER_ADVANCE = 8
+FIRST_APPLIED = "first-applied"
+
+
+class InterlockError(Exception):
+    """A request the engine refuses (unknown pipeline, bad input); the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ApplyResult:
+    """What ``apply`` did: per-pipeline changes and the files that were invalid."""
+
+    changes: list[ConfigChange]
+    invalid: list[ConfigError]
+
+
+@dataclasses.dataclass(frozen=True)
+class Readiness:
+    """The gate of one pipeline for one period, as ``evaluate`` reports it."""
+
+    pipeline_id: str
+    period: str
+    evaluation: Evaluation
+    run: Run | None
+    excluded: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        """True when the gate passes and the period is not excluded."""
+        return self.evaluation.passed and self.excluded is None
+
+
+@dataclasses.dataclass(frozen=True)
+class RerunResult:
+    """The answer to a rerun request."""
+
+    accepted: bool
+    message: str
+    run: Run | None
+
+
+def default_controller_id() -> str:
+    """``host:pid:random`` — unique per controller process."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Interlock:
+    """The engine.
+
+    Args:
+        store: where configs, sensors, runs and events live.
+        runners: job runners by job type (``command``, ``http``, …).
+        clock: the source of ``now`` (a ``ManualClock`` in tests and simulations).
+        alerts: receives every published event besides the event log.
+        controller_id: identifies this controller in submit leases.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        runners: Mapping[str, JobRunner] | None = None,
+        clock: Clock | None = None,
+        alerts: AlertSink | None = None,
+        *,
+        controller_id: str | None = None,
+    ) -> None:
+        self.store = store
+        self.runners: dict[str, JobRunner] = dict(runners or {})
+        self.clock: Clock = clock or SystemClock()
+        self.alerts: AlertSink = alerts or NullAlerts()
+        self.controller_id = controller_id or default_controller_id()
+        self._configs = ConfigCache()
+
+    # ------------------------------------------------------------------ configs
+
+    def apply(
+        self, pipeline_set: Any, *, partial: bool = False, remove_missing: bool = True
+    ) -> ApplyResult:
+        """Write a loaded directory of pipelines to the store.
+
+        Args:
+            pipeline_set: a ``PipelineSet`` from ``load_pipelines``.
+            partial: False (``interlock apply``): any invalid file raises ConfigError and
+                nothing is written. True (the automatic apply of ``--pipelines``): valid files
+                are applied; an invalid file keeps its pipeline's last good config active
+                and raises ``CONFIG_INVALID``.
+            remove_missing: delete configs whose file is gone (``PIPELINE_REMOVED``).
+
+        Raises:
+            ConfigError: ``partial`` is False and some file is invalid.
+        """
+        now = self.clock.now()
+        errors: list[ConfigError] = list(pipeline_set.errors)
+        if errors and not partial:
+            raise ConfigError([issue for error in errors for issue in error.issues])
+        configs: dict[str, tuple[dict[str, Any], str, str]] = {}
+        for pipeline_id, pipeline in pipeline_set.pipelines.items():
+            document = envelope(pipeline, pipeline_set.calendars)
+            source = str(pipeline_set.sources.get(pipeline_id, ""))
+            configs[pipeline_id] = (document, envelope_hash(document), source)
+        broken_sources = {issue.file for error in errors for issue in error.issues if issue.file}
+        current = {c.pipeline_id: c for c in self.store.list_configs()}
+        # A pipeline whose file is broken keeps its last good config: not "missing".
+        keep = {pid for pid, c in current.items() if c.source and c.source in broken_sources}
+        atomic_remove = remove_missing and not keep
+        changes = self.store.apply_configs(configs, now, remove_missing=atomic_remove)
+        if remove_missing and keep:
+            for pipeline_id in sorted(set(current) - set(configs) - keep):
+                if self.store.remove_config(pipeline_id, now):
+                    changes.append(ConfigChange(pipeline_id, "removed"))
+        drafts: list[tuple[str, EventDraft]] = []
+        for change in changes:
+            if change.action in {"created", "updated"}:
+                self.store.put_marker(change.pipeline_id, FIRST_APPLIED, now)
+                drafts.append(
+                    (
+                        change.pipeline_id,
+                        EventDraft(
+                            EventType.CONFIG_APPLIED,
+                            f"config {change.action} ({(change.hash or '')[:12]})",
+                            {"action": change.action, "hash": change.hash},
+                        ),
+                    )
+                )
+            elif change.action == "removed":
+                drafts.append(
+                    (
+                        change.pipeline_id,
+                        EventDraft(EventType.PIPELINE_REMOVED, "pipeline file removed; config deleted"),
+                    )
+                )
+        by_source = {c.source: pid for pid, c in current.items() if c.source}
+        for error in errors:
+            issue = error.issues[0] if error.issues else ConfigIssue(str(error))
+            pipeline_id = by_source.get(issue.file or "", "")
+            text = str(error)
+            marker = f"{EventType.CONFIG_INVALID.value}#{envelope_hash({'e': text})[:16]}"
+            drafts.append(
+                (
+                    pipeline_id,
+                    EventDraft(
+                        EventType.CONFIG_INVALID,
+                        f"invalid config, last good config stays active: {text}",
+                        {"file": issue.file, "line": issue.line, "path": issue.path},
+                        dedup=marker,
+                    ),
+                )
+            )
+        for pipeline_id, draft in drafts:
+            self._publish(pipeline_id, None, None, [draft], now)
+        return ApplyResult(changes, errors)
+
+    def config(self, pipeline_id: str, config_hash: str | None = None) -> ActiveConfig | None:
+        """The current config of a pipeline (or the version with ``config_hash``)."""
+        stored = self.store.get_config(pipeline_id, config_hash)
+        if stored is None:
+            return None
+        return self._configs.get(pipeline_id, stored.hash, stored.document)
+
+    def pipeline_ids(self) -> list[str]:
+        """Ids of every configured pipeline."""
+        return [c.pipeline_id for c in self.store.list_configs()]
+
+    def _require_config(self, pipeline_id: str) -> ActiveConfig:
+        active = self.config(pipeline_id)
+        if active is None:
+            raise InterlockError(f"unknown pipeline {pipeline_id!r} (apply its config first)")
+        return active
+
+    def _config_for(self, run: Run) -> ActiveConfig:
+        """The config an attempt started with; the current one if that version is gone."""
+        active = self.config(run.pipeline_id, run.config_hash) if run.config_hash else None
+        return active or self._require_config(run.pipeline_id)
+
+    # ------------------------------------------------------------------ sensors
+
+    def emit(
+        self,
+        pipeline_id: str,
+        key: str,
+        data: Mapping[str, Any],
+        period: str | None = None,
+        *,
+        allow_unknown: bool = False,
+    ) -> Sensor:
+        """Write a sensor and react to it (open a run, late data, post-run checks).
+
+        Args:
+            pipeline_id: the pipeline the sensor belongs to.
+            key: the sensor key (may already carry a ``#<period>`` suffix).
+            data: the JSON object to store (at most 64 KiB).
+            period: when given, the sensor is written as ``key#<period>``.
+            allow_unknown: accept a pipeline that has no config.
+
+        Raises:
+            SensorError: bad id, key, data, period, or a suffix/date disagreement.
+            InterlockError: unknown pipeline.
+        """
+        validate_name("pipeline id", pipeline_id)
+        validate_name("sensor key", key)
+        document = validate_sensor_data(key, dict(data) if isinstance(data, Mapping) else data)
+        if period is not None:
+            try:
+                key = f"{key}#{periods.normalize_period(period)}"
+            except ValueError as exc:
+                raise SensorError(str(exc)) from exc
+            validate_name("sensor key", key)
+        periods.check_sensor_write(key, document)
+        if not allow_unknown and self.config(pipeline_id) is None:
+            raise InterlockError(
+                f"unknown pipeline {pipeline_id!r}: apply its config first or pass --allow-unknown"
+            )
+        sensor = self.store.put_sensor(pipeline_id, key, document, self.clock.now())
+        self.handle_sensor_write(pipeline_id, sensor)
+        return sensor
+
+    def handle_sensor_write(self, pipeline_id: str, sensor: Sensor) -> None:
+        """React to a stored sensor write (also called by stream routers for raw writes)."""
+        active = self.config(pipeline_id)
+        if active is None:
+            return
+        pipeline = active.pipeline
+        now = self.clock.now()
+        trigger = pipeline.schedule.trigger
+        if trigger is not None and periods.trigger_key_matches(trigger.key, sensor.key):
+            result = evaluate_rule(trigger, {trigger.key: sensor}, now)
+            if result.passed:
+                period = periods.period_of_sensor(
+                    sensor.key, sensor.data, pipeline.granularity, now, pipeline.schedule.tz
+                )
+                self._on_trigger(active, period, now)
+        if pipeline.post_run is not None and any(
+            periods.trigger_key_matches(rule.key, sensor.key) for rule in pipeline.post_run.rules
+        ):
+            self._on_post_run_sensor(active, sensor, now)
+        self._nudge_waiting(pipeline_id, now)
+
+    def _on_trigger(self, active: ActiveConfig, period: str, now: datetime) -> None:
+        pipeline = active.pipeline
+        self.store.put_marker(pipeline.id, f"first-arrival#{period}", now, {"arrivedAt": now.isoformat()})
+        run = self.store.get_run(pipeline.id, period)
+        scheduled = bool(pipeline.schedule.cron or pipeline.schedule.include)
+        if run is None:
+            if not scheduled:
+                self.open_run(pipeline.id, period, RunOrigin.TRIGGER, trigger_arrived_at=now)
+            return
+        if run.status == RunStatus.VALIDATION_EXHAUSTED:
+            if self.store.put_marker(pipeline.id, f"late-trigger#{period}", now):
+                window_end = schedule.evaluation_window_end(pipeline, period, now)
+                reopened = lifecycle.new_attempt(
+                    run, pipeline, active.hash, RunOrigin.LATE_TRIGGER, now, window_end
+                )
+                self._commit(
+                    run,
+                    Transition(
+                        reopened,
+                        [
+                            EventDraft(
+                                EventType.RUN_OPENED,
+                                f"late trigger reopened {period} as attempt {reopened.attempt}",
+                                {"origin": RunOrigin.LATE_TRIGGER.value},
+                            )
+                        ],
+                    ),
+                    now,
+                )
+        elif run.status == RunStatus.SUCCEEDED:
+            if self.store.put_marker(pipeline.id, f"late-data#{period}#{run.attempt}", now):
+                if pipeline.dry_run:
+                    self._publish(
+                        pipeline.id,
+                        period,
+                        run.attempt,
+                        [
+                            EventDraft(
+                                EventType.DRY_RUN_LATE_DATA,
+                                "dry run: the trigger passed again after the would-trigger",
+                                {"lateBy": str(now - (run.finished_at or now))},
+                            )
+                        ],
+                        now,
+                    )
+                    return
+                self._publish(
+                    pipeline.id,
+                    period,
+                    run.attempt,
+                    [EventDraft(EventType.LATE_DATA_ARRIVAL, "trigger passed again after success")],
+                    now,
+                )
+                self.request_rerun(pipeline.id, period, "late-data")
+
+    def _on_post_run_sensor(self, active: ActiveConfig, sensor: Sensor, now: datetime) -> None:
+        pipeline = active.pipeline
+        post_run = pipeline.post_run
+        assert post_run is not None
+        period = periods.period_of_sensor(
+            sensor.key, sensor.data, pipeline.granularity, now, pipeline.schedule.tz
+        )
+        run = self.store.get_run(pipeline.id, period)
+        if run is None or run.status not in {RunStatus.SUCCEEDED, RunStatus.RUNNING}:
+            return
+        base_key, _ = periods.split_period_suffix(sensor.key)
+        drift = _drift(run.baseline, base_key, sensor.data, post_run.drift_field, post_run.drift_threshold)
+        if run.status == RunStatus.RUNNING:
+            if drift is not None:
+                self._publish(
+                    pipeline.id,
+                    period,
+                    run.attempt,
+                    [EventDraft(EventType.POST_RUN_DRIFT_INFLIGHT, "post-run sensor drifted in flight", drift)],
+                    now,
+                )
+            return
+        if drift is not None:
+            drift_type = EventType.DRY_RUN_DRIFT if pipeline.dry_run else EventType.POST_RUN_DRIFT
+            self._publish(
+                pipeline.id,
+                period,
+                run.attempt,
+                [
+                    EventDraft(
+                        drift_type,
+                        f"{drift['driftField']} moved from {drift['previousCount']} to "
+                        f"{drift['currentCount']} (threshold {drift['driftThreshold']})",
+                        drift,
+                    )
+                ],
+                now,
+            )
+            if not pipeline.dry_run:
+                self.request_rerun(pipeline.id, period, "data-drift")
+            return
+        view = periods.sensors_for_period(self.store.get_sensors(pipeline.id), period)
+        evaluation = evaluate_rule_list(post_run.rules, "ALL", view, now)
+        passed = evaluation.passed
+        self._publish(
+            pipeline.id,
+            period,
+            run.attempt,
+            [
+                EventDraft(
+                    EventType.POST_RUN_PASSED if passed else EventType.POST_RUN_FAILED,
+                    "post-run rules passed"
+                    if passed
+                    else "post-run rules failed: " + "; ".join(lifecycle.failing_reasons(evaluation)),
+                    {"results": [dataclasses.asdict(r) for r in evaluation.results]},
+                )
+            ],
+            now,
+        )
+
+    def _nudge_waiting(self, pipeline_id: str, now: datetime) -> None:
+        """Make WAITING runs of the pipeline due now, so a new sensor is evaluated at once."""
+        for run in self.store.list_runs(pipeline_id, [RunStatus.WAITING], limit=50):
+            if run.next_action == NextAction.EVALUATE and run.due_at is not None and run.due_at > now:
+                self.store.update_run(run.evolve(due_at=now), run.version)
+
+    # ------------------------------------------------------------------ opening runs
+
+    def open_run(
+        self,
+        pipeline_id: str,
+        period: str | None = None,
+        origin: RunOrigin = RunOrigin.MANUAL,
+        *,
+        trigger_arrived_at: datetime | None = None,
+        announce: EventDraft | None = None,
+    ) -> Run | None:
+        """Open the run of a period if none exists (calendar-excluded periods open none).
+
+        Returns:
+            The new run; the existing run when one was already open; None when excluded.
+        """
+        active = self._require_config(pipeline_id)
+        pipeline = active.pipeline
+        now = self.clock.now()
+        period = periods.normalize_period(period) if period else schedule.current_period(pipeline, now)
+        existing = self.store.get_run(pipeline_id, period)
+        if existing is not None:
+            return existing
+        excluded = schedule.is_excluded_period(pipeline, active.calendars, period)
+        if excluded is not None:
+            self._publish(
+                pipeline_id,
+                period,
+                None,
+                [
+                    EventDraft(
+                        EventType.PIPELINE_EXCLUDED,
+                        f"{period} is excluded ({excluded}); no run opens",
+                        {"reason": excluded},
+                        dedup=f"{EventType.PIPELINE_EXCLUDED.value}#{period}",
+                    )
+                ],
+                now,
+            )
+            return None
+        window_end = schedule.evaluation_window_end(pipeline, period, now)
+        run = lifecycle.open_run(
+            pipeline, active.hash, period, origin, now, window_end, trigger_arrived_at=trigger_arrived_at
+        )
+        created = self.store.create_run(run)
+        if created is None:
+            return self.store.get_run(pipeline_id, period)
+        drafts = lifecycle.opened_events(created)
+        if announce is not None:
+            drafts.append(announce)
+        self._publish(pipeline_id, period, created.attempt, drafts, now)
+        return created
+
+    # ------------------------------------------------------------------ advancing
+
+    def advance(self, pipeline_id: str, period: str) -> Run | None:
+        """Take every lifecycle step that is due now for one run; returns the run after it."""
+        run = self.store.get_run(pipeline_id, period)
+        for _ in range(MAX_STEPS_PER_ADVANCE):
+            if run is None or run.due_at is None or run.due_at > self.clock.now():
+                return run
+            stepped = self._step(run)
+            if stepped is None:  # another controller moved it; leave it to them
+                return self.store.get_run(pipeline_id, period)
+            run = stepped
+        return run
+
+    def advance_due(self, limit: int = 100) -> int:
+        """Advance every run that is due now; returns how many runs were advanced."""
+        count = 0
+        for run in self.store.due_runs(self.clock.now(), limit):
+            self.advance(run.pipeline_id, run.period)
+            count += 1
+        return count
+
+    def _step(self, run: Run) -> Run | None:
+        active = self._config_for(run)
+        now = self.clock.now()
+        if run.status == RunStatus.WAITING and run.next_action == NextAction.EVALUATE:
+            return self._evaluate_waiting(run, active, now)
+        if run.status == RunStatus.SUBMITTING:
+            return self._resume_submit(run, active, now)
+        if run.status == RunStatus.RUNNING and run.next_action == NextAction.POLL:
+            return self._poll(run, active, now)
+        if run.status == RunStatus.RUNNING and run.next_action == NextAction.CANCEL:
+            return self._cancel(run, active, now)
+        if run.status == RunStatus.CLAIMED and run.next_action == NextAction.CHECK_CLAIM:
+            return self._commit(run, lifecycle.decide_stale_claim(run, now), now)
+        # Nothing this controller can do: clear the due time so it is not picked up again.
+        return self.store.update_run(run.evolve(due_at=None, next_action=None), run.version)
+
+    def _sensor_view(self, pipeline_id: str, period: str) -> tuple[dict[str, Sensor], int]:
+        sensors = self.store.get_sensors(pipeline_id)
+        version = max((s.version for s in sensors.values()), default=0)
+        return periods.sensors_for_period(sensors, period), version
+
+    def _evaluate_waiting(self, run: Run, active: ActiveConfig, now: datetime) -> Run | None:
+        pipeline = active.pipeline
+        view, version = self._sensor_view(run.pipeline_id, run.period)
+        evaluation = lifecycle.evaluate_gate(pipeline, view, now)
+        token = idempotency_token(run.pipeline_id, run.period, run.attempt)
+        transition = lifecycle.decide_waiting(
+            run, pipeline, evaluation, now, sensor_version=version, controller=self.controller_id, token=token
+        )
+        if pipeline.dry_run and transition.run is not None and transition.run.status == RunStatus.SUCCEEDED:
+            transition = Transition(
+                transition.run, [*transition.events, *self._dry_run_events(active, run, len(evaluation.results), now)]
+            )
+        stored = self._commit(run, transition, now)
+        if stored is not None and stored.status == RunStatus.SUBMITTING:
+            return self._submit(stored, active)
+        return stored
+
+    def _dry_run_events(
+        self, active: ActiveConfig, run: Run, rules: int, now: datetime
+    ) -> list[EventDraft]:
+        stamp = now.isoformat()
+        drafts = [
+            EventDraft(
+                EventType.DRY_RUN_WOULD_TRIGGER,
+                f"dry run: the gate passed; the job would have been triggered for {run.period}",
+                {"triggeredAt": stamp, "rulesEvaluated": rules},
+            )
+        ]
+        projection = sla.dry_run_projection(active.pipeline, run.period, now)
+        sla_status = "n/a"
+        if projection:
+            sla_status = str(projection.get("status", "n/a"))
+            drafts.append(
+                EventDraft(EventType.DRY_RUN_SLA_PROJECTION, f"dry run: SLA projection {sla_status}", projection)
+            )
+        drafts.append(
+            EventDraft(
+                EventType.DRY_RUN_COMPLETED,
+                f"dry run complete for {run.period} (SLA {sla_status})",
+                {"triggeredAt": stamp, "slaStatus": sla_status},
+            )
+        )
+        return drafts
+
+    def _resume_submit(self, run: Run, active: ActiveConfig, now: datetime) -> Run | None:
+        if run.lease_owner is not None:
+            if run.lease_expires_at is not None and run.lease_expires_at > now:
+                return None  # another controller is submitting right now
+            runner = self.runners.get(active.pipeline.job.type.value if active.pipeline.job and active.pipeline.job.type else "")
+            dedups = bool(getattr(runner, "dedups_on_token", False))
+            transition = lifecycle.decide_expired_lease(run, target_dedups=dedups, controller=self.controller_id, now=now)
+            stored = self._commit(run, transition, now)
+            if stored is None or stored.status != RunStatus.SUBMITTING:
+                return stored
+            return self._submit(stored, active)
+        # A backoff retry after an infrastructure error: take the lease, then submit.
+        leased = self.store.update_run(
+            run.evolve(
+                lease_owner=self.controller_id,
+                lease_expires_at=now + lifecycle.SUBMIT_LEASE,
+                due_at=now + lifecycle.SUBMIT_LEASE,
+                updated_at=now,
+            ),
+            run.version,
+        )
+        return self._submit(leased, active) if leased is not None else None
+
+    def _submit(self, run: Run, active: ActiveConfig) -> Run | None:
+        pipeline = active.pipeline
+        job = pipeline.job
+        assert job is not None and job.type is not None and job.config is not None
+        token = run.token or idempotency_token(run.pipeline_id, run.period, run.attempt)
+        runner = self.runners.get(job.type.value)
+        context = RunContext(run.pipeline_id, run.period, run.attempt)
+        try:
+            if runner is None:
+                raise JobError(f"no runner for job type {job.type.value!r}", FailureCategory.PERMANENT)
+            handle = runner.submit(job.config, context, token)
+        except JobError as exc:
+            now = self.clock.now()
+            used = self._retries_used(run)
+            return self._commit(run, lifecycle.decide_submit_error(run, pipeline, exc.category, str(exc), now, used), now)
+        except Exception as exc:  # a runner bug must not wedge the run: treat as infrastructure
+            log.exception("submit of %s %s raised", run.pipeline_id, run.period)
+            now = self.clock.now()
+            used = self._retries_used(run)
+            return self._commit(
+                run,
+                lifecycle.decide_submit_error(run, pipeline, FailureCategory.TRANSIENT, repr(exc), now, used),
+                now,
+            )
+        now = self.clock.now()
+        return self._commit(run, lifecycle.decide_submitted(run, pipeline, handle, now, self._retries_used(run)), now)
+
+    def _handle(self, run: Run) -> JobHandle:
+        return JobHandle(run.job_run_id or "", dict(run.job_metadata))
+
+    def _runner_for(self, active: ActiveConfig) -> JobRunner | None:
+        job = active.pipeline.job
+        return self.runners.get(job.type.value) if job and job.type else None
+
+    def _poll(self, run: Run, active: ActiveConfig, now: datetime) -> Run | None:
+        runner = self._runner_for(active)
+        try:
+            if runner is None:
+                raise JobError("no runner for this job type")
+            status = runner.status(self._handle(run))
+        except Exception as exc:
+            log.warning("status of %s %s failed: %s", run.pipeline_id, run.period, exc)
+            return self._commit(run, lifecycle.decide_poll_error(run, active.pipeline, str(exc), now), now)
+        now = self.clock.now()
+        return self._commit(
+            run, lifecycle.decide_job_status(run, active.pipeline, status, now, self._retries_used(run)), now
+        )
+
+    def _cancel(self, run: Run, active: ActiveConfig, now: datetime) -> Run | None:
+        runner = self._runner_for(active)
+        try:
+            confirmed = runner.cancel(self._handle(run)) if runner is not None else False
+        except Exception as exc:
+            log.warning("cancel of %s %s failed: %s", run.pipeline_id, run.period, exc)
+            confirmed = False
+        now = self.clock.now()
+        return self._commit(
+            run, lifecycle.decide_cancelled(run, active.pipeline, confirmed, now, self._retries_used(run)), now
+        )
+
+    def _retries_used(self, run: Run) -> int:
+        return self.store.count_reruns(run.pipeline_id, run.period, [lifecycle.RETRY_REASON])
+
+    # ------------------------------------------------------------------ claims
+
+    def claim(self, pipeline_id: str, period: str | None, owner: str) -> Run:
+        """An external orchestrator claims the job-less run of a period.
+
+        Opens the run if none exists, evaluates the gate and moves it to CLAIMED for
+        ``owner``. Claiming again with the same owner is a no-op.
+
+        Raises:
+            ClaimRefused: the pipeline has a job, the gate fails, or another owner holds it.
+        """
+        active = self._require_config(pipeline_id)
+        pipeline = active.pipeline
+        for _ in range(5):
+            now = self.clock.now()
+            resolved = periods.normalize_period(period) if period else schedule.current_period(pipeline, now)
+            run = self.store.get_run(pipeline_id, resolved) or self.open_run(pipeline_id, resolved, RunOrigin.MANUAL)
+            if run is None:
+                raise ClaimRefused(f"{pipeline_id} {resolved} is excluded by the calendar")
+            view, _ = self._sensor_view(pipeline_id, resolved)
+            evaluation = lifecycle.evaluate_gate(pipeline, view, now)
+            transition = lifecycle.decide_claim(run, pipeline, owner, evaluation, now)
+            if transition.run is None:
+                return run
+            stored = self._commit(run, transition, now)
+            if stored is not None:
+                return stored
+        raise ClaimRefused(f"{pipeline_id} {period}: too much contention, try again")
+
+    def report(
+        self, pipeline_id: str, period: str, outcome: str, owner: str | None = None, message: str = ""
+    ) -> Run:
+        """The claim owner reports ``success`` or ``failed`` for its run.
+
+        Raises:
+            ClaimRefused: the run is not claimed, or claimed by another owner.
+            InterlockError: there is no such run.
+        """
+        period = periods.normalize_period(period)
+        for _ in range(5):
+            run = self.store.get_run(pipeline_id, period)
+            if run is None:
+                raise InterlockError(f"no run for {pipeline_id} {period}")
+            now = self.clock.now()
+            stored = self._commit(run, lifecycle.decide_report(run, outcome, owner, now, message), now)
+            if stored is not None:
+                return stored
+        raise InterlockError(f"{pipeline_id} {period}: too much contention, try again")
+
+    # ------------------------------------------------------------------ reruns, resolve
+
+    def request_rerun(self, pipeline_id: str, period: str, reason: str = "manual") -> RerunResult:
+        """Reopen a finished run as a new attempt (manual, ``data-drift``, ``late-data``)."""
+        active = self._require_config(pipeline_id)
+        pipeline = active.pipeline
+        period = periods.normalize_period(period)
+        if not reason or len(reason) > 100:
+            raise InterlockError("a rerun needs a reason of 1-100 characters")
+        run = self.store.get_run(pipeline_id, period)
+        if run is None:
+            return RerunResult(False, f"no run for {pipeline_id} {period}", None)
+        now = self.clock.now()
+        budget, counted = lifecycle.rerun_budget(pipeline, reason)
+        fresh = run.succeeded_at is not None and any(
+            s.written_at is not None and s.written_at > run.succeeded_at
+            for s in periods.sensors_for_period(self.store.get_sensors(pipeline_id), period).values()
+        )
+        facts = lifecycle.RerunFacts(
+            used=self.store.count_reruns(pipeline_id, period, counted),
+            budget=budget,
+            excluded_reason=schedule.is_excluded_period(pipeline, active.calendars, period),
+            fresh_sensor_since_success=fresh,
+        )
+        window_end = schedule.evaluation_window_end(pipeline, period, now)
+        transition = lifecycle.decide_rerun(run, pipeline, reason, facts, now, active.hash, window_end)
+        if transition.run is None:
+            self._publish(pipeline_id, period, run.attempt, transition.events, now)
+            message = transition.events[0].message if transition.events else "refused"
+            accepted = bool(transition.events) and transition.events[0].type == EventType.DRY_RUN_WOULD_RERUN
+            return RerunResult(accepted, message, run)
+        stored = self._commit(run, transition, now)
+        if stored is None:
+            return RerunResult(False, "the run changed while the rerun was decided; try again", run)
+        return RerunResult(True, transition.events[0].message, stored)
+
+    def resolve(self, pipeline_id: str, period: str, resolution: str, note: str = "") -> Run:
+        """An operator ends an UNCERTAIN (or stuck) run: ``succeeded``, ``failed`` or ``retry``.
+
+        Raises:
+            InterlockError: no such run, or it cannot be resolved.
+        """
+        active = self._require_config(pipeline_id)
+        period = periods.normalize_period(period)
+        run = self.store.get_run(pipeline_id, period)
+        if run is None:
+            raise InterlockError(f"no run for {pipeline_id} {period}")
+        now = self.clock.now()
+        window_end = schedule.evaluation_window_end(active.pipeline, period, now)
+        try:
+            transition = lifecycle.decide_resolve(run, active.pipeline, resolution, now, active.hash, window_end, note)
+        except ValueError as exc:
+            raise InterlockError(str(exc)) from exc
+        stored = self._commit(run, transition, now)
+        if stored is None:
+            raise InterlockError(f"{pipeline_id} {period} changed while resolving; try again")
+        return stored
+
+    # ------------------------------------------------------------------ reading
+
+    def evaluate(self, pipeline_id: str, period: str | None = None, at: datetime | None = None) -> Readiness:
+        """Evaluate a pipeline's gate for a period (default: the current period); no writes."""
+        active = self._require_config(pipeline_id)
+        pipeline = active.pipeline
+        now = at or self.clock.now()
+        resolved = periods.normalize_period(period) if period else schedule.current_period(pipeline, now)
+        view, _ = self._sensor_view(pipeline_id, resolved)
+        evaluation = lifecycle.evaluate_gate(pipeline, view, now)
+        excluded = schedule.is_excluded_period(pipeline, active.calendars, resolved)
+        return Readiness(pipeline_id, resolved, evaluation, self.store.get_run(pipeline_id, resolved), excluded)
+
+    def status(self, pipeline_id: str | None = None, limit: int | None = None) -> list[Run]:
+        """Run records (newest period first), optionally for one pipeline."""
+        return self.store.list_runs(pipeline_id, None, limit)
+
+    def run(self, pipeline_id: str, period: str) -> Run | None:
+        """The run of one period, or None."""
+        return self.store.get_run(pipeline_id, periods.normalize_period(period))
+
+    def events(
+        self,
+        pipeline_id: str | None = None,
+        types: Collection[EventType] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        period: str | None = None,
+        after_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        """Events from the log, oldest first."""
+        return self.store.query_events(pipeline_id, types, since, until, period, after_id, limit)
+
+    def watchdog(self) -> list[Event]:
+        """Run every watchdog and SLA check once; returns the events they published."""
+        from interlock_core.watchdog import run_watchdog
+
+        return run_watchdog(self)
+
+    # ------------------------------------------------------------------ committing
+
+    def _commit(self, before: Run, transition: Transition, now: datetime) -> Run | None:
+        """Write the transition (compare-and-set), then the ledger and events; None if lost."""
+        if transition.run is None:
+            self._publish(before.pipeline_id, before.period, before.attempt, transition.events, now)
+            return before
+        run = transition.run
+        drafts = list(transition.events)
+        if run.status == RunStatus.SUCCEEDED and before.status != RunStatus.SUCCEEDED:
+            run, extra = self._on_success(run, now)
+            drafts.extend(extra)
+        stored = self.store.update_run(run, before.version)
+        if stored is None:
+            return None
+        for reason in transition.ledger:
+            self.store.append_rerun(stored.pipeline_id, stored.period, reason, now, {"attempt": before.attempt})
+        attempt = before.attempt
+        self._publish(stored.pipeline_id, stored.period, attempt, drafts, now)
+        return stored
+
+    def _on_success(self, run: Run, now: datetime) -> tuple[Run, list[EventDraft]]:
+        """Post-success work decided with the success: the baseline and the SLA verdict."""
+        active = self._config_for(run)
+        pipeline = active.pipeline
+        drafts: list[EventDraft] = []
+        if run.dry_run:
+            return run, drafts
+        post_run = pipeline.post_run
+        if post_run is not None and post_run.rules:
+            view, _ = self._sensor_view(run.pipeline_id, run.period)
+            baseline = {rule.key: dict(view[rule.key].data) for rule in post_run.rules if rule.key in view}
+            if baseline:
+                run = run.evolve(baseline=baseline)
+                drafts.append(
+                    EventDraft(
+                        EventType.POST_RUN_BASELINE_CAPTURED,
+                        f"post-run baseline captured ({', '.join(sorted(baseline))})",
+                        {"keys": sorted(baseline)},
+                    )
+                )
+        deadlines = self._sla_deadlines(active, run)
+        if deadlines is not None:
+            verdict = sla.completion_verdict(deadlines, now)
+            event_type = EventType(verdict)
+            drafts.append(
+                EventDraft(
+                    event_type,
+                    f"finished {'before' if verdict == 'SLA_MET' else 'after'} the SLA deadline "
+                    f"{deadlines.breach_at:%Y-%m-%d %H:%M}Z",
+                    {"breachAt": deadlines.breach_at.isoformat(), "completedAt": now.isoformat()},
+                    dedup=f"{event_type.value}#{run.period}",
+                )
+            )
+        return run, drafts
+
+    def _sla_deadlines(self, active: ActiveConfig, run: Run) -> "sla.SlaDeadlines | None":
+        pipeline = active.pipeline
+        if pipeline.sla is None:
+            return None
+        if pipeline.sla.max_duration is not None and run.trigger_arrived_at is not None:
+            relative = sla.relative_deadlines(pipeline.sla, run.trigger_arrived_at)
+            if relative is not None:
+                return relative
+        return sla.absolute_deadlines(pipeline, run.period)
+
+    def _publish(
+        self,
+        pipeline_id: str,
+        period: str | None,
+        attempt: int | None,
+        drafts: list[EventDraft],
+        now: datetime,
+    ) -> list[Event]:
+        events: list[Event] = []
+        for draft in drafts:
+            if draft.dedup is not None and not self.store.put_marker(pipeline_id, draft.dedup, now):
+                continue
+            events.append(Event(draft.type, pipeline_id, period, attempt, now, draft.message, dict(draft.detail)))
+        if not events:
+            return events
+        self.store.append_events(events)
+        for event in events:
+            try:
+                self.alerts.publish(event)
+            except Exception:  # an alert channel never blocks the lifecycle
+                log.exception("alert sink failed for %s", event.type)
+        return events
+
+    def publish(
+        self,
+        event_type: EventType,
+        pipeline_id: str,
+        message: str,
+        *,
+        period: str | None = None,
+        attempt: int | None = None,
+        detail: dict[str, Any] | None = None,
+        dedup: str | None = None,
+    ) -> list[Event]:
+        """Publish one event (for the watchdog, runtimes and adapters)."""
+        draft = EventDraft(event_type, message, dict(detail or {}), dedup)
+        return self._publish(pipeline_id, period, attempt, [draft], self.clock.now())
+
+
+def _drift(
+    baseline: dict[str, Any] | None,
+    key: str,
+    data: dict[str, Any],
+    field: str,
+    threshold: float,
+) -> dict[str, Any] | None:
+    """The drift of ``data[field]`` from the baseline of ``key``, or None (Go's DetectDrift)."""
+    if not baseline or key not in baseline or not isinstance(baseline[key], dict):
+        return None
+    previous = _as_number(baseline[key].get(field))
+    current = _as_number(data.get(field))
+    if previous is None or current is None or abs(current - previous) <= threshold:
+        return None
+    return {
+        "previousCount": previous,
+        "currentCount": current,
+        "delta": current - previous,
+        "driftThreshold": threshold,
+        "driftField": field,
+        "sensorKey": key,
+    }
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if value == value else None
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return number if number == number and abs(number) != float("inf") else None
+    return None
+

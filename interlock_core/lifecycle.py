@@ -1,0 +1,843 @@
+"""The run lifecycle as a pure decider (DESIGN.md §5).
+
+Every function here takes the run, the pipeline config, what was observed (an evaluation, a job
+status, a budget count) and ``now``, and returns a :class:`Transition`: the next run state, the
+events to publish and the rerun-ledger entries to append. Nothing here reads the clock, the
+store or the network; the engine executes what these functions return, and a runtime only
+executes what the engine decides. That keeps one copy of the lifecycle for every runtime.
+"""
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from interlock_core.config.durations import format_duration
+from interlock_core.config.models import Pipeline, Rule, Validation
+from interlock_core.events import EventType
+from interlock_core.jobs.base import FailureCategory, JobHandle, JobState, JobStatus
+from interlock_core.rules import Evaluation, RuleResult, evaluate_rule, evaluate_rules
+from interlock_core.runs import NextAction, Run, RunOrigin, RunStatus
+from interlock_core.sensors import Sensor
+
+# A submit that takes longer than this is presumed dead; its lease lets others recover it.
+SUBMIT_LEASE = dt.timedelta(minutes=2)
+# Infrastructure failures while submitting are retried this many times in total, with backoff.
+MAX_SUBMIT_ATTEMPTS = 3
+SUBMIT_BACKOFF = dt.timedelta(seconds=30)
+
+RETRY_REASON = "job-fail-retry"
+DRIFT_REASONS = frozenset({"data-drift", "late-data"})
+JOBLESS_OWNER = "interlock"
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    """An event the engine should publish.
+
+    ``dedup`` names a marker: the event is published only by whoever creates that marker, so
+    period-scoped alerts go out once per (pipeline, period, type).
+    """
+
+    type: EventType
+    message: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    dedup: str | None = None
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What the lifecycle decided: the new run (None: unchanged), events and ledger entries."""
+
+    run: Run | None
+    events: list[EventDraft] = field(default_factory=list)
+    ledger: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        """True when the run record must be written."""
+        return self.run is not None
+
+
+def _event(
+    event_type: EventType, message: str, dedup: str | None = None, **detail: Any
+) -> EventDraft:
+    return EventDraft(event_type, message, dict(detail), dedup)
+
+
+# --------------------------------------------------------------------------- the gate
+
+
+def gate_validation(pipeline: Pipeline) -> tuple[Rule | None, Validation]:
+    """The trigger condition to check in the gate (if any) and the validation rules.
+
+    The trigger condition is an extra first rule of every gate: for cron pipelines it is what
+    the run waits for; for sensor-driven ones it re-confirms the sensor that opened the run. It
+    is skipped when the validation rules already contain the same rule (the seed repeats it).
+    """
+    trigger = pipeline.schedule.trigger
+    validation = pipeline.validation
+    if trigger is None:
+        return None, validation
+    trigger_rule = Rule(key=trigger.key, check=trigger.check, field=trigger.field, value=trigger.value)
+    for rule in validation.rules:
+        if (rule.key, rule.check, rule.field, rule.value) == (
+            trigger_rule.key,
+            trigger_rule.check,
+            trigger_rule.field,
+            trigger_rule.value,
+        ):
+            return None, validation
+    return trigger_rule, validation
+
+
+def evaluate_gate(
+    pipeline: Pipeline, sensors: Mapping[str, Sensor | dict[str, Any]], now: dt.datetime
+) -> Evaluation:
+    """Evaluate the gate: the trigger condition (if any) AND the rules in their match mode.
+
+    Args:
+        pipeline: the config.
+        sensors: the sensors as seen for the run's period (see ``periods.sensors_for_period``).
+        now: the evaluation instant.
+    """
+    trigger_rule, validation = gate_validation(pipeline)
+    evaluation = evaluate_rules(validation, sensors, now)
+    if trigger_rule is None:
+        return evaluation
+    trigger_result: RuleResult = evaluate_rule(trigger_rule, sensors, now)
+    return Evaluation(
+        passed=trigger_result.passed and evaluation.passed,
+        results=[trigger_result, *evaluation.results],
+    )
+
+
+def failing_reasons(evaluation: Evaluation) -> list[str]:
+    """The reasons of the failing rules, prefixed with their sensor key."""
+    return [f"{r.key}: {r.reason}" for r in evaluation.results if not r.passed]
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def open_run(
+    pipeline: Pipeline,
+    config_hash: str,
+    period: str,
+    origin: RunOrigin,
+    now: dt.datetime,
+    window_ends_at: dt.datetime,
+    *,
+    trigger_arrived_at: dt.datetime | None = None,
+) -> Run:
+    """A new WAITING run whose gate is evaluated at once."""
+    return Run(
+        pipeline_id=pipeline.id,
+        period=period,
+        status=RunStatus.WAITING,
+        attempt=1,
+        origin=origin,
+        config_hash=config_hash,
+        opened_at=now,
+        attempt_started_at=now,
+        updated_at=now,
+        next_action=NextAction.EVALUATE,
+        due_at=now,
+        window_ends_at=window_ends_at,
+        trigger_arrived_at=trigger_arrived_at,
+        dry_run=pipeline.dry_run,
+    )
+
+
+def opened_events(run: Run) -> list[EventDraft]:
+    """The events announcing a newly opened run."""
+    return [
+        _event(
+            EventType.RUN_OPENED,
+            f"run opened for {run.period} ({run.origin.value})",
+            origin=run.origin.value,
+        )
+    ]
+
+
+def new_attempt(
+    run: Run,
+    pipeline: Pipeline,
+    config_hash: str,
+    origin: RunOrigin,
+    now: dt.datetime,
+    window_ends_at: dt.datetime,
+) -> Run:
+    """The next attempt of ``run``: WAITING again, re-gated, with its own window and config."""
+    return Run(
+        pipeline_id=run.pipeline_id,
+        period=run.period,
+        status=RunStatus.WAITING,
+        attempt=run.attempt + 1,
+        version=run.version,
+        origin=origin,
+        config_hash=config_hash,
+        opened_at=run.opened_at,
+        attempt_started_at=now,
+        updated_at=now,
+        next_action=NextAction.EVALUATE,
+        due_at=now,
+        window_ends_at=window_ends_at,
+        trigger_arrived_at=run.trigger_arrived_at,
+        succeeded_at=run.succeeded_at,
+        dry_run=pipeline.dry_run,
+    )
+
+
+# --------------------------------------------------------------------------- waiting
+
+
+def decide_waiting(
+    run: Run,
+    pipeline: Pipeline,
+    evaluation: Evaluation,
+    now: dt.datetime,
+    *,
+    sensor_version: int,
+    controller: str,
+    token: str,
+) -> Transition:
+    """Decide a WAITING run after evaluating its gate.
+
+    Passing: a job pipeline moves to SUBMITTING under a lease held by ``controller`` (the
+    caller then submits); a job-less pipeline stays WAITING, ready to be claimed; a dry run
+    reports what it would have done. Failing: wait for the next interval (or a new sensor),
+    or end VALIDATION_EXHAUSTED when the window is over.
+    """
+    reasons = failing_reasons(evaluation)
+    base = run.evolve(
+        updated_at=now,
+        last_evaluated_at=now,
+        last_sensor_version=sensor_version,
+        last_reasons=reasons,
+    )
+    if evaluation.passed:
+        events: list[EventDraft] = []
+        if run.gate_passed_at is None:
+            events.append(
+                _event(
+                    EventType.VALIDATION_PASSED,
+                    f"gate passed for {run.period} ({len(evaluation.results)} rules)",
+                    rules=len(evaluation.results),
+                )
+            )
+        passed = base.evolve(gate_passed_at=run.gate_passed_at or now)
+        if pipeline.dry_run:
+            return Transition(
+                passed.evolve(
+                    status=RunStatus.SUCCEEDED,
+                    next_action=None,
+                    due_at=None,
+                    finished_at=now,
+                    message="dry run: the job would have been triggered",
+                ),
+                events,
+            )
+        if not pipeline.has_job:
+            # Job-less: an orchestrator claims the run; nothing is due until it does.
+            return Transition(passed.evolve(next_action=None, due_at=None), events)
+        return Transition(
+            passed.evolve(
+                status=RunStatus.SUBMITTING,
+                token=token,
+                lease_owner=controller,
+                lease_expires_at=now + SUBMIT_LEASE,
+                next_action=NextAction.SUBMIT,
+                due_at=now + SUBMIT_LEASE,
+            ),
+            events,
+        )
+    window_end = run.window_ends_at or now
+    if now >= window_end:
+        summary = "; ".join(reasons) or "the gate did not pass"
+        return Transition(
+            base.evolve(
+                status=RunStatus.VALIDATION_EXHAUSTED,
+                next_action=None,
+                due_at=None,
+                finished_at=now,
+                message=f"evaluation window closed: {summary}",
+            ),
+            [
+                _event(
+                    EventType.VALIDATION_EXHAUSTED,
+                    f"evaluation window closed before the gate passed: {summary}",
+                    reasons=reasons,
+                )
+            ],
+        )
+    next_at = min(now + pipeline.schedule.evaluation.interval, window_end)
+    # A gate that passed once and fails again (job-less, not yet claimed) is no longer ready.
+    return Transition(
+        base.evolve(next_action=NextAction.EVALUATE, due_at=next_at, gate_passed_at=None)
+    )
+
+
+# --------------------------------------------------------------------------- submitting
+
+
+def decide_submitted(
+    run: Run, pipeline: Pipeline, handle: JobHandle, now: dt.datetime, retries_used: int = 0
+) -> Transition:
+    """The job was started: RUNNING (polled), or finished already for synchronous types."""
+    job = pipeline.job
+    assert job is not None and job.type is not None  # only job pipelines submit
+    running = run.evolve(
+        status=RunStatus.RUNNING,
+        job_run_id=handle.run_id,
+        job_metadata=dict(handle.metadata),
+        submitted_at=now,
+        poll_deadline=now + job.poll_window,
+        lease_owner=None,
+        lease_expires_at=None,
+        owner=JOBLESS_OWNER,
+        updated_at=now,
+        next_action=NextAction.POLL,
+        due_at=now + job.check_interval,
+    )
+    triggered = _event(
+        EventType.JOB_TRIGGERED,
+        f"triggered {job.type.value} job {handle.run_id} (attempt {run.attempt})",
+        jobType=job.type.value,
+        runId=handle.run_id,
+    )
+    if handle.result is None or handle.result.state == JobState.RUNNING:
+        return Transition(running, [triggered])
+    return _with_prefix(
+        decide_job_status(running, pipeline, handle.result, now, retries_used), [triggered]
+    )
+
+
+def decide_submit_error(
+    run: Run,
+    pipeline: Pipeline,
+    category: FailureCategory,
+    message: str,
+    now: dt.datetime,
+    retries_used: int,
+) -> Transition:
+    """Submitting failed. Infrastructure errors are retried with backoff, then the run fails;
+    a PERMANENT error (bad request, missing secret) is a job failure of its own class."""
+    if category == FailureCategory.PERMANENT:
+        return decide_failure(run, pipeline, category, f"submit refused: {message}", now, retries_used)
+    failures = run.submit_failures + 1
+    if failures < MAX_SUBMIT_ATTEMPTS:
+        delay = SUBMIT_BACKOFF * (2 ** (failures - 1))
+        return Transition(
+            run.evolve(
+                submit_failures=failures,
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=now,
+                next_action=NextAction.SUBMIT,
+                due_at=now + delay,
+                message=message,
+            ),
+            [
+                _event(
+                    EventType.INFRA_FAILURE,
+                    f"submit failed ({failures}/{MAX_SUBMIT_ATTEMPTS}), retrying in "
+                    f"{format_duration(delay)}: {message}",
+                    attempt=failures,
+                    error=message,
+                )
+            ],
+        )
+    return Transition(
+        run.evolve(
+            status=RunStatus.FAILED,
+            submit_failures=failures,
+            lease_owner=None,
+            lease_expires_at=None,
+            failure_category=category.value,
+            message=message,
+            finished_at=now,
+            updated_at=now,
+            next_action=None,
+            due_at=None,
+        ),
+        [
+            _event(
+                EventType.INFRA_FAILURE,
+                f"submit failed ({failures}/{MAX_SUBMIT_ATTEMPTS}): {message}",
+                attempt=failures,
+                error=message,
+            ),
+            _event(
+                EventType.RETRY_EXHAUSTED,
+                f"submit retries spent ({failures}/{MAX_SUBMIT_ATTEMPTS}) for {run.pipeline_id}",
+                reason="infra",
+            ),
+        ],
+    )
+
+
+def decide_expired_lease(run: Run, *, target_dedups: bool, controller: str, now: dt.datetime) -> Transition:
+    """A SUBMITTING run whose controller vanished mid-submit.
+
+    Where the target dedups on the attempt's token, submitting again is safe (the repeat
+    adopts the job). Otherwise nobody knows whether the job started: the run becomes
+    UNCERTAIN and an operator resolves it — it is never re-submitted blindly.
+    """
+    if target_dedups:
+        return Transition(
+            run.evolve(
+                lease_owner=controller,
+                lease_expires_at=now + SUBMIT_LEASE,
+                due_at=now + SUBMIT_LEASE,
+                updated_at=now,
+            )
+        )
+    message = (
+        f"the submit of attempt {run.attempt} was interrupted and the job type cannot tell "
+        "whether it started; check the target, then run "
+        f"`interlock resolve {run.pipeline_id} {run.period} --succeeded|--failed|--retry`"
+    )
+    return Transition(
+        run.evolve(
+            status=RunStatus.UNCERTAIN,
+            lease_owner=None,
+            lease_expires_at=None,
+            next_action=None,
+            due_at=None,
+            finished_at=now,
+            updated_at=now,
+            message=message,
+        ),
+        [_event(EventType.TRIGGER_UNCERTAIN, message, token=run.token)],
+    )
+
+
+# --------------------------------------------------------------------------- running
+
+
+def decide_job_status(
+    run: Run, pipeline: Pipeline, status: JobStatus, now: dt.datetime, retries_used: int
+) -> Transition:
+    """Decide a RUNNING run from its job's status."""
+    if status.state == JobState.SUCCEEDED:
+        return decide_success(run, now, status.message)
+    if status.state == JobState.FAILED:
+        category = status.category or FailureCategory.TRANSIENT
+        return decide_failure(run, pipeline, category, status.message or "job failed", now, retries_used)
+    job = pipeline.job
+    assert job is not None
+    if run.poll_deadline is not None and now >= run.poll_deadline:
+        return Transition(
+            run.evolve(updated_at=now, next_action=NextAction.CANCEL, due_at=now),
+            [
+                _event(
+                    EventType.JOB_POLL_EXHAUSTED,
+                    f"job {run.job_run_id} still running after its poll window of "
+                    f"{format_duration(job.poll_window)}; cancelling it",
+                    runId=run.job_run_id,
+                )
+            ],
+        )
+    return Transition(
+        run.evolve(updated_at=now, next_action=NextAction.POLL, due_at=now + job.check_interval)
+    )
+
+
+def decide_poll_error(run: Run, pipeline: Pipeline, message: str, now: dt.datetime) -> Transition:
+    """The target could not be asked; keep polling until the poll window closes."""
+    return decide_job_status(
+        run.evolve(message=f"status check failed: {message}"),
+        pipeline,
+        JobStatus(JobState.RUNNING, message=message),
+        now,
+        0,
+    )
+
+
+def decide_cancelled(
+    run: Run, pipeline: Pipeline, confirmed: bool, now: dt.datetime, retries_used: int
+) -> Transition:
+    """After asking the target to cancel: a confirmed cancel is a TIMEOUT failure (retried
+    within budget, since the old job is known to be gone); an unconfirmed one ends TIMED_OUT
+    without retry, because a retry could run two jobs for one period."""
+    if confirmed:
+        transition = decide_failure(
+            run, pipeline, FailureCategory.TIMEOUT, "cancelled after its poll window", now, retries_used
+        )
+        cancelled = _event(EventType.JOB_CANCELLED, f"job {run.job_run_id} cancelled", runId=run.job_run_id)
+        return _with_prefix(transition, [cancelled])
+    message = f"job {run.job_run_id} could not be confirmed cancelled; not retried (check the target)"
+    return Transition(
+        run.evolve(
+            status=RunStatus.TIMED_OUT,
+            failure_category=FailureCategory.TIMEOUT.value,
+            message=message,
+            finished_at=now,
+            updated_at=now,
+            next_action=None,
+            due_at=None,
+        ),
+        [_event(EventType.STALE_RUN, message, runId=run.job_run_id, cancelConfirmed=False)],
+    )
+
+
+def decide_success(run: Run, now: dt.datetime, message: str = "") -> Transition:
+    """The attempt succeeded."""
+    return Transition(
+        run.evolve(
+            status=RunStatus.SUCCEEDED,
+            finished_at=now,
+            succeeded_at=now,
+            updated_at=now,
+            next_action=None,
+            due_at=None,
+            failure_category=None,
+            message=message or "succeeded",
+        ),
+        [
+            _event(
+                EventType.JOB_COMPLETED,
+                f"{run.pipeline_id} {run.period} succeeded (attempt {run.attempt})",
+                runId=run.job_run_id,
+            )
+        ],
+    )
+
+
+def retry_budget(pipeline: Pipeline, category: FailureCategory) -> int:
+    """``maxCodeRetries`` for PERMANENT failures, ``maxRetries`` for the rest."""
+    job = pipeline.job
+    if job is None:
+        return 0
+    return job.max_code_retries if category == FailureCategory.PERMANENT else job.max_retries
+
+
+def decide_failure(
+    run: Run,
+    pipeline: Pipeline,
+    category: FailureCategory,
+    message: str,
+    now: dt.datetime,
+    retries_used: int,
+) -> Transition:
+    """The attempt failed: retry (a new attempt that re-evaluates the gate) within the budget
+    of the failure's class, else FAILED."""
+    budget = retry_budget(pipeline, category)
+    failed = _event(
+        EventType.JOB_FAILED,
+        f"{run.pipeline_id} {run.period} attempt {run.attempt} failed ({category.value}): {message}",
+        category=category.value,
+        runId=run.job_run_id,
+        error=message,
+    )
+    if retries_used < budget:
+        window_end = now + pipeline.schedule.evaluation.window
+        retry = new_attempt(run, pipeline, run.config_hash, RunOrigin.RETRY, now, window_end).evolve(
+            failure_category=category.value, message=message
+        )
+        return Transition(
+            retry,
+            [
+                failed,
+                _event(
+                    EventType.RETRY_SCHEDULED,
+                    f"retry {retries_used + 1}/{budget} scheduled as attempt {run.attempt + 1}",
+                    retries=retries_used + 1,
+                    maxRetries=budget,
+                    category=category.value,
+                ),
+            ],
+            [RETRY_REASON],
+        )
+    return Transition(
+        run.evolve(
+            status=RunStatus.FAILED,
+            failure_category=category.value,
+            message=message,
+            finished_at=now,
+            updated_at=now,
+            next_action=None,
+            due_at=None,
+        ),
+        [
+            failed,
+            _event(
+                EventType.RETRY_EXHAUSTED,
+                f"retry limit reached ({retries_used}/{budget}) for {run.pipeline_id} {run.period}",
+                retries=retries_used,
+                maxRetries=budget,
+                category=category.value,
+            ),
+        ],
+    )
+
+
+def _with_prefix(transition: Transition, events: Sequence[EventDraft]) -> Transition:
+    return Transition(transition.run, [*events, *transition.events], transition.ledger)
+
+
+# --------------------------------------------------------------------------- claims
+
+
+class ClaimRefused(Exception):
+    """A claim or report was refused; the message says why."""
+
+
+def decide_claim(
+    run: Run, pipeline: Pipeline, owner: str, evaluation: Evaluation, now: dt.datetime
+) -> Transition:
+    """An external orchestrator claims a job-less run whose gate passes.
+
+    Raises:
+        ClaimRefused: the pipeline has a job, the gate fails, or another owner holds it.
+    """
+    if pipeline.has_job:
+        raise ClaimRefused(
+            f"{pipeline.id} has a job; wait for its SUCCEEDED instead of claiming it"
+        )
+    if run.status == RunStatus.CLAIMED:
+        if run.owner == owner:
+            return Transition(None)  # a task retry claiming again is a no-op
+        raise ClaimRefused(f"{run.pipeline_id} {run.period} is claimed by {run.owner}")
+    if run.status == RunStatus.SUCCEEDED:
+        raise ClaimRefused(f"{run.pipeline_id} {run.period} already succeeded")
+    if run.status not in {RunStatus.WAITING, RunStatus.FAILED, RunStatus.TIMED_OUT}:
+        raise ClaimRefused(f"{run.pipeline_id} {run.period} is {run.status.value}, not claimable")
+    if not evaluation.passed:
+        raise ClaimRefused(
+            f"gate not ready for {run.pipeline_id} {run.period}: "
+            + "; ".join(failing_reasons(evaluation))
+        )
+    job = pipeline.job
+    claim_timeout = job.claim_timeout if job is not None else dt.timedelta(hours=6)
+    attempt = run.attempt if run.status == RunStatus.WAITING else run.attempt + 1
+    claimed = run.evolve(
+        status=RunStatus.CLAIMED,
+        attempt=attempt,
+        owner=owner,
+        claimed_at=now,
+        claim_deadline=now + claim_timeout,
+        attempt_started_at=now if attempt != run.attempt else run.attempt_started_at,
+        gate_passed_at=run.gate_passed_at or now,
+        finished_at=None,
+        updated_at=now,
+        next_action=NextAction.CHECK_CLAIM,
+        due_at=now + claim_timeout,
+        message=f"claimed by {owner}",
+    )
+    return Transition(
+        claimed,
+        [_event(EventType.RUN_CLAIMED, f"claimed by {owner} (attempt {attempt})", owner=owner)],
+    )
+
+
+def decide_report(run: Run, outcome: str, owner: str | None, now: dt.datetime, message: str = "") -> Transition:
+    """The claim owner reports its run's outcome (``success`` or ``failed``).
+
+    Raises:
+        ClaimRefused: the run is not claimed, or claimed by someone else.
+    """
+    if outcome not in {"success", "failed"}:
+        raise ClaimRefused(f"outcome must be 'success' or 'failed', not {outcome!r}")
+    claim_states = {RunStatus.CLAIMED, RunStatus.TIMED_OUT}
+    if run.status not in claim_states or run.owner is None:
+        raise ClaimRefused(f"{run.pipeline_id} {run.period} is {run.status.value}, not claimed")
+    if owner is not None and owner != run.owner:
+        raise ClaimRefused(f"{run.pipeline_id} {run.period} is claimed by {run.owner}, not {owner}")
+    reported = _event(
+        EventType.CLAIM_REPORTED, f"{run.owner} reported {outcome}", owner=run.owner, outcome=outcome
+    )
+    if outcome == "success":
+        return _with_prefix(decide_success(run, now, message or f"reported by {run.owner}"), [reported])
+    failed = run.evolve(
+        status=RunStatus.FAILED,
+        failure_category=FailureCategory.TRANSIENT.value,
+        message=message or f"{run.owner} reported failure",
+        finished_at=now,
+        updated_at=now,
+        next_action=None,
+        due_at=None,
+    )
+    return Transition(
+        failed,
+        [
+            reported,
+            _event(
+                EventType.JOB_FAILED,
+                f"{run.pipeline_id} {run.period} attempt {run.attempt} failed (reported by {run.owner})",
+                owner=run.owner,
+                error=message,
+            ),
+        ],
+    )
+
+
+def decide_stale_claim(run: Run, now: dt.datetime) -> Transition:
+    """A claim unreported after ``claimTimeout``: STALE_RUN, and the run times out (its owner
+    may still report late)."""
+    message = f"claim by {run.owner} unreported since {run.claimed_at:%Y-%m-%d %H:%M}Z" if run.claimed_at else "claim unreported"
+    return Transition(
+        run.evolve(
+            status=RunStatus.TIMED_OUT,
+            message=message,
+            finished_at=now,
+            updated_at=now,
+            next_action=None,
+            due_at=None,
+        ),
+        [_event(EventType.STALE_RUN, message, owner=run.owner)],
+    )
+
+
+# --------------------------------------------------------------------------- reruns
+
+
+@dataclass(frozen=True)
+class RerunFacts:
+    """What a rerun decision needs to know beyond the run and config."""
+
+    used: int
+    budget: int
+    excluded_reason: str | None
+    fresh_sensor_since_success: bool
+
+
+def rerun_budget(pipeline: Pipeline, reason: str) -> tuple[int, frozenset[str]]:
+    """The budget of a rerun reason and the ledger reasons that count against it."""
+    job = pipeline.job
+    if reason in DRIFT_REASONS:
+        return (job.max_drift_reruns if job else 1), DRIFT_REASONS
+    return (job.max_manual_reruns if job else 1), frozenset({reason})
+
+
+def decide_rerun(
+    run: Run,
+    pipeline: Pipeline,
+    reason: str,
+    facts: RerunFacts,
+    now: dt.datetime,
+    config_hash: str,
+    window_ends_at: dt.datetime,
+) -> Transition:
+    """Reopen a finished run as a new attempt, subject to the calendar, the budget and the
+    circuit breaker (a rerun after a success needs a sensor written after that success)."""
+    dry = pipeline.dry_run
+    rejected_type = EventType.DRY_RUN_RERUN_REJECTED if dry else EventType.RERUN_REJECTED
+    if not run.is_terminal:
+        return Transition(
+            None,
+            [_event(rejected_type, f"rerun ({reason}) refused: the run is {run.status.value}", reason=reason)],
+        )
+    if facts.excluded_reason is not None:
+        return Transition(
+            None,
+            [
+                _event(rejected_type, f"rerun ({reason}) refused: excluded by calendar", reason=reason),
+                _event(
+                    EventType.PIPELINE_EXCLUDED,
+                    f"{run.period} is excluded ({facts.excluded_reason})",
+                    dedup=f"{EventType.PIPELINE_EXCLUDED.value}#{run.period}",
+                ),
+            ],
+        )
+    if facts.used >= facts.budget:
+        return Transition(
+            None,
+            [
+                _event(
+                    rejected_type,
+                    f"rerun ({reason}) refused: limit reached ({facts.used}/{facts.budget})",
+                    reason=reason,
+                    rerunCount=facts.used,
+                    budget=facts.budget,
+                )
+            ],
+        )
+    if run.status == RunStatus.SUCCEEDED and reason != "late-data" and not facts.fresh_sensor_since_success:
+        return Transition(
+            None,
+            [
+                _event(
+                    rejected_type,
+                    f"rerun ({reason}) refused: the run succeeded and no sensor changed since",
+                    reason=reason,
+                    circuitBreaker="tripped",
+                )
+            ],
+        )
+    if dry:
+        return Transition(
+            None,
+            [
+                _event(
+                    EventType.DRY_RUN_WOULD_RERUN,
+                    f"dry run: rerun ({reason}) would be accepted",
+                    reason=reason,
+                    rerunCount=facts.used,
+                    budget=facts.budget,
+                )
+            ],
+        )
+    reopened = new_attempt(run, pipeline, config_hash, RunOrigin.RERUN, now, window_ends_at).evolve(
+        message=f"rerun: {reason}"
+    )
+    return Transition(
+        reopened,
+        [
+            _event(
+                EventType.RERUN_ACCEPTED,
+                f"rerun accepted for {run.pipeline_id} {run.period} (reason: {reason})",
+                reason=reason,
+                rerunCount=facts.used + 1,
+                budget=facts.budget,
+            )
+        ],
+        [reason],
+    )
+
+
+# --------------------------------------------------------------------------- resolve
+
+
+RESOLUTIONS = ("succeeded", "failed", "retry")
+
+
+def decide_resolve(
+    run: Run,
+    pipeline: Pipeline,
+    resolution: str,
+    now: dt.datetime,
+    config_hash: str,
+    window_ends_at: dt.datetime,
+    note: str = "",
+) -> Transition:
+    """An operator ends an uncertain or stuck run: succeeded, failed, or retry (new attempt)."""
+    if resolution not in RESOLUTIONS:
+        raise ValueError(f"resolution must be one of {', '.join(RESOLUTIONS)}, not {resolution!r}")
+    if run.status in {RunStatus.SUCCEEDED, RunStatus.WAITING}:
+        raise ValueError(f"{run.pipeline_id} {run.period} is {run.status.value}; nothing to resolve")
+    resolved = _event(
+        EventType.RUN_RESOLVED,
+        f"resolved as {resolution} by an operator" + (f": {note}" if note else ""),
+        resolution=resolution,
+        previousStatus=run.status.value,
+    )
+    if resolution == "succeeded":
+        return _with_prefix(decide_success(run, now, note or "resolved as succeeded"), [resolved])
+    if resolution == "failed":
+        return Transition(
+            run.evolve(
+                status=RunStatus.FAILED,
+                message=note or "resolved as failed",
+                finished_at=now,
+                updated_at=now,
+                next_action=None,
+                due_at=None,
+                lease_owner=None,
+                lease_expires_at=None,
+            ),
+            [resolved],
+        )
+    reopened = new_attempt(run, pipeline, config_hash, RunOrigin.MANUAL, now, window_ends_at)
+    return Transition(reopened, [resolved])

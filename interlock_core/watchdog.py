@@ -1,0 +1,380 @@
+"""The watchdog and SLA checks (DESIGN.md §6): failures that come from something not happening.
+
+Each check runs over every pipeline independently; one failing check never stops the others
+(they are reported together as ``WATCHDOG_DEGRADED``). Period-scoped alerts are deduplicated
+with store markers, so running the watchdog every minute — or from several processes — sends
+each alert once.
+"""
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from interlock_core import periods, schedule, sla
+from interlock_core.config.stored import ActiveConfig
+from interlock_core.engine import FIRST_APPLIED, Interlock
+from interlock_core.events import Event, EventType
+from interlock_core.lifecycle import EventDraft, Transition
+from interlock_core.rules import evaluate_rule
+from interlock_core.runs import Run, RunOrigin, RunStatus
+
+log = logging.getLogger("interlock.watchdog")
+
+# How far back the checks look for ticks, periods and sensors after downtime.
+CATCH_UP = dt.timedelta(days=2)
+# A run whose next step is this overdue has no controller advancing it.
+STALE_GRACE = dt.timedelta(minutes=10)
+ACTIVE = [RunStatus.SUBMITTING, RunStatus.RUNNING, RunStatus.CLAIMED]
+
+
+def run_watchdog(engine: Interlock) -> list[Event]:
+    """Run every check once; returns every event published."""
+    checks: list[tuple[str, Callable[[Interlock, ActiveConfig, dt.datetime], list[Event]]]] = [
+        ("scheduled-runs", check_scheduled_runs),
+        ("trigger-recovery", check_trigger_recovery),
+        ("trigger-deadlines", check_trigger_deadlines),
+        ("post-run-sensors", check_post_run_sensors),
+        ("sla", check_sla),
+        ("relative-sla", check_relative_sla),
+    ]
+    published: list[Event] = []
+    failed: list[str] = []
+    now = engine.clock.now()
+    configs: list[ActiveConfig] = []
+    for pipeline_id in engine.pipeline_ids():
+        active = engine.config(pipeline_id)
+        if active is not None:
+            configs.append(active)
+    try:
+        published.extend(check_stale_runs(engine, now))
+    except Exception:
+        log.exception("watchdog check stale-runs failed")
+        failed.append("stale-runs")
+    for name, check in checks:
+        errors = 0
+        for active in configs:
+            try:
+                published.extend(check(engine, active, now))
+            except Exception:
+                log.exception("watchdog check %s failed for %s", name, active.pipeline.id)
+                errors += 1
+        if errors:
+            failed.append(f"{name} ({errors} pipeline{'s' if errors > 1 else ''})")
+    if failed:
+        published.extend(
+            engine.publish(
+                EventType.WATCHDOG_DEGRADED,
+                "",
+                "watchdog checks failed: " + ", ".join(failed),
+                detail={"failedChecks": failed},
+            )
+        )
+    return published
+
+
+def _since(engine: Interlock, pipeline_id: str, now: dt.datetime) -> dt.datetime:
+    """Where catch-up starts: CATCH_UP ago, but never before the pipeline was first applied."""
+    marker = engine.store.get_marker(pipeline_id, FIRST_APPLIED)
+    start = now - CATCH_UP
+    if marker is not None and marker.created_at > start:
+        start = marker.created_at
+    return start
+
+
+def check_scheduled_runs(engine: Interlock, active: ActiveConfig, now: dt.datetime) -> list[Event]:
+    """Open the run of the latest due cron tick / inclusion date; alert the older missed ones."""
+    pipeline = active.pipeline
+    if not (pipeline.schedule.cron or pipeline.schedule.include):
+        return []
+    start = _since(engine, pipeline.id, now)
+    # The tick exactly at first apply counts: open the interval a microsecond earlier.
+    ticks = schedule.schedule_ticks(pipeline, start - dt.timedelta(microseconds=1), now)
+    if not ticks:
+        return []
+    published: list[Event] = []
+    latest = ticks[-1]
+    missed_type = (
+        EventType.SCHEDULE_MISSED if pipeline.schedule.cron else EventType.IRREGULAR_SCHEDULE_MISSED
+    )
+    origin = RunOrigin.CRON if pipeline.schedule.cron else RunOrigin.INCLUSION
+    for tick in ticks:
+        period = schedule.period_of_tick(pipeline, tick)
+        if engine.store.get_run(pipeline.id, period) is not None:
+            continue
+        if tick == latest:
+            engine.open_run(pipeline.id, period, origin)
+            continue
+        if pipeline.dry_run or schedule.is_excluded_period(pipeline, active.calendars, period):
+            continue
+        published.extend(
+            engine.publish(
+                missed_type,
+                pipeline.id,
+                f"the {tick.isoformat()} tick for {period} passed without a run",
+                period=period,
+                detail={
+                    "cron": pipeline.schedule.cron,
+                    "expectedTime": tick.isoformat(),
+                    "actionHint": f"run `interlock rerun` or open {period} by hand if it is needed",
+                },
+                dedup=f"{missed_type.value}#{period}",
+            )
+        )
+    return published
+
+
+def check_stale_runs(engine: Interlock, now: dt.datetime) -> list[Event]:
+    """Runs submitting, running or claimed whose next step is long overdue."""
+    published: list[Event] = []
+    for run in engine.store.list_runs(None, ACTIVE, limit=1000):
+        overdue = run.due_at is not None and run.due_at < now - STALE_GRACE
+        past_poll = (
+            run.status == RunStatus.RUNNING
+            and run.poll_deadline is not None
+            and now > run.poll_deadline + STALE_GRACE
+        )
+        if not (overdue or past_poll):
+            continue
+        published.extend(
+            engine.publish(
+                EventType.STALE_RUN,
+                run.pipeline_id,
+                f"{run.status.value} since {run.updated_at:%Y-%m-%d %H:%M}Z with no progress",
+                period=run.period,
+                attempt=run.attempt,
+                detail={"status": run.status.value, "dueAt": _iso(run.due_at), "source": "watchdog"},
+                dedup=f"{EventType.STALE_RUN.value}#{run.period}#{run.attempt}",
+            )
+        )
+    return published
+
+
+def check_trigger_recovery(engine: Interlock, active: ActiveConfig, now: dt.datetime) -> list[Event]:
+    """A passing trigger sensor whose period has no run (its write was never processed)."""
+    pipeline = active.pipeline
+    trigger = pipeline.schedule.trigger
+    if trigger is None or pipeline.schedule.cron or pipeline.schedule.include or pipeline.dry_run:
+        return []
+    published: list[Event] = []
+    horizon = now - CATCH_UP
+    for sensor in engine.store.get_sensors(pipeline.id).values():
+        if not periods.trigger_key_matches(trigger.key, sensor.key):
+            continue
+        if sensor.written_at is not None and sensor.written_at < horizon:
+            continue
+        if not evaluate_rule(trigger, {trigger.key: sensor}, now).passed:
+            continue
+        period = periods.period_of_sensor(
+            sensor.key, sensor.data, pipeline.granularity, now, pipeline.schedule.tz
+        )
+        if engine.store.get_run(pipeline.id, period) is not None:
+            continue
+        announce = EventDraft(
+            EventType.TRIGGER_RECOVERED,
+            f"trigger sensor {sensor.key} passed with no run; opened {period}",
+            {"source": "reconciliation", "sensorKey": sensor.key},
+        )
+        run = engine.open_run(
+            pipeline.id, period, RunOrigin.RECOVERY, trigger_arrived_at=sensor.written_at, announce=announce
+        )
+        if run is not None:
+            published.extend(engine.events(pipeline.id, [EventType.TRIGGER_RECOVERED], since=now, period=period))
+    return published
+
+
+def check_trigger_deadlines(engine: Interlock, active: ActiveConfig, now: dt.datetime) -> list[Event]:
+    """The trigger deadline passed without the trigger condition: close the period."""
+    pipeline = active.pipeline
+    trigger = pipeline.schedule.trigger
+    if trigger is None or trigger.deadline is None or pipeline.dry_run:
+        return []
+    published: list[Event] = []
+    for period in _recent_periods(engine, active, now):
+        deadline = schedule.trigger_deadline_at(pipeline, period)
+        if deadline is None or now < deadline or deadline < _since(engine, pipeline.id, now):
+            continue
+        if schedule.is_excluded_period(pipeline, active.calendars, period):
+            continue
+        run = engine.store.get_run(pipeline.id, period)
+        if run is not None and (run.gate_passed_at is not None or run.status != RunStatus.WAITING):
+            continue
+        if run is None:
+            # Record the period as closed, so a late trigger reopens it exactly once.
+            closed = engine.open_run(pipeline.id, period, RunOrigin.TRIGGER)
+            if closed is not None and closed.status == RunStatus.WAITING:
+                engine._commit(  # noqa: SLF001 - the watchdog is part of the engine
+                    closed,
+                    Transition(
+                        closed.evolve(
+                            status=RunStatus.VALIDATION_EXHAUSTED,
+                            next_action=None,
+                            due_at=None,
+                            finished_at=now,
+                            updated_at=now,
+                            message=f"trigger deadline {trigger.deadline} passed without a trigger",
+                        )
+                    ),
+                    now,
+                )
+        published.extend(
+            engine.publish(
+                EventType.SENSOR_DEADLINE_EXPIRED,
+                pipeline.id,
+                f"trigger {trigger.key} did not pass by its deadline {trigger.deadline}",
+                period=period,
+                detail={
+                    "triggerDeadline": deadline.isoformat(),
+                    "source": "watchdog",
+                    "actionHint": "auto-trigger window closed — use `interlock rerun` to restart",
+                },
+                dedup=f"{EventType.SENSOR_DEADLINE_EXPIRED.value}#{period}",
+            )
+        )
+    return published
+
+
+def check_post_run_sensors(engine: Interlock, active: ActiveConfig, now: dt.datetime) -> list[Event]:
+    """Post-run sensors that did not arrive within ``sensorTimeout`` after a success."""
+    pipeline = active.pipeline
+    post_run = pipeline.post_run
+    if post_run is None or not post_run.rules or pipeline.dry_run:
+        return []
+    published: list[Event] = []
+    sensors = None
+    for run in engine.store.list_runs(pipeline.id, [RunStatus.SUCCEEDED], limit=50):
+        if run.succeeded_at is None or run.succeeded_at < now - CATCH_UP:
+            continue
+        if now < run.succeeded_at + post_run.sensor_timeout:
+            continue
+        sensors = sensors if sensors is not None else engine.store.get_sensors(pipeline.id)
+        view = periods.sensors_for_period(sensors, run.period)
+        keys = [rule.key for rule in post_run.rules]
+        arrived = any(
+            key in view
+            and view[key].written_at is not None
+            and view[key].written_at > run.succeeded_at  # type: ignore[operator]
+            for key in keys
+        )
+        if arrived:
+            continue
+        published.extend(
+            engine.publish(
+                EventType.POST_RUN_SENSOR_MISSING,
+                pipeline.id,
+                f"no post-run sensor ({', '.join(keys)}) within {post_run.sensor_timeout} of success",
+                period=run.period,
+                attempt=run.attempt,
+                detail={"ruleKeys": ",".join(keys), "source": "watchdog"},
+                dedup=f"{EventType.POST_RUN_SENSOR_MISSING.value}#{run.period}#{run.attempt}",
+            )
+        )
+    return published
+
+
+def check_sla(engine: Interlock, active: ActiveConfig, now: dt.datetime) -> list[Event]:
+    """Absolute SLA warning and breach for recent periods — whether or not a run exists."""
+    pipeline = active.pipeline
+    if pipeline.sla is None or pipeline.sla.deadline is None or pipeline.dry_run:
+        return []
+    published: list[Event] = []
+    first = _since(engine, pipeline.id, now)
+    for period in _recent_periods(engine, active, now):
+        deadlines = sla.absolute_deadlines(pipeline, period)
+        if deadlines is None or deadlines.breach_at <= first:
+            continue
+        if schedule.is_excluded_period(pipeline, active.calendars, period):
+            continue
+        run = engine.store.get_run(pipeline.id, period)
+        if run is not None and run.status == RunStatus.SUCCEEDED:
+            continue
+        published.extend(_sla_alert(engine, pipeline.id, period, run, deadlines, now, relative=False))
+    return published
+
+
+def check_relative_sla(engine: Interlock, active: ActiveConfig, now: dt.datetime) -> list[Event]:
+    """``maxDuration`` since the first trigger sensor: warning at 75 % (or expectedDuration)."""
+    pipeline = active.pipeline
+    if pipeline.sla is None or pipeline.sla.max_duration is None or pipeline.dry_run:
+        return []
+    published: list[Event] = []
+    for run in engine.store.list_runs(pipeline.id, None, limit=50):
+        if run.trigger_arrived_at is None or run.status == RunStatus.SUCCEEDED:
+            continue
+        if run.trigger_arrived_at < now - CATCH_UP:
+            continue
+        deadlines = sla.relative_deadlines(pipeline.sla, run.trigger_arrived_at)
+        if deadlines is None:
+            continue
+        published.extend(_sla_alert(engine, pipeline.id, run.period, run, deadlines, now, relative=True))
+    return published
+
+
+def _sla_alert(
+    engine: Interlock,
+    pipeline_id: str,
+    period: str,
+    run: Run | None,
+    deadlines: sla.SlaDeadlines,
+    now: dt.datetime,
+    *,
+    relative: bool,
+) -> list[Event]:
+    breach_type = EventType.RELATIVE_SLA_BREACH if relative else EventType.SLA_BREACH
+    warning_type = EventType.RELATIVE_SLA_WARNING if relative else EventType.SLA_WARNING
+    status = run.status.value if run is not None else "not started"
+    if run is None:
+        hint = "pipeline not started — check sensor data and the trigger"
+    elif run.status in {RunStatus.RUNNING, RunStatus.SUBMITTING, RunStatus.CLAIMED}:
+        hint = "pipeline running — may complete before breach"
+    else:
+        hint = f"pipeline {status.lower()} — investigate"
+    detail = {
+        "status": status,
+        "breachAt": deadlines.breach_at.isoformat(),
+        "warningAt": _iso(deadlines.warning_at),
+        "source": "watchdog",
+        "actionHint": hint,
+    }
+    if now >= deadlines.breach_at:
+        return engine.publish(
+            breach_type,
+            pipeline_id,
+            f"SLA deadline {deadlines.breach_at:%Y-%m-%d %H:%M}Z passed ({status})",
+            period=period,
+            attempt=run.attempt if run else None,
+            detail=detail,
+            dedup=f"{breach_type.value}#{period}",
+        )
+    if deadlines.warning_at is not None and now >= deadlines.warning_at:
+        return engine.publish(
+            warning_type,
+            pipeline_id,
+            f"SLA deadline {deadlines.breach_at:%Y-%m-%d %H:%M}Z approaching ({status})",
+            period=period,
+            attempt=run.attempt if run else None,
+            detail=detail,
+            dedup=f"{warning_type.value}#{period}",
+        )
+    return []
+
+
+def _recent_periods(engine: Interlock, active: ActiveConfig, now: dt.datetime) -> list[str]:
+    """Periods whose deadlines may fall around now: the current one and a few before it."""
+    pipeline = active.pipeline
+    current = periods.parse_period(schedule.current_period(pipeline, now))
+    found: list[str] = []
+    if current.hour is None:
+        for back in range(0, 3):
+            found.append((current.date - dt.timedelta(days=back)).isoformat())
+        found.append((current.date + dt.timedelta(days=1)).isoformat())
+    else:
+        start = current.start_utc
+        for back in range(-1, 4):
+            found.append(periods.hourly_period(start - dt.timedelta(hours=back)))
+    return found
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+

@@ -1,0 +1,254 @@
+"""Plays scenario files (timeline -> expected events and final run states) against an engine.
+
+A scenario is data, so every runtime can replay the same files: this harness drives the
+engine the way the local runtime does (``advance_due`` + ``watchdog`` each simulated minute);
+the AWS runtime's harness drives the state machine instead.
+
+File format (YAML)::
+
+    name: happy path
+    start: 2026-03-04T07:00:00Z
+    pipelines: {<id>: <pipeline document>}
+    calendars: {<name>: <calendar document>}       # optional
+    jobs:                                           # scripted job behaviour per pipeline
+      <id>:
+        - {submit: ok, statuses: [running, succeeded]}   # attempt 1
+        - {submit: error, category: TRANSIENT}           # attempt 2 ...
+    steps:
+      - emit: {pipeline: p, key: k, data: {...}, period: 2026-03-04}
+      - wait: 10m          # move the clock minute by minute, running the controller each minute
+      - at: 2026-03-04T09:00:00Z   # same, up to an instant
+      - expect: [RUN_OPENED, VALIDATION_PASSED]    # event types since the last expect, in order
+      - expect_run: {pipeline: p, period: 2026-03-04, status: RUNNING, attempt: 1}
+      - rerun: {pipeline: p, period: 2026-03-04, reason: manual, accepted: true}
+      - claim / report / resolve / apply (new pipeline documents) ...
+    final:
+      runs: {"p/2026-03-04": SUCCEEDED}
+      submissions: {p: 1}
+"""
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from interlock_core.clock import ManualClock
+from interlock_core.config.calendars import Calendar
+from interlock_core.config.durations import parse_duration
+from interlock_core.config.models import Pipeline
+from interlock_core.engine import Interlock
+from interlock_core.events import EventType
+from interlock_core.jobs.base import (
+    FailureCategory,
+    JobError,
+    JobHandle,
+    JobState,
+    JobStatus,
+    RunContext,
+)
+from interlock_core.lifecycle import ClaimRefused
+from interlock_core.storage import open_store
+
+IGNORED = {EventType.CONFIG_APPLIED}
+
+
+@dataclass
+class ScriptedAttempt:
+    """How one submitted attempt of a scripted job behaves."""
+
+    submit: str = "ok"  # ok | error | sync-success | sync-failure
+    category: str = "TRANSIENT"
+    statuses: list[str] = field(default_factory=lambda: ["succeeded"])
+    cancel: bool = True
+    submit_errors: int = 0  # infrastructure failures before the submit goes through
+
+
+class ScriptedRunner:
+    """A JobRunner whose every answer comes from the scenario; records every submission."""
+
+    job_type = "command"
+    dedups_on_token = False
+
+    def __init__(self, scripts: dict[str, list[dict[str, Any]]]) -> None:
+        self.scripts = {p: [ScriptedAttempt(**a) for a in attempts] for p, attempts in scripts.items()}
+        self.submissions: list[tuple[str, str, int, str]] = []
+        self.polls: dict[str, int] = {}
+        self.submit_calls: dict[str, int] = {}
+        self.cancelled: list[str] = []
+
+    def _script(self, pipeline_id: str, attempt: int) -> ScriptedAttempt:
+        attempts = self.scripts.get(pipeline_id) or [ScriptedAttempt()]
+        return attempts[min(attempt, len(attempts)) - 1]
+
+    def submit(self, job: Any, run: RunContext, token: str) -> JobHandle:
+        script = self._script(run.pipeline_id, run.attempt)
+        calls = self.submit_calls.get(token, 0) + 1
+        self.submit_calls[token] = calls
+        if calls <= script.submit_errors:
+            raise JobError("connection refused", FailureCategory.TRANSIENT)
+        if script.submit == "error":
+            raise JobError("submit rejected", FailureCategory(script.category))
+        self.submissions.append((run.pipeline_id, run.period, run.attempt, token))
+        handle_id = f"{run.pipeline_id}-{run.period}-{run.attempt}"
+        meta = {"pipeline": run.pipeline_id, "attempt": run.attempt}
+        if script.submit == "sync-success":
+            return JobHandle(handle_id, meta, JobStatus(JobState.SUCCEEDED))
+        if script.submit == "sync-failure":
+            return JobHandle(
+                handle_id, meta, JobStatus(JobState.FAILED, FailureCategory(script.category), "boom")
+            )
+        return JobHandle(handle_id, meta)
+
+    def status(self, handle: JobHandle) -> JobStatus:
+        script = self._script(handle.metadata["pipeline"], handle.metadata["attempt"])
+        index = self.polls.get(handle.run_id, 0)
+        self.polls[handle.run_id] = index + 1
+        state = script.statuses[min(index, len(script.statuses) - 1)]
+        if state == "running":
+            return JobStatus(JobState.RUNNING)
+        if state == "succeeded":
+            return JobStatus(JobState.SUCCEEDED)
+        return JobStatus(JobState.FAILED, FailureCategory(script.category), f"job {state}")
+
+    def cancel(self, handle: JobHandle) -> bool:
+        script = self._script(handle.metadata["pipeline"], handle.metadata["attempt"])
+        self.cancelled.append(handle.run_id)
+        return script.cancel
+
+
+def _instant(text: Any) -> dt.datetime:
+    value = text if isinstance(text, dt.datetime) else dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+class PipelineSetStub:
+    """The shape ``Interlock.apply`` reads from a PipelineSet."""
+
+    def __init__(self, pipelines: dict[str, Pipeline], calendars: dict[str, Calendar]) -> None:
+        self.pipelines = pipelines
+        self.calendars = calendars
+        self.errors: list[Any] = []
+        self.sources = {pid: f"{pid}.yaml" for pid in pipelines}
+
+
+class ScenarioPlayer:
+    """Runs one scenario file against a fresh engine; raises AssertionError on a mismatch."""
+
+    def __init__(self, path: Path, store_url: str = "memory://") -> None:
+        self.path = path
+        self.spec: dict[str, Any] = yaml.safe_load(path.read_text())
+        self.clock = ManualClock(_instant(self.spec["start"]))
+        self.runner = ScriptedRunner(self.spec.get("jobs", {}))
+        self.store = open_store(store_url)
+        self.engine = Interlock(self.store, {"command": self.runner}, self.clock)
+        self.seen = 0
+        self.calendars = {
+            name: Calendar.model_validate({"name": name, **body})
+            for name, body in (self.spec.get("calendars") or {}).items()
+        }
+        self._apply(self.spec["pipelines"])
+
+    def _apply(self, documents: dict[str, Any]) -> None:
+        pipelines = {pid: Pipeline.model_validate(doc) for pid, doc in documents.items()}
+        self.engine.apply(PipelineSetStub(pipelines, self.calendars), remove_missing=False)
+
+    def control_loop(self) -> None:
+        """One pass of the local controller: open scheduled runs, advance, watchdog."""
+        self.engine.watchdog()
+        for _ in range(10):
+            if not self.engine.advance_due():
+                break
+
+    def move_to(self, target: dt.datetime) -> None:
+        """Move the clock minute by minute up to ``target``, running the controller."""
+        while self.clock.now() < target:
+            step = min(dt.timedelta(minutes=1), target - self.clock.now())
+            self.clock.advance(step)
+            self.control_loop()
+
+    def new_events(self) -> list[str]:
+        events = [e for e in self.engine.events() if e.type not in IGNORED]
+        fresh = events[self.seen :]
+        self.seen = len(events)
+        return [f"{e.type.value}" for e in fresh]
+
+    def play(self) -> None:
+        self.control_loop()
+        for number, step in enumerate(self.spec.get("steps", []), start=1):
+            try:
+                self._step(step)
+            except AssertionError as exc:
+                raise AssertionError(f"{self.path.name} step {number} {step}: {exc}") from exc
+        self._final(self.spec.get("final", {}))
+
+    def _step(self, step: dict[str, Any]) -> None:
+        kind, arg = next(iter(step.items()))
+        if kind == "emit":
+            period = arg.get("period")
+            self.engine.emit(
+                arg["pipeline"], arg["key"], arg.get("data", {}), str(period) if period else None
+            )
+            self.control_loop()
+        elif kind == "wait":
+            self.move_to(self.clock.now() + parse_duration(str(arg)))
+        elif kind == "at":
+            self.move_to(_instant(arg))
+        elif kind == "expect":
+            got = self.new_events()
+            assert got == list(arg), f"expected events {list(arg)}, got {got}"
+        elif kind == "expect_includes":
+            got = self.new_events()
+            missing = [t for t in arg if t not in got]
+            assert not missing, f"events {missing} missing from {got}"
+        elif kind == "expect_run":
+            run = self.engine.run(arg["pipeline"], str(arg["period"]))
+            if arg.get("status") is None:
+                assert run is None, f"expected no run, got {run}"
+                return
+            assert run is not None, "expected a run, found none"
+            assert run.status.value == arg["status"], f"status {run.status.value}, expected {arg['status']}"
+            if "attempt" in arg:
+                assert run.attempt == arg["attempt"], f"attempt {run.attempt}, expected {arg['attempt']}"
+        elif kind == "rerun":
+            result = self.engine.request_rerun(arg["pipeline"], str(arg["period"]), arg.get("reason", "manual"))
+            assert result.accepted == arg.get("accepted", True), result.message
+            self.control_loop()
+        elif kind == "claim":
+            try:
+                self.engine.claim(arg["pipeline"], str(arg["period"]), arg["owner"])
+                refused = None
+            except ClaimRefused as exc:
+                refused = str(exc)
+            assert (refused is None) == arg.get("accepted", True), refused or "claim was accepted"
+        elif kind == "report":
+            self.engine.report(arg["pipeline"], str(arg["period"]), arg["outcome"], arg.get("owner"))
+            self.control_loop()
+        elif kind == "resolve":
+            self.engine.resolve(arg["pipeline"], str(arg["period"]), arg["resolution"])
+            self.control_loop()
+        elif kind == "apply":
+            self._apply(arg)
+            self.control_loop()
+        elif kind == "apply_invalid":
+            from interlock_core.config.errors import ConfigError, ConfigIssue
+
+            stub = PipelineSetStub({}, self.calendars)
+            stub.errors = [ConfigError([ConfigIssue(arg["message"], file=arg["file"], line=1)])]
+            self.engine.apply(stub, partial=True)
+            self.control_loop()
+        else:
+            raise AssertionError(f"unknown step {kind!r}")
+
+    def _final(self, final: dict[str, Any]) -> None:
+        for key, status in (final.get("runs") or {}).items():
+            pipeline_id, period = key.split("/", 1)
+            run = self.engine.run(pipeline_id, period)
+            got = run.status.value if run else None
+            assert got == status, f"final {key}: {got}, expected {status}"
+        for pipeline_id, count in (final.get("submissions") or {}).items():
+            got = sum(1 for s in self.runner.submissions if s[0] == pipeline_id)
+            assert got == count, f"{pipeline_id}: {got} submissions, expected {count}"
+        tokens = [s[3] for s in self.runner.submissions]
+        assert len(tokens) == len(set(tokens)), "a token was submitted twice"
