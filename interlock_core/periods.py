@@ -2,9 +2,13 @@
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from interlock_core.config.models import Granularity
+from interlock_core.sensors import Sensor, SensorError
 
 _PERIOD = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})(?:T(\d{2}))?$")
 
@@ -71,3 +75,229 @@ def hourly_period(instant: dt.datetime) -> str:
     """The hourly period containing ``instant`` (its UTC hour)."""
     utc = instant.astimezone(dt.UTC)
     return f"{utc.date().isoformat()}T{utc.hour:02d}"
+
+
+# --- sensors and periods (DESIGN.md §4) ---------------------------------------------------
+
+# Only the four documented forms; parse_period also tolerates mixed ones like 2026-0304.
+_SUFFIX_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:T[0-9]{2})?|[0-9]{8}(?:T[0-9]{2})?")
+_DATE_FIELD_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{8}")
+_HOUR_FIELD_FORM = re.compile(r"[0-9]{2}")
+
+_SensorT = TypeVar("_SensorT", Sensor, dict[str, Any])
+
+
+def split_period_suffix(key: str) -> tuple[str, Period | None]:
+    """Split ``name#P`` into ``("name", Period)``.
+
+    Only the last ``#`` segment counts, and only when it is a period in one of the forms
+    ``YYYY-MM-DD``, ``YYYYMMDD``, ``YYYY-MM-DDTHH``, ``YYYYMMDDTHH``.
+
+    Returns:
+        ``(name, period)``, or ``(key, None)`` when the key carries no period suffix.
+    """
+    name, sep, suffix = key.rpartition("#")
+    if sep and name:
+        period = _strict_period(suffix)
+        if period is not None:
+            return name, period
+    return key, None
+
+
+def trigger_key_matches(trigger_key: str, sensor_key: str) -> bool:
+    """Whether a sensor key is the trigger condition's key: exactly, or with a period suffix.
+
+    ``upstream-complete`` matches ``upstream-complete`` and ``upstream-complete#2026-03-04``,
+    not ``upstream-complete-test`` (Go's prefix match did).
+    """
+    if sensor_key == trigger_key:
+        return True
+    name, period = split_period_suffix(sensor_key)
+    return period is not None and name == trigger_key
+
+
+def sensors_for_period(sensors: Mapping[str, _SensorT], period: str) -> dict[str, _SensorT]:
+    """The sensors as seen when evaluating ``period``.
+
+    - ``name#P`` (either form of P) is seen as ``name`` and wins over an unsuffixed ``name``;
+      it also stays visible under its own key.
+    - Keys suffixed with any other period (including the daily period of an hourly P, and
+      the hours of a daily P) are left out.
+    - An unsuffixed sensor counts as the latest value unless its data carries a ``date``
+      (``YYYY-MM-DD``/``YYYYMMDD``) naming another date, or, for an hourly P, an ``hour``
+      (``"00"``..``"23"``, UTC) naming another hour. Malformed ``date``/``hour`` values are
+      ignored, as in Go.
+
+    Args:
+        sensors: key -> ``Sensor`` (or key -> data dict).
+        period: the period being evaluated, in any of the four forms.
+
+    Returns:
+        A new dict; the sensor objects are the originals (their ``key`` shows where they
+        came from).
+
+    Raises:
+        ValueError: ``period`` is not a period.
+    """
+    target = parse_period(period)
+    view: dict[str, _SensorT] = {}
+    aliases: dict[str, _SensorT] = {}
+    for key, sensor in sensors.items():
+        name, suffix = split_period_suffix(key)
+        if suffix is None:
+            if _data_fits(_data_of(sensor), target):
+                view[key] = sensor
+        elif suffix == target:
+            view[key] = sensor
+            current = aliases.get(name)
+            if current is None or _is_newer(sensor, current):
+                aliases[name] = sensor
+    # Merged last so an alias wins over an unsuffixed key whatever the iteration order.
+    view.update(aliases)
+    return view
+
+
+def period_at(now: dt.datetime, granularity: Granularity | str, timezone: dt.tzinfo | str) -> str:
+    """The daily or hourly period containing ``now``.
+
+    Args:
+        now: the instant (naive means UTC).
+        granularity: daily -> the local date in ``timezone``; hourly -> the UTC hour.
+        timezone: a ``ZoneInfo`` (any tzinfo) or an IANA name; used for daily periods only.
+    """
+    instant = now if now.tzinfo is not None else now.replace(tzinfo=dt.UTC)
+    if Granularity(granularity) == Granularity.HOURLY:
+        return hourly_period(instant)
+    zone = ZoneInfo(timezone) if isinstance(timezone, str) else timezone
+    return daily_period(instant.astimezone(zone).date())
+
+
+def period_of_sensor(
+    key: str,
+    data: Any,
+    granularity: Granularity | str,
+    now: dt.datetime,
+    timezone: dt.tzinfo | str,
+) -> str:
+    """The period a trigger sensor names (DESIGN.md §4 "Period of a run").
+
+    In order: the key's period suffix; else the data's ``date`` and ``hour`` fields (a valid
+    ``hour`` makes the period hourly; an ``hour`` without a valid ``date`` means the latest
+    such UTC hour at or before ``now``); else the period containing ``now`` for
+    ``granularity``. Non-string or malformed ``date``/``hour`` values are ignored, as in Go.
+
+    Returns:
+        The canonical period string (``YYYY-MM-DD`` or ``YYYY-MM-DDTHH``).
+    """
+    _, suffix = split_period_suffix(key)
+    if suffix is not None:
+        return str(suffix)
+    date, hour = _period_fields(data)
+    if hour is not None:
+        if date is None:
+            date = _latest_date_with_hour(now, hour)
+        return str(Period(date, hour))
+    if date is not None:
+        return str(Period(date))
+    return period_at(now, granularity, timezone)
+
+
+def check_sensor_write(key: str, data: Any) -> None:
+    """Refuse a write whose key suffix and ``date``/``hour`` fields name different periods.
+
+    ``ready#2026-03-04`` with ``{"date": "2026-03-05"}`` is refused. An ``hour`` is compared
+    only when the key names an hour. Missing or malformed fields are not a disagreement.
+
+    Raises:
+        SensorError: naming the key, the period and the disagreeing field.
+    """
+    _, suffix = split_period_suffix(key)
+    if suffix is None:
+        return
+    date, hour = _period_fields(data)
+    if date is not None and date != suffix.date:
+        raise SensorError(
+            f"sensor {key!r}: the key names period {suffix} but data.date is "
+            f"{data['date']!r}; write the data for one period"
+        )
+    if suffix.hour is not None and hour is not None and hour != suffix.hour:
+        raise SensorError(
+            f"sensor {key!r}: the key names period {suffix} but data.hour is "
+            f"{data['hour']!r}; write the data for one period"
+        )
+
+
+def shift_period(period: str, days: int = 0, hours: int = 0) -> str:
+    """Move a period by whole days and/or hours.
+
+    Returns:
+        The canonical form of the moved period.
+
+    Raises:
+        ValueError: ``period`` is not a period, or a daily period is moved by hours that do
+            not add up to whole days.
+    """
+    parsed = parse_period(period)
+    if parsed.hour is None:
+        if hours % 24:
+            raise ValueError(f"cannot move daily period {period!r} by {hours} hours")
+        return daily_period(parsed.date + dt.timedelta(days=days + hours // 24))
+    return hourly_period(parsed.start_utc + dt.timedelta(days=days, hours=hours))
+
+
+def _strict_period(text: str) -> Period | None:
+    if _SUFFIX_FORM.fullmatch(text) is None:
+        return None
+    try:
+        return parse_period(text)
+    except ValueError:
+        return None
+
+
+def _period_fields(data: Any) -> tuple[dt.date | None, int | None]:
+    """The valid ``date`` and ``hour`` fields of sensor data (None where absent or invalid)."""
+    if not isinstance(data, Mapping):
+        return None, None
+    date = None
+    raw_date = data.get("date")
+    if isinstance(raw_date, str) and _DATE_FIELD_FORM.fullmatch(raw_date):
+        digits = raw_date.replace("-", "")
+        try:
+            date = dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+        except ValueError:
+            date = None
+    hour = None
+    raw_hour = data.get("hour")
+    if isinstance(raw_hour, str) and _HOUR_FIELD_FORM.fullmatch(raw_hour):
+        hour = int(raw_hour) if int(raw_hour) <= 23 else None
+    return date, hour
+
+
+def _data_fits(data: Any, target: Period) -> bool:
+    date, hour = _period_fields(data)
+    if date is not None and date != target.date:
+        return False
+    return not (target.hour is not None and hour is not None and hour != target.hour)
+
+
+def _data_of(sensor: Sensor | dict[str, Any]) -> Any:
+    return sensor.data if isinstance(sensor, Sensor) else sensor
+
+
+def _is_newer(candidate: Sensor | dict[str, Any], current: Sensor | dict[str, Any]) -> bool:
+    # Both forms of one period (#2026-03-04 and #20260304) present: the later write wins.
+    if isinstance(candidate, Sensor) and isinstance(current, Sensor):
+        if candidate.version != current.version:
+            return candidate.version > current.version
+        if candidate.written_at is not None and current.written_at is not None:
+            try:
+                return candidate.written_at > current.written_at
+            except TypeError:  # one naive, one aware: no meaningful order
+                return False
+    return False
+
+
+def _latest_date_with_hour(now: dt.datetime, hour: int) -> dt.date:
+    utc = now.astimezone(dt.UTC) if now.tzinfo is not None else now
+    # At 00:10 UTC an "hour": "23" sensor is about the hour that just ended, not one 23 h ahead.
+    return utc.date() if hour <= utc.hour else utc.date() - dt.timedelta(days=1)
