@@ -149,7 +149,8 @@ def next_deadline(anchor: dt.datetime, deadline: str, tz: dt.tzinfo) -> dt.datet
     """
     anchor = _utc(anchor, "anchor")
     hours, sep, minutes = deadline.partition(":")
-    if not sep or not minutes.isdigit() or not 0 <= int(minutes) <= 59:
+    # As the config validator and Go: MM is exactly two digits, HH one or two.
+    if not sep or len(minutes) != 2 or not minutes.isdigit() or int(minutes) > 59:
         raise ValueError(f"invalid deadline {deadline!r}: use 'HH:MM' or ':MM'")
     if hours == "":
         local = anchor.astimezone(tz)
@@ -157,7 +158,7 @@ def next_deadline(anchor: dt.datetime, deadline: str, tz: dt.tzinfo) -> dt.datet
         # A real hour later, not a wall-clock hour: keeps the result inside the next UTC hour
         # even when the local hour repeats or is skipped.
         return candidate if candidate >= anchor else candidate + _HOUR
-    if not hours.isdigit() or not 0 <= int(hours) <= 23:
+    if len(hours) > 2 or not hours.isdigit() or int(hours) > 23:
         raise ValueError(f"invalid deadline {deadline!r}: use 'HH:MM' or ':MM'")
     time = dt.time(int(hours), int(minutes))
     day = anchor.astimezone(tz).date()
