@@ -1,8 +1,9 @@
 """Named exclusion calendars: ``calendars/<name>.yaml`` = ``{name, days: [...], dates: [...]}``."""
 
 from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from interlock_core.config.models import ConfigModel, Date, Name
 
@@ -24,10 +25,15 @@ class Weekday(StrEnum):
         return list(Weekday).index(self)
 
 
+def _lower(value: Any) -> Any:
+    # Day names are matched case-insensitively ("Saturday" is "saturday").
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 class Calendar(ConfigModel):
     """A named set of excluded weekdays and dates."""
 
     name: Name
     description: str = ""
-    days: list[Weekday] = Field(default_factory=list)
+    days: list[Annotated[Weekday, BeforeValidator(_lower)]] = Field(default_factory=list)
     dates: list[Date] = Field(default_factory=list)
