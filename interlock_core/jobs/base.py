@@ -1,9 +1,12 @@
 """The JobRunner port: how a run's job is submitted, polled and cancelled."""
 
 import hashlib
+import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -96,3 +99,78 @@ def idempotency_token(pipeline_id: str, period: str, attempt: int) -> str:
     """``sha256(pipeline|period|attempt)[:40]``: lowercase hex, valid for every target."""
     digest = hashlib.sha256(f"{pipeline_id}|{period}|{attempt}".encode()).hexdigest()
     return digest[:40]
+
+
+# --- Helpers shared by the runners (additive; no runner state) ------------------------------
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+_INTERLOCK_REF = re.compile(r"\$\{(INTERLOCK_[A-Za-z0-9_]*)\}|\$(INTERLOCK_[A-Za-z0-9_]*)")
+
+
+def run_variables(run: RunContext, token: str) -> dict[str, str]:
+    """The ``INTERLOCK_*`` values a job sees for ``run``: pipeline, period, attempt and token."""
+    return {
+        "INTERLOCK_PIPELINE": run.pipeline_id,
+        "INTERLOCK_PERIOD": run.period,
+        "INTERLOCK_ATTEMPT": str(run.attempt),
+        "INTERLOCK_TOKEN": token,
+    }
+
+
+def expand_interlock(value: Any, variables: Mapping[str, str], environ: Mapping[str, str]) -> Any:
+    """Expand ``$INTERLOCK_X`` / ``${INTERLOCK_X}`` in strings, recursively through dicts/lists.
+
+    Only ``INTERLOCK_``-prefixed names expand (the Go reference's rule): first from
+    ``variables`` (the run's own values), then from ``environ``; an unset one becomes ``""``.
+    Unlike Go, other ``$`` references are left as written rather than blanked, so a literal
+    dollar sign in a body survives.
+    """
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1) or match.group(2)
+            if name in variables:
+                return variables[name]
+            return environ.get(name, "")
+
+        return _INTERLOCK_REF.sub(replace, value)
+    if isinstance(value, dict):
+        return {key: expand_interlock(item, variables, environ) for key, item in value.items()}
+    if isinstance(value, list):
+        return [expand_interlock(item, variables, environ) for item in value]
+    return value
+
+
+def period_parts(period: str) -> tuple[str, str | None]:
+    """``(par_day, par_hour)``: ``YYYYMMDD`` and, for hourly periods, ``HH`` (else None)."""
+    match = re.match(r"^(\d{4})-?(\d{2})-?(\d{2})(?:T(\d{2}))?$", period)
+    if match is None:
+        return re.sub(r"\D", "", period), None
+    year, month, day, hour = match.groups()
+    return f"{year}{month}{day}", hour
+
+
+def env_secret(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """The value of the environment variable ``name``, read now (never stored).
+
+    Raises:
+        JobError: PERMANENT, naming the variable (never a value), when it is unset or empty.
+    """
+    value = (os.environ if environ is None else environ).get(name)
+    if not value:
+        raise JobError(
+            f"environment variable {name} is not set (it should hold the job's credential)",
+            FailureCategory.PERMANENT,
+        )
+    return value
+
+
+def expect_config(job: BaseModel, model: type[ConfigT]) -> ConfigT:
+    """``job`` as ``model``, or a PERMANENT JobError when a runner got another type's config."""
+    if not isinstance(job, model):
+        raise JobError(
+            f"expected a {model.__name__} config, got {type(job).__name__}",
+            FailureCategory.PERMANENT,
+        )
+    return job

@@ -1,0 +1,375 @@
+"""The ``command`` job: a local program run as a detached, supervised child process.
+
+``submit`` starts ``python -m interlock_core.jobs.command_wrapper <state_dir>/<token>.json`` in a
+new session and returns at once; the wrapper runs the argv (never through a shell), enforces the
+timeout and records the exit status in the state file. Everything about the job lives in three
+files named after the idempotency token, so any controller process can poll or cancel it:
+
+- ``<token>.json`` the state file (spec, then pids, then the outcome), replaced atomically;
+- ``<token>.log`` the job's stdout and stderr, plus the wrapper's notes;
+- ``<token>.lock`` held (``flock``) by the wrapper while it lives.
+
+The environment is an allow-list: the child sees ``PATH``, ``HOME``, ``LANG``, ``LC_ALL``,
+``TZ`` and ``TMPDIR`` when the controller has them (not credentials; programs need them to start),
+the names listed in the config's ``env``, the fixed ``environment`` values, and
+``INTERLOCK_PIPELINE``, ``INTERLOCK_PERIOD``, ``INTERLOCK_ATTEMPT``, ``INTERLOCK_TOKEN``.
+"""
+
+import contextlib
+import fcntl
+import logging
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from interlock_core.config.jobs import CommandJob
+from interlock_core.jobs.base import (
+    FailureCategory,
+    JobError,
+    JobHandle,
+    JobState,
+    JobStatus,
+    RunContext,
+    expect_config,
+    run_variables,
+)
+from interlock_core.jobs.command_wrapper import now_iso, read_json, write_json_atomic
+
+logger = logging.getLogger(__name__)
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+# Exit codes that mean "this command cannot run at all": retrying the same config cannot help.
+PERMANENT_EXIT_CODES = frozenset({126, 127})
+# Where interlock_core lives, so ``python -m`` finds this very copy even when not installed.
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+
+
+def command_argv(job: CommandJob) -> list[str]:
+    """The argv of a command job: the list as given, or the string split like a shell would
+    split words (quotes respected) — but never interpreted by one."""
+    if isinstance(job.command, str):
+        try:
+            argv = shlex.split(job.command)
+        except ValueError as exc:
+            raise JobError(f"cannot split command: {exc}", FailureCategory.PERMANENT) from exc
+    else:
+        argv = list(job.command)
+    if not argv:
+        raise JobError("command is empty", FailureCategory.PERMANENT)
+    return argv
+
+
+def status_from_record(record: dict[str, Any]) -> JobStatus:
+    """Map a finished state record to a JobStatus (see the module's failure table)."""
+    exit_code = record.get("exit_code")
+    log_hint = f"; log: {record.get('log_file')}" if record.get("log_file") else ""
+    if record.get("cancelled"):
+        return JobStatus(JobState.FAILED, FailureCategory.TRANSIENT, "cancelled" + log_hint)
+    if record.get("timed_out"):
+        return JobStatus(
+            JobState.FAILED,
+            FailureCategory.TIMEOUT,
+            f"timed out after {record.get('spec', {}).get('timeout')} s; the process group was "
+            f"killed{log_hint}",
+        )
+    if exit_code == 0:
+        return JobStatus(JobState.SUCCEEDED, message="exit code 0")
+    error = record.get("error")
+    detail = f": {error}" if error else ""
+    if isinstance(exit_code, int) and exit_code < 0:
+        return JobStatus(
+            JobState.FAILED,
+            FailureCategory.TRANSIENT,
+            f"killed by signal {-exit_code}{detail}{log_hint}",
+        )
+    category = (
+        FailureCategory.PERMANENT
+        if exit_code in PERMANENT_EXIT_CODES
+        else FailureCategory.TRANSIENT
+    )
+    return JobStatus(JobState.FAILED, category, f"exit code {exit_code}{detail}{log_hint}")
+
+
+def supervisor_alive(lock_file: Path) -> bool:
+    """True while some process (the wrapper, or a runner mid-submit) holds the job's lock."""
+    try:
+        fd = os.open(lock_file, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def group_alive(pgid: int) -> bool:
+    """True when the process group ``pgid`` still has a member that is not a zombie."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A killed job whose parent has not reaped it yet is a zombie: gone for our purposes.
+    stat = Path(f"/proc/{pgid}/stat")
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return True
+    return not (fields and fields[0] == "Z")
+
+
+class CommandRunner:
+    """Runs ``command`` jobs as detached, supervised processes recorded under ``state_dir``.
+
+    Args:
+        state_dir: where state, log and lock files live; every controller that may poll these
+            jobs must use the same directory.
+        kill_grace: seconds between SIGTERM and SIGKILL when a job times out or is cancelled.
+        cancel_wait: extra seconds ``cancel`` waits for the wrapper to record the cancel.
+        python: the interpreter that runs the wrapper (default: this one).
+    """
+
+    job_type = "command"
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        kill_grace: float = 5.0,
+        cancel_wait: float = 5.0,
+        python: str = sys.executable,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.kill_grace = kill_grace
+        self.cancel_wait = cancel_wait
+        self._python = python
+        self._sleep = sleep
+        # Wrappers this process started: polled so they do not linger as zombies.
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    def paths(self, token: str) -> tuple[Path, Path, Path]:
+        """``(state_file, log_file, lock_file)`` for ``token``."""
+        if not _TOKEN.match(token):
+            raise JobError(
+                f"token {token!r} is not usable in a file name", FailureCategory.PERMANENT
+            )
+        base = self.state_dir / token
+        return base.with_suffix(".json"), base.with_suffix(".log"), base.with_suffix(".lock")
+
+    def submit(self, job: BaseModel, run: RunContext, token: str) -> JobHandle:
+        """Start the job detached and return at once; an existing job for ``token`` is adopted.
+
+        Raises:
+            JobError: PERMANENT for an unusable command or token, TRANSIENT when the wrapper
+                process could not be started.
+        """
+        config = expect_config(job, CommandJob)
+        argv = command_argv(config)
+        state_file, log_file, lock_file = self.paths(token)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        lock_fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                # Another controller is submitting this token, or its wrapper runs: adopt.
+                return self._handle(token, adopted=True)
+            if state_file.exists():
+                return self._handle(token, adopted=True)
+            spec = {
+                "argv": argv,
+                "env_names": list(config.env),
+                "environment": dict(config.environment),
+                "cwd": config.cwd or os.getcwd(),
+                "timeout": config.timeout,
+                "kill_grace": self.kill_grace,
+                "interlock": run_variables(run, token),
+            }
+            write_json_atomic(
+                state_file,
+                {
+                    "phase": "submitted",
+                    "token": token,
+                    "submitted_at": now_iso(),
+                    "log_file": str(log_file),
+                    "spec": spec,
+                },
+            )
+            try:
+                with open(log_file, "ab") as log:
+                    wrapper = subprocess.Popen(
+                        [
+                            self._python,
+                            "-m",
+                            "interlock_core.jobs.command_wrapper",
+                            str(state_file),
+                            "--lock-fd",
+                            str(lock_fd),
+                        ],
+                        cwd=_PACKAGE_PARENT,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,  # detached: outlives this controller
+                        pass_fds=(lock_fd,),
+                    )
+            except OSError as exc:
+                state_file.unlink(missing_ok=True)
+                raise JobError(
+                    f"cannot start the command supervisor: {exc}", FailureCategory.TRANSIENT
+                ) from exc
+            self._children[wrapper.pid] = wrapper
+            return self._handle(token, adopted=False, wrapper_pid=wrapper.pid)
+        finally:
+            # The wrapper keeps the lock through its inherited descriptor.
+            os.close(lock_fd)
+
+    def _handle(self, token: str, *, adopted: bool, wrapper_pid: int | None = None) -> JobHandle:
+        state_file, log_file, lock_file = self.paths(token)
+        record = self._read(state_file) or {}
+        return JobHandle(
+            run_id=token,
+            metadata={
+                "state_file": str(state_file),
+                "log_file": str(log_file),
+                "lock_file": str(lock_file),
+                "wrapper_pid": wrapper_pid or record.get("wrapper_pid"),
+                "pid": record.get("pid"),
+                "adopted": adopted,
+            },
+        )
+
+    @staticmethod
+    def _read(state_file: Path) -> dict[str, Any] | None:
+        try:
+            return read_json(state_file)
+        except (OSError, ValueError) as exc:
+            raise JobError(
+                f"cannot read the job's state file {state_file}: {exc}", FailureCategory.TRANSIENT
+            ) from exc
+
+    def _reap(self) -> None:
+        for pid, proc in list(self._children.items()):
+            if proc.poll() is not None:
+                del self._children[pid]
+
+    @staticmethod
+    def _files(handle: JobHandle) -> tuple[Path, Path]:
+        meta = handle.metadata
+        state_file = meta.get("state_file")
+        if not isinstance(state_file, str):
+            raise JobError("the handle has no state_file", FailureCategory.PERMANENT)
+        lock_file = meta.get("lock_file") or str(Path(state_file).with_suffix(".lock"))
+        return Path(state_file), Path(lock_file)
+
+    def status(self, handle: JobHandle) -> JobStatus:
+        """Read the state file: a recorded outcome, else running while the supervisor lives.
+
+        Raises:
+            JobError: the state file cannot be read.
+        """
+        self._reap()
+        state_file, lock_file = self._files(handle)
+        record = self._read(state_file)
+        if record is not None and record.get("phase") == "finished":
+            return status_from_record(record)
+        if supervisor_alive(lock_file):
+            pid = record.get("pid") if record else None
+            return JobStatus(
+                JobState.RUNNING, message=f"running (pid {pid})" if pid else "starting"
+            )
+        # The lock is free but there may be a result written just before the wrapper exited.
+        record = self._read(state_file)
+        if record is not None and record.get("phase") == "finished":
+            return status_from_record(record)
+        pgid = record.get("pgid") if record else None
+        if isinstance(pgid, int) and group_alive(pgid):
+            # Never report a failure while the job itself may still run: a retry would start
+            # a second one. Cancel kills the orphaned group.
+            return JobStatus(
+                JobState.RUNNING, message="the supervisor died; the job's processes still run"
+            )
+        if record is None:
+            return JobStatus(
+                JobState.FAILED,
+                FailureCategory.TRANSIENT,
+                "the job was never started (no state file)",
+            )
+        return JobStatus(
+            JobState.FAILED,
+            FailureCategory.TRANSIENT,
+            "the job's supervisor died without recording a result",
+        )
+
+    def cancel(self, handle: JobHandle) -> bool:
+        """Stop the job's process group; True once it is gone and recorded as cancelled."""
+        self._reap()
+        state_file, lock_file = self._files(handle)
+        record = self._read(state_file)
+        if record is not None and record.get("phase") == "finished":
+            return True
+        deadline = time.monotonic() + self.kill_grace + self.cancel_wait
+        signalled = False
+        while supervisor_alive(lock_file) and time.monotonic() < deadline:
+            record = self._read(state_file) or {}
+            if record.get("phase") == "finished":
+                return True
+            wrapper_pid = record.get("wrapper_pid") or handle.metadata.get("wrapper_pid")
+            if not signalled and isinstance(wrapper_pid, int):
+                # The lock is held, so this pid is the live wrapper, not a recycled one.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(wrapper_pid, signal.SIGTERM)
+                signalled = True
+            self._sleep(0.05)
+            self._reap()
+        record = self._read(state_file)
+        if record is not None and record.get("phase") == "finished":
+            return True
+        if supervisor_alive(lock_file):
+            logger.warning("command job %s: cancel not confirmed in time", state_file.name)
+            return False
+        # The supervisor is gone without a record: stop what it left behind ourselves.
+        pgid = record.get("pgid") if record else None
+        if isinstance(pgid, int) and not self._kill_orphans(pgid):
+            return False
+        if record is None:
+            return True  # never started: nothing runs
+        write_json_atomic(
+            state_file,
+            {
+                **record,
+                "phase": "finished",
+                "cancelled": True,
+                "exit_code": None,
+                "finished_at": now_iso(),
+                "error": "cancelled after the supervisor died",
+            },
+        )
+        return True
+
+    def _kill_orphans(self, pgid: int) -> bool:
+        for sig, wait in ((signal.SIGTERM, self.kill_grace), (signal.SIGKILL, 2.0)):
+            if not group_alive(pgid):
+                return True
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, sig)
+            until = time.monotonic() + wait
+            while group_alive(pgid) and time.monotonic() < until:
+                self._sleep(0.05)
+        return not group_alive(pgid)

@@ -1,0 +1,215 @@
+"""The supervisor of one ``command`` job: ``python -m interlock_core.jobs.command_wrapper STATE``.
+
+:class:`interlock_core.jobs.command.CommandRunner` starts this module as a detached process (its
+own session) so the job outlives the controller that submitted it. It reads the job spec from the
+state file, runs the argv without a shell in a new process group, enforces the timeout, and
+records the outcome in the state file atomically, where any controller can read it:
+
+``{"phase": "finished", "exit_code", "started_at", "finished_at", "timed_out", "cancelled",
+"pid", "wrapper_pid", ...}``
+
+SIGTERM/SIGINT mean "cancel": the job's process group is terminated (SIGKILL after the grace)
+and the run recorded as cancelled. While it lives, the wrapper holds an exclusive ``flock`` on the
+job's lock file (inherited from the runner, so there is no unlocked window at start); a free lock
+with no result therefore means the supervisor died, whatever happened to its pid.
+
+This module imports only the standard library: it starts for every job.
+"""
+
+import contextlib
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+from typing import Any
+
+# Variables every child gets from the parent when set there, so programs find binaries, a home
+# and a locale. None of them is a credential; anything else must be allow-listed in ``env``.
+BASELINE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
+
+_POLL_SECONDS = 0.05
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` to ``path`` so a reader sees the old or the new file, never a torn one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``, or None when the file does not exist."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} does not hold a JSON object")
+    return data
+
+
+def child_environment(spec: dict[str, Any], parent: dict[str, str]) -> dict[str, str]:
+    """The child's environment: baseline names, the ``env`` allow-list, fixed values, run values.
+
+    Later layers win: ``environment`` can override a baseline name, and the ``INTERLOCK_*`` run
+    values override everything.
+    """
+    env: dict[str, str] = {}
+    for name in BASELINE_ENV:
+        if name in parent:
+            env[name] = parent[name]
+    env.setdefault("PATH", os.defpath)
+    for name in spec.get("env_names", []):
+        if name in parent:
+            env[name] = parent[name]
+    env.update({str(k): str(v) for k, v in spec.get("environment", {}).items()})
+    env.update({str(k): str(v) for k, v in spec.get("interlock", {}).items()})
+    return env
+
+
+def _kill_group(child: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM the child's process group, SIGKILL it after ``grace`` seconds."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        child.wait(timeout=grace)
+    # Descendants that ignored SIGTERM or outlived the child go too.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+
+
+def _note(log: Any, text: str) -> None:
+    log.write(f"[interlock {now_iso()}] {text}\n".encode())
+    log.flush()
+
+
+def supervise(state_file: Path) -> int:
+    """Run the job described by ``state_file`` to its end and record the outcome."""
+    cancel_requested = False
+
+    def on_cancel(signum: int, frame: types.FrameType | None) -> None:
+        nonlocal cancel_requested
+        cancel_requested = True
+
+    signal.signal(signal.SIGTERM, on_cancel)
+    signal.signal(signal.SIGINT, on_cancel)
+    # A new session has no terminal, but a stray SIGHUP must not kill an unattended job.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    state = read_json(state_file)
+    if state is None:
+        return 2
+    spec: dict[str, Any] = state["spec"]
+    log_path = Path(state["log_file"])
+    record: dict[str, Any] = {
+        **state,
+        "phase": "running",
+        "wrapper_pid": os.getpid(),
+        "started_at": now_iso(),
+        "timed_out": False,
+        "cancelled": False,
+    }
+    with open(log_path, "ab") as log:
+        exit_code, child = _start(spec, log, record)
+        if child is not None:
+            record.update(pid=child.pid, pgid=child.pid)
+            write_json_atomic(state_file, record)
+            exit_code = _wait(child, spec, log, record, lambda: cancel_requested)
+        record.update(phase="finished", exit_code=exit_code, finished_at=now_iso())
+        _note(log, f"finished: exit code {exit_code}")
+    write_json_atomic(state_file, record)
+    return 0
+
+
+def _start(
+    spec: dict[str, Any], log: Any, record: dict[str, Any]
+) -> tuple[int | None, subprocess.Popen[bytes] | None]:
+    argv = [str(part) for part in spec["argv"]]
+    cwd = spec.get("cwd")
+    env = child_environment(spec, dict(os.environ))
+    if cwd and not os.path.isdir(cwd):
+        record["error"] = f"working directory {cwd!r} does not exist"
+        _note(log, record["error"])
+        return 126, None
+    _note(log, f"starting {argv!r} in {cwd or os.getcwd()!r}")
+    try:
+        child = subprocess.Popen(
+            argv,
+            cwd=cwd or None,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so a kill reaches its children
+            close_fds=True,  # the supervisor's lock must not leak into the job
+        )
+    except FileNotFoundError:
+        record["error"] = f"command not found: {argv[0]!r}"
+        _note(log, record["error"])
+        return 127, None
+    except PermissionError:
+        record["error"] = f"command not executable: {argv[0]!r}"
+        _note(log, record["error"])
+        return 126, None
+    except OSError as exc:
+        record["error"] = f"cannot start {argv[0]!r}: {exc.strerror or exc}"
+        _note(log, record["error"])
+        return 126, None
+    return None, child
+
+
+def _wait(
+    child: subprocess.Popen[bytes],
+    spec: dict[str, Any],
+    log: Any,
+    record: dict[str, Any],
+    cancelled: Any,
+) -> int:
+    timeout = spec.get("timeout")
+    grace = float(spec.get("kill_grace", 5.0))
+    deadline = time.monotonic() + float(timeout) if timeout else None
+    while True:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            return child.wait(timeout=_POLL_SECONDS)
+        if cancelled():
+            _note(log, "cancel requested: stopping the job's process group")
+            _kill_group(child, grace)
+            record["cancelled"] = True
+            return int(child.returncode)
+        if deadline is not None and time.monotonic() >= deadline:
+            _note(log, f"timed out after {timeout} s: stopping the job's process group")
+            _kill_group(child, grace)
+            record["timed_out"] = True
+            return int(child.returncode)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``command_wrapper STATE_FILE [--lock-fd N]``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        print("usage: python -m interlock_core.jobs.command_wrapper STATE_FILE", file=sys.stderr)
+        return 2
+    if "--lock-fd" in args:
+        # Keep the inherited lock open for our whole life, and out of the job's hands.
+        fd = int(args[args.index("--lock-fd") + 1])
+        os.set_inheritable(fd, False)
+    return supervise(Path(args[0]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
