@@ -234,6 +234,7 @@ def decide_waiting(
                     next_action=None,
                     due_at=None,
                     finished_at=now,
+                    succeeded_at=now,
                     message="dry run: the job would have been triggered",
                 ),
                 events,

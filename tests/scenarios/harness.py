@@ -154,17 +154,21 @@ class ScenarioPlayer:
         pipelines = {pid: Pipeline.model_validate(doc) for pid, doc in documents.items()}
         self.engine.apply(PipelineSetStub(pipelines, self.calendars), remove_missing=False)
 
-    def control_loop(self) -> None:
-        """One pass of the local controller: open scheduled runs, advance, watchdog."""
-        self.engine.watchdog()
+    def advance_all(self) -> None:
         for _ in range(10):
             if not self.engine.advance_due():
                 break
 
-    def move_to(self, target: dt.datetime) -> None:
-        """Move the clock minute by minute up to ``target``, running the controller."""
+    def control_loop(self) -> None:
+        """One pass of the local controller: advance due runs, watchdog, advance new runs."""
+        self.advance_all()
+        self.engine.watchdog()
+        self.advance_all()
+
+    def move_to(self, target: dt.datetime, every: dt.timedelta = dt.timedelta(minutes=1)) -> None:
+        """Move the clock in steps of ``every`` up to ``target``, running the controller."""
         while self.clock.now() < target:
-            step = min(dt.timedelta(minutes=1), target - self.clock.now())
+            step = min(every, target - self.clock.now())
             self.clock.advance(step)
             self.control_loop()
 
@@ -185,6 +189,8 @@ class ScenarioPlayer:
 
     def _step(self, step: dict[str, Any]) -> None:
         kind, arg = next(iter(step.items()))
+        if kind == "every":  # allow {every: .., jump: ..} in either order
+            kind, arg = "jump", step["jump"]
         if kind == "emit":
             period = arg.get("period")
             self.engine.emit(
@@ -195,6 +201,15 @@ class ScenarioPlayer:
             self.move_to(self.clock.now() + parse_duration(str(arg)))
         elif kind == "at":
             self.move_to(_instant(arg))
+        elif kind == "jump":  # {jump: 2d, every: 10m}: a long stretch in coarse steps
+            every = parse_duration(str(step.get("every", "10m")))
+            self.move_to(self.clock.now() + parse_duration(str(arg)), every)
+        elif kind == "set_clock":  # the controller was down: move time without running it
+            self.clock.set(_instant(arg))
+        elif kind == "advance":
+            self.advance_all()
+        elif kind == "watchdog":
+            self.engine.watchdog()
         elif kind == "expect":
             got = self.new_events()
             assert got == list(arg), f"expected events {list(arg)}, got {got}"
