@@ -1,6 +1,6 @@
 """The ``command`` job: a local program run as a detached, supervised child process.
 
-``submit`` starts ``python -m interlock_core.jobs.command_wrapper <state_dir>/<token>.json`` in a
+``submit`` starts the wrapper (``python -I .../command_wrapper.py <state_dir>/<token>.json``) in a
 new session and returns at once; the wrapper runs the argv (never through a shell), enforces the
 timeout and records the exit status in the state file. Everything about the job lives in three
 files named after the idempotency token, so any controller process can poll or cancel it:
@@ -49,8 +49,10 @@ logger = logging.getLogger(__name__)
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 # Exit codes that mean "this command cannot run at all": retrying the same config cannot help.
 PERMANENT_EXIT_CODES = frozenset({126, 127})
-# Where interlock_core lives, so ``python -m`` finds this very copy even when not installed.
-_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+# The wrapper runs as a script in isolated mode (-I: no script directory, PYTHON* variables or
+# user site on sys.path) rather than ``-m interlock_core...``: importing the package would load
+# the whole engine for every job start, and the wrapper needs only the standard library.
+_WRAPPER = str(Path(__file__).resolve().with_name("command_wrapper.py"))
 
 
 def command_argv(job: CommandJob) -> list[str]:
@@ -155,7 +157,8 @@ class CommandRunner:
         python: str = sys.executable,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.state_dir = Path(state_dir)
+        # Absolute, because the wrapper runs in another working directory.
+        self.state_dir = Path(state_dir).absolute()
         self.kill_grace = kill_grace
         self.cancel_wait = cancel_wait
         self._python = python
@@ -216,13 +219,13 @@ class CommandRunner:
                     wrapper = subprocess.Popen(
                         [
                             self._python,
-                            "-m",
-                            "interlock_core.jobs.command_wrapper",
+                            "-I",
+                            _WRAPPER,
                             str(state_file),
                             "--lock-fd",
                             str(lock_fd),
                         ],
-                        cwd=_PACKAGE_PARENT,
+                        cwd=self.state_dir,
                         stdin=subprocess.DEVNULL,
                         stdout=log,
                         stderr=subprocess.STDOUT,

@@ -1,4 +1,6 @@
-"""The supervisor of one ``command`` job: ``python -m interlock_core.jobs.command_wrapper STATE``.
+"""The supervisor of one ``command`` job: ``python -I command_wrapper.py STATE [--lock-fd N]``.
+
+(``python -m interlock_core.jobs.command_wrapper STATE`` works too, but imports the package.)
 
 :class:`interlock_core.jobs.command.CommandRunner` starts this module as a detached process (its
 own session) so the job outlives the controller that submitted it. It reads the job spec from the

@@ -81,6 +81,10 @@ def forbidden_reason(address: IPAddress) -> str | None:
     return None
 
 
+# Decides whether an address may be dialled: None = yes, else the reason it may not.
+AddressPolicy = Callable[[IPAddress], str | None]
+
+
 def _parse_ip(text: str) -> IPAddress:
     # getaddrinfo returns IPv6 link-local addresses with a zone ("fe80::1%eth0").
     return ipaddress.ip_address(text.split("%", 1)[0])
@@ -92,6 +96,7 @@ def guarded_connect(
     *,
     allow_private_network: bool,
     resolver: Resolver = socket.getaddrinfo,
+    policy: AddressPolicy = forbidden_reason,
 ) -> socket.socket:
     """Resolve ``address`` and connect to it, refusing non-public targets before any packet.
 
@@ -113,7 +118,7 @@ def guarded_connect(
     if not allow_private_network:
         for info in infos:
             ip = _parse_ip(str(info[4][0]))
-            reason = forbidden_reason(ip)
+            reason = policy(ip)
             if reason is not None:
                 raise JobError(
                     f"refused to connect to {host!r}: it resolves to {ip}, {reason}; "
@@ -137,11 +142,18 @@ def guarded_connect(
 
 class _GuardedHTTPConnection(http.client.HTTPConnection):
     def __init__(
-        self, host: str, *, timeout: float, allow_private_network: bool, resolver: Resolver
+        self,
+        host: str,
+        *,
+        timeout: float,
+        allow_private_network: bool,
+        resolver: Resolver,
+        policy: AddressPolicy,
     ) -> None:
         super().__init__(host, timeout=timeout)
         self._guard_allow = allow_private_network
         self._guard_resolver = resolver
+        self._guard_policy = policy
         # http.client.HTTPConnection.connect dials through this attribute; replacing it puts
         # the guard under HTTPS too (HTTPSConnection.connect calls it before wrapping TLS).
         self._create_connection = self._guarded_create_connection
@@ -154,6 +166,7 @@ class _GuardedHTTPConnection(http.client.HTTPConnection):
             self.timeout if isinstance(self.timeout, int | float) else 30.0,
             allow_private_network=self._guard_allow,
             resolver=self._guard_resolver,
+            policy=self._guard_policy,
         )
 
 
@@ -165,11 +178,13 @@ class _GuardedHTTPSConnection(http.client.HTTPSConnection):
         timeout: float,
         allow_private_network: bool,
         resolver: Resolver,
+        policy: AddressPolicy,
         context: ssl.SSLContext,
     ) -> None:
         super().__init__(host, timeout=timeout, context=context)
         self._guard_allow = allow_private_network
         self._guard_resolver = resolver
+        self._guard_policy = policy
         self._create_connection = self._guarded_create_connection
 
     def _guarded_create_connection(
@@ -180,6 +195,7 @@ class _GuardedHTTPSConnection(http.client.HTTPSConnection):
             self.timeout if isinstance(self.timeout, int | float) else 30.0,
             allow_private_network=self._guard_allow,
             resolver=self._guard_resolver,
+            policy=self._guard_policy,
         )
 
 
@@ -259,6 +275,7 @@ class HttpClient:
         resolver: ``socket.getaddrinfo`` or a stand-in.
         max_body_bytes: responses are truncated beyond this.
         ssl_context: TLS settings for https URLs (default: system trust store).
+        policy: which addresses are refused (default :func:`forbidden_reason`).
     """
 
     def __init__(
@@ -272,6 +289,7 @@ class HttpClient:
         resolver: Resolver = socket.getaddrinfo,
         max_body_bytes: int = _DEFAULT_MAX_BODY,
         ssl_context: ssl.SSLContext | None = None,
+        policy: AddressPolicy = forbidden_reason,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
@@ -283,6 +301,7 @@ class HttpClient:
         self._resolver = resolver
         self._max_body = max_body_bytes
         self._ssl_context = ssl_context
+        self._policy = policy
 
     def request(
         self,
@@ -380,6 +399,7 @@ class HttpClient:
                 timeout=self.timeout,
                 allow_private_network=self.allow_private_network,
                 resolver=self._resolver,
+                policy=self._policy,
                 context=context,
             )
         if parts.scheme == "http":
@@ -388,6 +408,7 @@ class HttpClient:
                 timeout=self.timeout,
                 allow_private_network=self.allow_private_network,
                 resolver=self._resolver,
+                policy=self._policy,
             )
         raise JobError(
             f"URL {safe_url(parts.geturl())!r} is not http(s)", FailureCategory.PERMANENT

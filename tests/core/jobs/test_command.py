@@ -1,0 +1,305 @@
+"""The command job: real detached processes, real signals."""
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from interlock_core.config.jobs import CommandJob
+from interlock_core.jobs.base import FailureCategory, JobError, JobHandle, JobState, JobStatus
+from interlock_core.jobs.base import RunContext as Run
+from interlock_core.jobs.command import CommandRunner, status_from_record
+from interlock_core.jobs.command_wrapper import child_environment, read_json
+from tests.core.jobs.conftest import wait_until
+
+PY = sys.executable
+RUN = Run("orders", "2026-03-04", 3)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> CommandRunner:
+    return CommandRunner(tmp_path / "state", kill_grace=0.5, cancel_wait=5.0)
+
+
+def finish(runner: CommandRunner, handle: JobHandle, timeout: float = 15.0) -> JobStatus:
+    result: list[JobStatus] = []
+
+    def done() -> bool:
+        result[:] = [runner.status(handle)]
+        return result[0].state is not JobState.RUNNING
+
+    assert wait_until(done, timeout), f"still running: {result}"
+    return result[0]
+
+
+def log_of(handle: JobHandle) -> str:
+    return Path(handle.metadata["log_file"]).read_text()
+
+
+def python_job(code: str, *args: str, **fields: object) -> CommandJob:
+    return CommandJob.model_validate({"command": [PY, "-c", code, *args], **fields})
+
+
+def test_exit_zero_succeeds_and_submit_returns_at_once(runner: CommandRunner) -> None:
+    handle = runner.submit(python_job("import time; time.sleep(0.3); print('hi')"), RUN, "t-ok")
+    # Submit did not wait for the job: it is still running.
+    assert runner.status(handle).state is JobState.RUNNING
+    assert set(handle.metadata) >= {"state_file", "log_file", "lock_file", "wrapper_pid", "pid"}
+    status = finish(runner, handle)
+    assert status == JobStatus(JobState.SUCCEEDED, message="exit code 0")
+    assert "hi" in log_of(handle)
+    record = read_json(Path(handle.metadata["state_file"]))
+    assert record is not None
+    assert record["exit_code"] == 0
+    assert record["timed_out"] is False
+    assert {"started_at", "finished_at", "pid", "wrapper_pid"} <= set(record)
+
+
+def test_non_zero_exit_is_transient(runner: CommandRunner) -> None:
+    status = finish(runner, runner.submit(python_job("raise SystemExit(3)"), RUN, "t-three"))
+    assert status.state is JobState.FAILED
+    assert status.category is FailureCategory.TRANSIENT
+    assert "exit code 3" in status.message
+
+
+def test_missing_binary_is_permanent_127(runner: CommandRunner) -> None:
+    job = CommandJob(command="/no/such/binary --flag")
+    handle = runner.submit(job, RUN, "t-missing")
+    status = finish(runner, handle)
+    assert status.state is JobState.FAILED
+    assert status.category is FailureCategory.PERMANENT
+    assert "exit code 127" in status.message
+    assert "/no/such/binary" in status.message
+
+
+def test_missing_working_directory_is_permanent(runner: CommandRunner, tmp_path: Path) -> None:
+    job = CommandJob(command=[PY, "-c", "pass"], cwd=str(tmp_path / "nowhere"))
+    status = finish(runner, runner.submit(job, RUN, "t-cwd"))
+    assert status.category is FailureCategory.PERMANENT
+    assert "does not exist" in status.message
+
+
+def test_timeout_kills_the_whole_process_group(runner: CommandRunner, tmp_path: Path) -> None:
+    pids = tmp_path / "pids.json"
+    code = (
+        "import json, subprocess, sys, time\n"
+        "grandchild = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "open(sys.argv[1], 'w').write(json.dumps([__import__('os').getpid(), grandchild.pid]))\n"
+        "time.sleep(60)\n"
+    )
+    handle = runner.submit(python_job(code, str(pids), timeout=1), RUN, "t-timeout")
+    assert wait_until(pids.exists, 10)
+    child, grandchild = json.loads(pids.read_text())
+    assert alive(child)
+    assert alive(grandchild)
+    status = finish(runner, handle)
+    assert status.state is JobState.FAILED
+    assert status.category is FailureCategory.TIMEOUT
+    assert wait_until(lambda: not alive(child) and not alive(grandchild), 5)
+    record = read_json(Path(handle.metadata["state_file"]))
+    assert record is not None
+    assert record["timed_out"] is True
+
+
+def test_environment_is_an_allow_list(
+    runner: CommandRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALLOWED_VAR", "visible")
+    monkeypatch.setenv("SECRET_VAR", "must-not-leak")
+    code = "import json, os; print('ENV=' + json.dumps(dict(os.environ)))"
+    job = python_job(code, env=["ALLOWED_VAR"], environment={"FIXED": "v1"})
+    handle = runner.submit(job, RUN, "t-env")
+    assert finish(runner, handle).state is JobState.SUCCEEDED
+    line = next(x for x in log_of(handle).splitlines() if x.startswith("ENV="))
+    env = json.loads(line[4:])
+    assert env["ALLOWED_VAR"] == "visible"
+    assert "SECRET_VAR" not in env
+    assert env["FIXED"] == "v1"
+    assert env["INTERLOCK_PERIOD"] == "2026-03-04"
+    assert env["INTERLOCK_PIPELINE"] == "orders"
+    assert env["INTERLOCK_ATTEMPT"] == "3"
+    assert env["INTERLOCK_TOKEN"] == "t-env"
+    assert "PATH" in env
+    assert set(env) <= {
+        "ALLOWED_VAR",
+        "FIXED",
+        "INTERLOCK_PERIOD",
+        "INTERLOCK_PIPELINE",
+        "INTERLOCK_ATTEMPT",
+        "INTERLOCK_TOKEN",
+        "PATH",
+        "HOME",
+        "LANG",
+        "LC_ALL",
+        "TZ",
+        "TMPDIR",
+        "LC_CTYPE",  # Python may set this itself (PEP 538 locale coercion)
+    }
+    # Nothing secret reaches the state file either: only names.
+    assert "must-not-leak" not in Path(handle.metadata["state_file"]).read_text()
+
+
+def test_child_environment_layers() -> None:
+    spec = {
+        "env_names": ["A", "MISSING"],
+        "environment": {"PATH": "/opt/bin", "B": "2"},
+        "interlock": {"INTERLOCK_PERIOD": "p"},
+    }
+    env = child_environment(spec, {"A": "1", "C": "3", "PATH": "/usr/bin", "HOME": "/h"})
+    assert env == {"A": "1", "B": "2", "PATH": "/opt/bin", "HOME": "/h", "INTERLOCK_PERIOD": "p"}
+
+
+def test_arguments_are_passed_literally_never_to_a_shell(
+    runner: CommandRunner, tmp_path: Path
+) -> None:
+    marker = tmp_path / "marker"
+    dangerous = [f"x; touch {marker}", f"$(touch {marker})", f"`touch {marker}`", "; rm -rf /"]
+    code = "import json, sys; print('ARGV=' + json.dumps(sys.argv[1:]))"
+    handle = runner.submit(python_job(code, *dangerous), RUN, "t-argv")
+    assert finish(runner, handle).state is JobState.SUCCEEDED
+    line = next(x for x in log_of(handle).splitlines() if x.startswith("ARGV="))
+    assert json.loads(line[5:]) == dangerous
+    assert not marker.exists()
+
+
+def test_string_commands_are_split_with_shlex(runner: CommandRunner, tmp_path: Path) -> None:
+    marker = tmp_path / "marker2"
+    command = (
+        f"{PY} -c 'import json, sys; print(\"ARGV=\" + json.dumps(sys.argv[1:]))' "
+        f'"a b" ; touch {marker}'
+    )
+    handle = runner.submit(CommandJob(command=command), RUN, "t-shlex")
+    assert finish(runner, handle).state is JobState.SUCCEEDED
+    line = next(x for x in log_of(handle).splitlines() if x.startswith("ARGV="))
+    assert json.loads(line[5:]) == ["a b", ";", "touch", str(marker)]
+    assert not marker.exists()
+
+
+def test_working_directory(runner: CommandRunner, tmp_path: Path) -> None:
+    job = python_job("import os; print('CWD=' + os.getcwd())", cwd=str(tmp_path))
+    handle = runner.submit(job, RUN, "t-wd")
+    assert finish(runner, handle).state is JobState.SUCCEEDED
+    assert f"CWD={tmp_path}" in log_of(handle)
+
+
+def test_another_process_sees_the_result(runner: CommandRunner, tmp_path: Path) -> None:
+    handle = runner.submit(python_job("raise SystemExit(0)"), RUN, "t-other")
+    # A controller that never submitted anything, with only the handle's metadata.
+    other = CommandRunner(tmp_path / "state")
+    foreign = JobHandle(run_id=handle.run_id, metadata=json.loads(json.dumps(handle.metadata)))
+    assert finish(other, foreign).state is JobState.SUCCEEDED
+
+
+def test_repeated_submit_adopts_the_running_job(runner: CommandRunner, tmp_path: Path) -> None:
+    count = tmp_path / "count"
+    code = "import sys, time; open(sys.argv[1], 'a').write('x'); time.sleep(0.5)"
+    job = python_job(code, str(count))
+    first = runner.submit(job, RUN, "t-adopt")
+    second = CommandRunner(tmp_path / "state").submit(job, RUN, "t-adopt")
+    assert second.metadata["adopted"] is True
+    assert second.metadata["state_file"] == first.metadata["state_file"]
+    assert finish(runner, first).state is JobState.SUCCEEDED
+    third = runner.submit(job, RUN, "t-adopt")  # after it finished: still the same job
+    assert third.metadata["adopted"] is True
+    assert runner.status(third).state is JobState.SUCCEEDED
+    assert count.read_text() == "x"
+    assert log_of(first).count("starting") == 1
+
+
+def test_cancel_is_confirmed_and_the_child_is_gone(runner: CommandRunner, tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    code = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
+    handle = runner.submit(python_job(code, str(pid_file)), RUN, "t-cancel")
+    assert wait_until(pid_file.exists, 10)
+    child = int(pid_file.read_text())
+    other = CommandRunner(tmp_path / "state", kill_grace=0.5)
+    assert other.cancel(handle) is True
+    assert wait_until(lambda: not alive(child), 5)
+    status = runner.status(handle)
+    assert status.state is JobState.FAILED
+    assert status.category is FailureCategory.TRANSIENT
+    assert "cancelled" in status.message
+    assert runner.cancel(handle) is True  # already finished: still confirmed
+
+
+def test_a_dead_supervisor_never_hides_a_running_job(runner: CommandRunner, tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    code = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
+    handle = runner.submit(python_job(code, str(pid_file)), RUN, "t-orphan")
+    assert wait_until(pid_file.exists, 10)
+    child = int(pid_file.read_text())
+    wrapper = handle.metadata["wrapper_pid"]
+    os.kill(wrapper, signal.SIGKILL)
+    assert wait_until(lambda: not alive(wrapper), 5)
+    # The job still runs without its supervisor: reported running, never failed.
+    status = runner.status(handle)
+    assert status.state is JobState.RUNNING
+    assert "supervisor died" in status.message
+    assert runner.cancel(handle) is True
+    assert not alive(child)
+    assert "cancelled" in runner.status(handle).message
+
+
+def test_a_dead_supervisor_with_no_job_left_is_a_transient_failure(
+    runner: CommandRunner, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "pid"
+    code = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
+    handle = runner.submit(python_job(code, str(pid_file)), RUN, "t-dead")
+    assert wait_until(pid_file.exists, 10)
+    child = int(pid_file.read_text())
+    os.kill(handle.metadata["wrapper_pid"], signal.SIGKILL)
+    os.kill(child, signal.SIGKILL)
+    assert wait_until(lambda: runner.status(handle).state is JobState.FAILED, 5)
+    status = runner.status(handle)
+    assert status.category is FailureCategory.TRANSIENT
+    assert "supervisor died" in status.message
+
+
+def test_unusable_token_is_permanent(runner: CommandRunner) -> None:
+    with pytest.raises(JobError) as caught:
+        runner.submit(CommandJob(command="true"), RUN, "../../etc/passwd")
+    assert caught.value.category is FailureCategory.PERMANENT
+
+
+def test_wrong_config_type_is_permanent(runner: CommandRunner) -> None:
+    from interlock_core.config.jobs import HttpJob
+
+    with pytest.raises(JobError, match="CommandJob") as caught:
+        runner.submit(HttpJob(url="https://example.com"), RUN, "t-type")
+    assert caught.value.category is FailureCategory.PERMANENT
+
+
+@pytest.mark.parametrize(
+    ("record", "state", "category"),
+    [
+        ({"exit_code": 0}, JobState.SUCCEEDED, None),
+        ({"exit_code": 1}, JobState.FAILED, FailureCategory.TRANSIENT),
+        ({"exit_code": 2}, JobState.FAILED, FailureCategory.TRANSIENT),
+        ({"exit_code": 126}, JobState.FAILED, FailureCategory.PERMANENT),
+        ({"exit_code": 127}, JobState.FAILED, FailureCategory.PERMANENT),
+        ({"exit_code": -9}, JobState.FAILED, FailureCategory.TRANSIENT),
+        ({"exit_code": -15, "timed_out": True}, JobState.FAILED, FailureCategory.TIMEOUT),
+        ({"exit_code": -15, "cancelled": True}, JobState.FAILED, FailureCategory.TRANSIENT),
+    ],
+)
+def test_exit_status_mapping(
+    record: dict[str, object], state: JobState, category: FailureCategory | None
+) -> None:
+    status = status_from_record(record)
+    assert (status.state, status.category) == (state, category)
