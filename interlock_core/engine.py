@@ -361,8 +361,8 @@ class Interlock:
                 [
                     EventDraft(
                         drift_type,
-                        f"{drift['driftField']} moved from {drift['previousCount']} to "
-                        f"{drift['currentCount']} (threshold {drift['driftThreshold']})",
+                        f"{drift['driftField']} moved from {drift['previousCount']:g} to "
+                        f"{drift['currentCount']:g} (threshold {drift['driftThreshold']:g})",
                         drift,
                     )
                 ],

@@ -10,11 +10,11 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
-from interlock_core import periods, schedule, sla
+from interlock_core import lifecycle, periods, schedule, sla
 from interlock_core.config.stored import ActiveConfig
 from interlock_core.engine import FIRST_APPLIED, Interlock
 from interlock_core.events import Event, EventType
-from interlock_core.lifecycle import EventDraft, Transition
+from interlock_core.lifecycle import EventDraft
 from interlock_core.rules import evaluate_rule
 from interlock_core.runs import Run, RunOrigin, RunStatus
 
@@ -199,23 +199,19 @@ def check_trigger_deadlines(engine: Interlock, active: ActiveConfig, now: dt.dat
         if run is not None and (run.gate_passed_at is not None or run.status != RunStatus.WAITING):
             continue
         if run is None:
-            # Record the period as closed, so a late trigger reopens it exactly once.
-            closed = engine.open_run(pipeline.id, period, RunOrigin.TRIGGER)
-            if closed is not None and closed.status == RunStatus.WAITING:
-                engine._commit(  # noqa: SLF001 - the watchdog is part of the engine
-                    closed,
-                    Transition(
-                        closed.evolve(
-                            status=RunStatus.VALIDATION_EXHAUSTED,
-                            next_action=None,
-                            due_at=None,
-                            finished_at=now,
-                            updated_at=now,
-                            message=f"trigger deadline {trigger.deadline} passed without a trigger",
-                        )
-                    ),
-                    now,
+            # Record the period as closed (no RUN_OPENED: nothing opened), so a late trigger
+            # reopens it exactly once.
+            window_end = schedule.evaluation_window_end(pipeline, period, now)
+            opened = lifecycle.open_run(pipeline, active.hash, period, RunOrigin.TRIGGER, now, window_end)
+            engine.store.create_run(
+                opened.evolve(
+                    status=RunStatus.VALIDATION_EXHAUSTED,
+                    next_action=None,
+                    due_at=None,
+                    finished_at=now,
+                    message=f"trigger deadline {trigger.deadline} passed without a trigger",
                 )
+            )
         published.extend(
             engine.publish(
                 EventType.SENSOR_DEADLINE_EXPIRED,

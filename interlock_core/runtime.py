@@ -1,0 +1,338 @@
+"""The local runtime: ``interlock run``, the controller loop on the embedded SQLite store.
+
+One loop does everything a deployment needs without AWS: it keeps the Store's configs in step
+with the pipelines directory (file by file; a broken file keeps its last good config), opens
+runs on cron ticks, advances due runs (evaluations, submits, polls, cancels), runs the
+watchdog and SLA checks every minute, and stops cleanly on SIGINT/SIGTERM. Every step goes
+through the engine's compare-and-set, so several ``interlock run`` processes on one store are
+safe, and a restart simply picks the runs up where the store says they are.
+"""
+
+import logging
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from interlock_core.alerts.base import AlertSink
+from interlock_core.clock import Clock, SystemClock
+from interlock_core.config.loader import load_pipelines
+from interlock_core.engine import Interlock
+from interlock_core.events import Event, EventType
+from interlock_core.jobs.base import JobRunner
+from interlock_core.storage import open_store
+
+log = logging.getLogger("interlock.runtime")
+
+DEFAULT_STORE = "sqlite:///./interlock.db"
+
+
+def state_dir_for(store_url: str) -> Path:
+    """Where command jobs keep their state: beside the SQLite file (shared by every local
+    controller of that store), or a temporary folder for ``memory://``."""
+    if store_url.startswith("sqlite:///"):
+        database = Path(store_url[len("sqlite:///") :])
+        return database.parent / ".interlock" / "jobs"
+    override = os.environ.get("INTERLOCK_STATE_DIR")
+    if override:
+        return Path(override)
+    return Path(tempfile.gettempdir()) / f"interlock-jobs-{os.getpid()}"
+
+
+def build_engine(
+    store_url: str = DEFAULT_STORE,
+    *,
+    alerts: AlertSink | None = None,
+    clock: Clock | None = None,
+    runners: dict[str, JobRunner] | None = None,
+) -> Interlock:
+    """An engine on ``store_url`` with every job runner wired in.
+
+    Args:
+        store_url: ``sqlite:///path.db`` (default ``./interlock.db``) or ``memory://``.
+        alerts: where published events go besides the event log.
+        clock: the clock (system clock by default).
+        runners: job runners to use instead of the defaults (tests).
+    """
+    from interlock_core.jobs.registry import default_runners
+
+    store = open_store(store_url)
+    if runners is None:
+        state_dir = state_dir_for(store_url)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        runners = default_runners(state_dir)
+    return Interlock(store, runners, clock or SystemClock(), alerts)
+
+
+class FanOut:
+    """An alert sink that hands each event to several sinks; one failing never stops the rest."""
+
+    def __init__(self, sinks: Iterable[AlertSink]) -> None:
+        self.sinks = list(sinks)
+
+    def publish(self, event: Event) -> None:
+        """Give ``event`` to every sink."""
+        for sink in self.sinks:
+            try:
+                sink.publish(event)
+            except Exception:
+                log.exception("alert sink %r failed", sink)
+
+
+class ConsoleEvents:
+    """Prints one line per event: what an operator watching ``interlock run`` sees."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self._lock = threading.Lock()
+
+    def publish(self, event: Event) -> None:
+        """Print ``event``."""
+        where = event.pipeline_id or "interlock"
+        if event.period:
+            where += f" {event.period}"
+        line = f"{event.at:%Y-%m-%d %H:%M:%S}Z  {event.type.value:<26} {where}  {event.message}"
+        with self._lock:
+            print(line, file=self.stream, flush=True)
+
+
+@dataclass
+class CycleReport:
+    """What one pass of the loop did."""
+
+    applied: list[str] = field(default_factory=list)
+    advanced: int = 0
+    watchdog_events: int = 0
+
+
+class PipelineWatcher:
+    """Re-applies the pipelines directory when any of its files changes."""
+
+    def __init__(self, engine: Interlock, directory: Path) -> None:
+        self.engine = engine
+        self.directory = directory
+        self._fingerprint: tuple[tuple[str, int, int], ...] | None = None
+
+    def fingerprint(self) -> tuple[tuple[str, int, int], ...]:
+        """Names, sizes and modification times of every config file."""
+        entries: list[tuple[str, int, int]] = []
+        for root in (self.directory, self.directory / "calendars", self.directory.parent / "calendars"):
+            if not root.is_dir():
+                continue
+            for path in sorted(root.iterdir()):
+                if path.suffix in {".yaml", ".yml"} and path.is_file():
+                    stat = path.stat()
+                    entries.append((str(path), stat.st_size, stat.st_mtime_ns))
+        return tuple(entries)
+
+    def sync(self) -> list[str]:
+        """Apply the directory if it changed since the last sync; returns change lines."""
+        fingerprint = self.fingerprint()
+        if fingerprint == self._fingerprint:
+            return []
+        self._fingerprint = fingerprint
+        pipeline_set = load_pipelines(self.directory)
+        result = self.engine.apply(pipeline_set, partial=True)
+        lines = [f"{c.pipeline_id}: {c.action}" for c in result.changes if c.action != "unchanged"]
+        lines += [f"invalid: {error}" for error in result.invalid]
+        return lines
+
+
+class LocalRuntime:
+    """The controller loop.
+
+    Args:
+        engine: the engine to drive.
+        pipelines_dir: the directory to apply and watch (None: use the store's configs).
+        tick: seconds between passes (due runs are picked up within one tick).
+        watchdog_every: how often the watchdog and SLA checks run.
+        sync_every: how often the pipelines directory is checked for changes.
+        sleep: how the loop waits (tests pass a fake).
+    """
+
+    def __init__(
+        self,
+        engine: Interlock,
+        pipelines_dir: Path | None = None,
+        *,
+        tick: float = 0.25,
+        watchdog_every: timedelta = timedelta(minutes=1),
+        sync_every: float = 2.0,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.watcher = PipelineWatcher(engine, pipelines_dir) if pipelines_dir else None
+        self.tick = tick
+        self.watchdog_every = watchdog_every
+        self.sync_every = sync_every
+        self.stop_event = threading.Event()
+        self._sleep = sleep or self.stop_event.wait
+        self._last_watchdog: float | None = None
+        self._last_sync: float | None = None
+        self._sensor_versions: dict[str, int] = {}
+
+    def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
+        """Ask the loop to stop after the current pass (signal handler)."""
+        self.stop_event.set()
+
+    def run_once(self, *, force_checks: bool = False) -> CycleReport:
+        """One pass: sync configs, open scheduled runs, advance what is due, watchdog."""
+        report = CycleReport()
+        monotonic = time.monotonic()
+        if self.watcher is not None and (
+            force_checks or self._last_sync is None or monotonic - self._last_sync >= self.sync_every
+        ):
+            self._last_sync = monotonic
+            report.applied = self.watcher.sync()
+        self._nudge_on_new_sensors()
+        due_watchdog = (
+            force_checks
+            or self._last_watchdog is None
+            or monotonic - self._last_watchdog >= self.watchdog_every.total_seconds()
+        )
+        report.advanced += self._advance_all()
+        if due_watchdog:
+            self._last_watchdog = monotonic
+            report.watchdog_events = len(self.engine.watchdog())
+        else:
+            # Cron ticks must open on time, not once a minute: that check is cheap.
+            self._open_scheduled()
+        report.advanced += self._advance_all()
+        return report
+
+    def _advance_all(self) -> int:
+        total = 0
+        for _ in range(20):
+            advanced = self.engine.advance_due()
+            total += advanced
+            if advanced == 0 or self.stop_event.is_set():
+                break
+        return total
+
+    def _open_scheduled(self) -> None:
+        from interlock_core.watchdog import check_scheduled_runs
+
+        now = self.engine.clock.now()
+        for pipeline_id in self.engine.pipeline_ids():
+            active = self.engine.config(pipeline_id)
+            if active is None:
+                continue
+            try:
+                check_scheduled_runs(self.engine, active, now)
+            except Exception:
+                log.exception("opening scheduled runs of %s failed", pipeline_id)
+
+    def _nudge_on_new_sensors(self) -> None:
+        """Sensors written straight into the store (not through ``emit``) still wake the
+        WAITING runs of their pipeline."""
+        versions = self.engine.store.sensor_versions()
+        for pipeline_id, version in versions.items():
+            if self._sensor_versions.get(pipeline_id, 0) < version:
+                if pipeline_id in self._sensor_versions:
+                    self.engine._nudge_waiting(pipeline_id, self.engine.clock.now())  # noqa: SLF001
+                self._sensor_versions[pipeline_id] = version
+
+    def run_forever(self, on_cycle: Callable[[CycleReport], None] | None = None) -> None:
+        """Loop until :meth:`request_stop` (or SIGINT/SIGTERM when installed)."""
+        while not self.stop_event.is_set():
+            try:
+                report = self.run_once()
+            except Exception:
+                # One bad pass (a locked database, a bug) must not kill the controller.
+                log.exception("controller pass failed")
+                report = CycleReport()
+            if on_cycle is not None:
+                on_cycle(report)
+            if self.stop_event.is_set():
+                break
+            self._sleep(self.tick)
+
+
+def _install_signals(runtime: LocalRuntime) -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, runtime.request_stop)
+
+
+def run_local(
+    store_url: str = DEFAULT_STORE,
+    pipelines_dir: str | Path | None = None,
+    *,
+    once: bool = False,
+    tick: float = 0.25,
+    stream: TextIO | None = None,
+) -> int:
+    """``interlock run``: the local controller. Returns the process exit code.
+
+    Args:
+        store_url: the store to control.
+        pipelines_dir: the pipelines directory to apply and watch (and its ``interlock.yaml``
+            alert routing).
+        once: process everything due now (and the watchdog) and exit.
+        tick: seconds between passes.
+        stream: where event lines are printed (stdout by default).
+    """
+    from interlock_core.alerts import AlertDispatcher, alert_config_path, load_alert_config
+    from interlock_core.alerts.slack import default_thread_store
+
+    out = stream or sys.stdout
+    directory = Path(pipelines_dir) if pipelines_dir else None
+    config_path = alert_config_path(directory) if directory else None
+    alert_config = load_alert_config(
+        config_path if config_path is not None and config_path.exists() else None, os.environ
+    )
+    holder: dict[str, Interlock] = {}
+
+    def dead_letter(event: Event, reason: str) -> None:
+        engine = holder.get("engine")
+        if engine is not None and event.type != EventType.ALERT_DEAD_LETTERED:
+            engine.publish(
+                EventType.ALERT_DEAD_LETTERED,
+                event.pipeline_id,
+                f"alert {event.type.value} not delivered: {reason}",
+                period=event.period,
+                detail={"eventId": event.id, "reason": reason},
+            )
+
+    dispatcher = AlertDispatcher(
+        alert_config,
+        on_dead_letter=dead_letter,
+        thread_store=default_thread_store(store_url),
+        autostart=not once,
+    )
+    engine = build_engine(store_url, alerts=FanOut([ConsoleEvents(out), dispatcher]))
+    holder["engine"] = engine
+    runtime = LocalRuntime(engine, directory, tick=tick)
+    print(
+        f"interlock: controlling {store_url}"
+        + (f" with pipelines from {directory}" if directory else "")
+        + f" as {engine.controller_id}",
+        file=out,
+        flush=True,
+    )
+    try:
+        if once:
+            report = runtime.run_once(force_checks=True)
+            for line in report.applied:
+                print(f"interlock: {line}", file=out, flush=True)
+            dispatcher.deliver_now()
+            return 0
+        _install_signals(runtime)
+
+        def show(report: CycleReport) -> None:
+            for line in report.applied:
+                print(f"interlock: {line}", file=out, flush=True)
+
+        runtime.run_forever(show)
+        print("interlock: stopping (polls resume on the next start)", file=out, flush=True)
+        return 0
+    finally:
+        dispatcher.close(timeout=5.0)
+        engine.store.close()
