@@ -1,49 +1,372 @@
 """The ``interlock`` command (DESIGN.md §10).
 
-``main`` is a click group; every command is a subcommand of it. The group turns a
-:class:`ConfigError` raised by any command into its messages and exit status 1, and any other
-unexpected exception into one line and exit status 1, so a user never sees a traceback
-unless ``--debug`` is given.
+``main`` is a click group; every command is a subcommand of it and only translates between
+the command line and the engine (``interlock_core.engine.Interlock``): no readiness logic
+lives here. The group turns every error a command raises into one ``error: ...`` line on
+stderr and a non-zero exit status, so a user never sees a traceback unless ``--debug`` is
+given.
+
+Exit statuses: 0 success; 1 an error or a refusal (``evaluate``: not ready); 2 a usage error
+(``evaluate``: any error, so that 1 keeps meaning "not ready").
 """
 
+import dataclasses
+import difflib
+import importlib
+import json
+import math
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import IO, Any, NoReturn, TypeVar
 
 import click
 
+from interlock_core import cli_format as fmt
 from interlock_core.config import ConfigError, PipelineSet, load_pipeline_files, load_pipelines
+from interlock_core.config.durations import parse_duration
+from interlock_core.config.models import Rule
+from interlock_core.engine import Interlock, InterlockError
+from interlock_core.events import Event, EventType
+from interlock_core.lifecycle import ClaimRefused, gate_validation
+from interlock_core.periods import normalize_period
+from interlock_core.runs import Run
+from interlock_core.storage import StoreError, open_store
+
+DEFAULT_STORE = "sqlite:///./interlock.db"
+# ``ctx.meta`` key: the exit status a command's errors get (``evaluate`` uses 2, not 1).
+ERROR_EXIT_KEY = "interlock.error_exit"
+FOLLOW_INTERVAL_SECONDS = 0.75
+FOLLOW_PAGE = 1000
+DEFAULT_EVENT_LIMIT = 100
+DEFAULT_STATUS_LIMIT = 50
+
+# Errors whose message is enough for the user; anything else also names its type.
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (
+    InterlockError,
+    ClaimRefused,
+    StoreError,
+    ValueError,  # also SensorError, json.JSONDecodeError and bad periods
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CliError(click.ClickException):
+    """An error a command reports itself; shown as one ``error:`` line, exit status 1."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        """Print ``error: MESSAGE`` on stderr."""
+        click.echo(f"error: {self.format_message()}", err=True, file=file)
+
+
+class CliUsageError(click.UsageError):
+    """A bad argument that click cannot check by itself; one ``error:`` line, exit status 2."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        """Print ``error: MESSAGE`` on stderr."""
+        click.echo(f"error: {self.format_message()}", err=True, file=file)
+
+
+@dataclasses.dataclass
+class Settings:
+    """What the group options decide, shared by every subcommand through ``ctx.obj``."""
+
+    store: str = DEFAULT_STORE
+    pipelines: Path | None = None
+    debug: bool = False
+    engine: Interlock | None = None
 
 
 class InterlockGroup(click.Group):
-    """A click group that reports errors as messages, not tracebacks (unless ``--debug``)."""
+    """A click group that reports errors as one line, not tracebacks (unless ``--debug``)."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command, translating unexpected exceptions into an exit status of 1."""
+        """Run the command, translating its exceptions into messages and an exit status."""
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
-        except ConfigError as exc:
-            if ctx.params.get("debug"):
-                raise
-            for issue in exc.issues:
-                click.echo(f"error: {issue}", err=True)
-            ctx.exit(1)
         except Exception as exc:
-            if ctx.params.get("debug"):
-                raise
-            click.echo(
-                f"error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True
-            )
-            ctx.exit(1)
+            _report_error(ctx, exc)
 
 
-@click.group(cls=InterlockGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
+def _report_error(ctx: click.Context, exc: Exception) -> NoReturn:
+    code = int(ctx.meta.get(ERROR_EXIT_KEY, 1))
+    debug = bool(ctx.params.get("debug"))
+    if debug:
+        click.echo(traceback.format_exc(), err=True, nl=False)
+    if isinstance(exc, ConfigError):
+        for issue in exc.issues:
+            click.echo(f"error: {issue}", err=True)
+    elif isinstance(exc, EXPECTED_ERRORS):
+        click.echo(f"error: {_one_line(str(exc) or type(exc).__name__)}", err=True)
+    else:
+        hint = "" if debug else " (run with --debug for details)"
+        click.echo(f"error: {type(exc).__name__}: {_one_line(str(exc))}{hint}", err=True)
+    ctx.exit(code)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# ----------------------------------------------------------------------------- options
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings = ctx.find_object(Settings)
+    if settings is None:  # a subcommand invoked without the group (library use)
+        settings = ctx.ensure_object(Settings)
+    return settings
+
+
+def _override_store(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        _settings(ctx).store = value
+
+
+def _override_pipelines(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        _settings(ctx).pipelines = value
+
+
+def store_option(function: F) -> F:
+    """``--store`` on a subcommand too, so it may follow the command name."""
+    return click.option(
+        "--store",
+        metavar="URL",
+        expose_value=False,
+        callback=_override_store,
+        help="Store URL (overrides the group option).",
+    )(function)
+
+
+def pipelines_option(function: F) -> F:
+    """``--pipelines`` on a subcommand too, so it may follow the command name."""
+    return click.option(
+        "--pipelines",
+        metavar="DIR",
+        type=click.Path(path_type=Path, file_okay=False),
+        expose_value=False,
+        callback=_override_pipelines,
+        help="Pipelines directory to apply first (overrides the group option).",
+    )(function)
+
+
+def json_option(function: F) -> F:
+    """``--json``: machine-readable output instead of tables."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(
+        function
+    )
+
+
+# ----------------------------------------------------------------------------- the engine
+
+
+def _engine(ctx: click.Context, *, auto_apply: bool = True) -> Interlock:
+    """The engine for this invocation, built once; applies ``--pipelines`` first if given."""
+    settings = _settings(ctx)
+    if settings.engine is None:
+        engine = _build_engine(settings.store)
+        settings.engine = engine
+        ctx.find_root().call_on_close(engine.store.close)
+        if auto_apply and settings.pipelines is not None:
+            _auto_apply(engine, settings.pipelines)
+    return settings.engine
+
+
+def _build_engine(store_url: str) -> Interlock:
+    # The local runtime wires the job runners and their state directory; until it is
+    # installed a bare engine still serves every command here (none of them submits a job).
+    runtime = _optional_module("interlock_core.runtime")
+    build = getattr(runtime, "build_engine", None) if runtime is not None else None
+    if build is None:
+        return Interlock(open_store(store_url))
+    engine = build(store_url)
+    if not isinstance(engine, Interlock):
+        raise TypeError(f"build_engine returned {type(engine).__name__}, not Interlock")
+    return engine
+
+
+def _optional_module(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        if exc.name == name:
+            return None
+        raise  # the module exists but one of its imports is broken: say so
+
+
+def _auto_apply(engine: Interlock, directory: Path) -> None:
+    """Apply the pipelines directory file by file (DESIGN.md §2, "Configs at run time").
+
+    A broken file keeps its pipeline's last good config (the engine records CONFIG_INVALID),
+    so the command goes on; only the warning reaches the user. Nothing is printed when
+    nothing changed, so scripts see the same output with or without ``--pipelines``.
+    """
+    # Absolute paths: the engine matches a broken file to the pipeline it last configured
+    # by its stored source path, which must not depend on the directory we were run from.
+    result = engine.apply(load_pipelines(directory.resolve()), partial=True)
+    for error in result.invalid:
+        for issue in error.issues:
+            click.echo(f"warning: {issue} (the last good config stays active)", err=True)
+    for change in result.changes:
+        if change.action != "unchanged":
+            click.echo(f"applied: {change.pipeline_id} {change.action}", err=True)
+
+
+def _print(renderable: Any) -> None:
+    fmt.make_console().print(renderable)
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+def parse_scalar(raw: str) -> Any:
+    """A ``field=value`` value: a JSON number, true, false or null becomes that scalar.
+
+    Everything else stays the raw string, JSON strings, lists and objects included, so
+    ``hour=07`` stays ``"07"`` (not JSON) and ``name="x"`` keeps its quotes.
+    """
+    if raw != raw.strip():
+        return raw
+    try:
+        value = json.loads(raw, parse_constant=_reject_constant)
+    except ValueError:
+        return raw
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return raw
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_pairs(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["count=1204", "status=ready"]`` → ``{"count": 1204, "status": "ready"}``.
+
+    Raises:
+        CliUsageError: a pair has no ``=`` or an empty field name.
+    """
+    data: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise CliUsageError(f"expected FIELD=VALUE, got {pair!r}")
+        data[name] = parse_scalar(raw)
+    return data
+
+
+def parse_data_option(text: str | None) -> dict[str, Any]:
+    """The ``--data`` JSON object (empty when not given).
+
+    Raises:
+        CliUsageError: the text is not JSON, or not a JSON object.
+    """
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise CliUsageError(f"--data is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise CliUsageError(f"--data must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def parse_time(text: str, option: str = "--at") -> datetime:
+    """An ISO-8601 instant; without an offset it is UTC; a bare date is its UTC midnight.
+
+    Raises:
+        CliUsageError: the text is not an ISO-8601 date or time.
+    """
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise CliUsageError(
+            f"{option}: invalid time {text!r}: use ISO-8601 such as 2026-03-04T08:00:00Z"
+        ) from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """``--since``: a duration back from now (``2h``, ``1d``, ``90m``) or an ISO-8601 time.
+
+    Raises:
+        CliUsageError: neither a positive duration nor a time.
+    """
+    try:
+        delta = parse_duration(text.strip())
+    except ValueError:
+        return parse_time(text, "--since")
+    if delta.total_seconds() <= 0:
+        raise CliUsageError(f"--since: the duration must be positive, got {text!r}")
+    return now - delta
+
+
+def parse_event_types(values: Sequence[str]) -> list[EventType] | None:
+    """``--type`` values (repeatable, comma-separated, any case) as event types.
+
+    Raises:
+        CliUsageError: an unknown type, with the closest known name.
+    """
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    if not names:
+        return None
+    known = [kind.value for kind in EventType]
+    types: list[EventType] = []
+    for name in names:
+        canonical = name.upper().replace("-", "_")
+        if canonical not in known:
+            close = difflib.get_close_matches(canonical, known, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}?)" if close else " (see the event catalogue)"
+            raise CliUsageError(f"unknown event type {name!r}{hint}")
+        types.append(EventType(canonical))
+    return types
+
+
+# ----------------------------------------------------------------------------- the group
+
+
+@click.group(
+    cls=InterlockGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--store",
+    metavar="URL",
+    envvar="INTERLOCK_STORE",
+    default=DEFAULT_STORE,
+    show_default=True,
+    show_envvar=True,
+    help="Where configs, sensors, runs and events live (sqlite:///path.db, memory://, ...).",
+)
+@click.option(
+    "--pipelines",
+    metavar="DIR",
+    envvar="INTERLOCK_PIPELINES",
+    type=click.Path(path_type=Path, file_okay=False),
+    show_envvar=True,
+    help="Apply this pipelines directory first (file by file; a no-op when unchanged).",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
+@click.version_option(package_name="interlock", prog_name="interlock")
 @click.pass_context
-def main(ctx: click.Context, debug: bool) -> None:
+def main(ctx: click.Context, store: str, pipelines: Path | None, debug: bool) -> None:
     """Interlock: run data pipelines only when their preconditions are met."""
-    ctx.ensure_object(dict)["debug"] = debug
+    ctx.obj = Settings(store=store, pipelines=pipelines, debug=debug)
+
+
+# ----------------------------------------------------------------------------- validate
 
 
 @main.command()
@@ -53,7 +376,7 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     """Check pipeline files and directories of pipeline files.
 
     Every error is printed as FILE:LINE: FIELD: MESSAGE. Exit status 0 when everything loads
-    (warnings included), 1 on any error.
+    (warnings included), 1 on any error. Nothing is written to the store.
     """
     results: list[PipelineSet] = []
     files = [path for path in paths if not path.is_dir()]
@@ -88,3 +411,430 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
 
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+# ----------------------------------------------------------------------------- apply
+
+
+@main.command("apply")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@json_option
+@store_option
+@click.pass_context
+def apply_command(ctx: click.Context, directory: Path, as_json: bool) -> None:
+    """Validate a pipelines directory and write it to the store, all or nothing.
+
+    Any invalid file: every error is printed as FILE:LINE: ..., nothing is written, exit 1.
+    Unchanged pipelines are no-ops; pipelines whose file is gone are removed.
+    """
+    # Absolute paths, as in the automatic apply: sources are compared across invocations.
+    pipeline_set = load_pipelines(directory.resolve())
+    for warning in pipeline_set.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if pipeline_set.errors:
+        issues = [issue for error in pipeline_set.errors for issue in error.issues]
+        for issue in issues:
+            click.echo(f"error: {issue}", err=True)
+        click.echo(
+            f"error: {_plural(len(issues), 'error')} in "
+            f"{_plural(len(pipeline_set.errors), 'file')}; nothing was applied",
+            err=True,
+        )
+        ctx.exit(1)
+    # The explicit directory is the whole truth here; auto-applying --pipelines first could
+    # write part of a directory this command is about to refuse.
+    engine = _engine(ctx, auto_apply=False)
+    result = engine.apply(pipeline_set, partial=False)
+    if as_json:
+        click.echo(fmt.dumps({"changes": [fmt.change_to_dict(c) for c in result.changes]}))
+        return
+    if not result.changes:
+        click.echo("no pipelines in the directory and none in the store; nothing to do")
+        return
+    _print(fmt.changes_table(result.changes))
+    counts: dict[str, int] = {}
+    for change in result.changes:
+        counts[change.action] = counts.get(change.action, 0) + 1
+    click.echo(", ".join(f"{count} {action}" for action, count in sorted(counts.items())))
+
+
+# ----------------------------------------------------------------------------- emit
+
+
+@main.command()
+@click.argument("pipeline")
+@click.argument("key")
+@click.argument("fields", nargs=-1, metavar="[FIELD=VALUE]...")
+@click.option("--data", "data_text", metavar="JSON_OBJECT", help="Sensor data as a JSON object.")
+@click.option("--period", help="Write the sensor for this period (KEY#PERIOD).")
+@click.option("--allow-unknown", is_flag=True, help="Accept a pipeline that is not configured.")
+@json_option
+@store_option
+@pipelines_option
+@click.pass_context
+def emit(
+    ctx: click.Context,
+    pipeline: str,
+    key: str,
+    fields: tuple[str, ...],
+    data_text: str | None,
+    period: str | None,
+    allow_unknown: bool,
+    as_json: bool,
+) -> None:
+    """Write a sensor: KEY with FIELD=VALUE pairs and/or --data.
+
+    A VALUE that is a JSON number, true, false or null is stored as that scalar; anything else
+    as a string. Pairs win over the same fields in --data.
+    """
+    data = parse_data_option(data_text)
+    data.update(parse_pairs(fields))
+    engine = _engine(ctx)
+    sensor = engine.emit(pipeline, key, data, period, allow_unknown=allow_unknown)
+    if as_json:
+        click.echo(fmt.dumps(fmt.sensor_to_dict(pipeline, sensor)))
+        return
+    click.echo(f"stored {pipeline}/{sensor.key} (version {sensor.version})")
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+
+@main.command()
+@click.argument("pipeline")
+@click.option("--period", help="The period to evaluate (default: the current period).")
+@click.option("--at", "at_text", metavar="TIME", help="Evaluate at this ISO-8601 instant.")
+@json_option
+@store_option
+@pipelines_option
+@click.pass_context
+def evaluate(
+    ctx: click.Context, pipeline: str, period: str | None, at_text: str | None, as_json: bool
+) -> None:
+    """Evaluate a pipeline's gate. Exit 0 ready, 1 not ready, 2 error.
+
+    Nothing is written: this shows what the controller would decide now (or at --at).
+    """
+    ctx.meta[ERROR_EXIT_KEY] = 2
+    at = parse_time(at_text) if at_text is not None else None
+    engine = _engine(ctx)
+    readiness = engine.evaluate(pipeline, period, at)
+    rules = _gate_rules(engine, pipeline, len(readiness.evaluation.results))
+    if as_json:
+        click.echo(fmt.dumps(fmt.readiness_to_dict(readiness, rules)))
+    else:
+        _print(fmt.readiness_header(readiness))
+        if readiness.excluded is not None:
+            click.echo(f"excluded: {readiness.excluded}")
+        run = readiness.run
+        click.echo(f"run: {fmt.run_line(run)}" if run is not None else "run: none yet")
+        if readiness.evaluation.results:
+            _print(fmt.rules_table(readiness, rules))
+        else:
+            click.echo("no rules: the gate is open")
+    ctx.exit(0 if readiness.ready else 1)
+
+
+def _gate_rules(engine: Interlock, pipeline_id: str, count: int) -> list[Rule | None]:
+    """The configured rules behind an evaluation's results, in the same order (for the
+    expected values); Nones if the config changed in between and they no longer line up."""
+    active = engine.config(pipeline_id)
+    if active is None:
+        return [None] * count
+    trigger_rule, validation = gate_validation(active.pipeline)
+    rules: list[Rule | None] = [trigger_rule] if trigger_rule is not None else []
+    rules.extend(validation.rules)
+    return rules if len(rules) == count else [None] * count
+
+
+# ----------------------------------------------------------------------------- status
+
+
+@main.command()
+@click.argument("pipeline", required=False)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=DEFAULT_STATUS_LIMIT,
+    show_default=True,
+    help="Show at most this many runs (newest periods first).",
+)
+@json_option
+@store_option
+@pipelines_option
+@click.pass_context
+def status(ctx: click.Context, pipeline: str | None, limit: int, as_json: bool) -> None:
+    """Show runs: status, attempt, next action, job run id (newest periods first)."""
+    engine = _engine(ctx)
+    runs = engine.status(pipeline, limit)
+    if pipeline is not None and not runs:
+        _warn_unknown_pipeline(engine, pipeline)
+    if as_json:
+        click.echo(fmt.dumps([fmt.run_to_dict(run) for run in runs]))
+        return
+    if not runs:
+        where = f" for {pipeline}" if pipeline else ""
+        click.echo(f"no runs yet{where}")
+        return
+    _print(fmt.runs_table(runs))
+    if len(runs) == limit:
+        click.echo(f"(the newest {limit} runs; use --limit to see more)")
+
+
+def _warn_unknown_pipeline(engine: Interlock, pipeline_id: str) -> None:
+    known = engine.pipeline_ids()
+    if pipeline_id in known:
+        return
+    close = difflib.get_close_matches(pipeline_id, known, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    click.echo(f"warning: pipeline {pipeline_id!r} is not configured{hint}", err=True)
+
+
+# ----------------------------------------------------------------------------- events
+
+
+@main.command()
+@click.option("--pipeline", help="Only events of this pipeline.")
+@click.option(
+    "--type",
+    "type_names",
+    multiple=True,
+    metavar="TYPE",
+    help="Only events of this type (repeatable, or comma-separated).",
+)
+@click.option("--period", help="Only events about this period.")
+@click.option("--since", metavar="TIME|DURATION", help="Only events since a time, or e.g. 2h ago.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=DEFAULT_EVENT_LIMIT,
+    show_default=True,
+    help="Show at most the newest N matching events.",
+)
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events until Ctrl-C.")
+@json_option
+@store_option
+@pipelines_option
+@click.pass_context
+def events(
+    ctx: click.Context,
+    pipeline: str | None,
+    type_names: tuple[str, ...],
+    period: str | None,
+    since: str | None,
+    limit: int,
+    follow: bool,
+    as_json: bool,
+) -> None:
+    """Show the event log, oldest first (--json: one JSON object per line)."""
+    types = parse_event_types(type_names)
+    engine = _engine(ctx)
+    since_at = parse_since(since, engine.clock.now()) if since is not None else None
+    period = normalize_period(period) if period is not None else None
+    found = engine.events(pipeline, types, since_at, None, period, None, limit)
+    if not follow:
+        if as_json:
+            for event in found:
+                click.echo(event.to_json())
+        elif found:
+            _print(fmt.events_table(found))
+        else:
+            click.echo("no events")
+        return
+    _follow(engine, found, pipeline, types, period, since_at, as_json)
+
+
+def _follow(
+    engine: Interlock,
+    found: list[Event],
+    pipeline: str | None,
+    types: list[EventType] | None,
+    period: str | None,
+    since: datetime | None,
+    as_json: bool,
+) -> None:
+    """Print events as they are appended, until Ctrl-C (exit status 0)."""
+
+    def show(batch: list[Event]) -> None:
+        for event in batch:
+            click.echo(event.to_json() if as_json else "  ".join(fmt.event_cells(event)))
+
+    show(found)
+    last_id = found[-1].id if found else None
+    # Before the first event is seen, only events from now on are new (ids sort by time).
+    start = since if since is not None else engine.clock.now()
+    try:
+        while True:
+            _pause(FOLLOW_INTERVAL_SECONDS)
+            batch = engine.events(
+                pipeline,
+                types,
+                start if last_id is None else None,
+                None,
+                period,
+                last_id,
+                FOLLOW_PAGE,
+            )
+            if batch:
+                show(batch)
+                last_id = batch[-1].id
+    except KeyboardInterrupt:
+        return
+
+
+def _pause(seconds: float) -> None:
+    """Sleep between polls of ``events --follow`` (a seam for tests)."""
+    time.sleep(seconds)
+
+
+# ----------------------------------------------------------------------------- rerun
+
+
+@main.command()
+@click.argument("pipeline")
+@click.argument("period")
+@click.option(
+    "--reason", default="manual", show_default=True, help="Why (budgets count per reason)."
+)
+@json_option
+@store_option
+@pipelines_option
+@click.pass_context
+def rerun(ctx: click.Context, pipeline: str, period: str, reason: str, as_json: bool) -> None:
+    """Reopen a finished run as a new attempt. Exit 0 accepted, 1 refused."""
+    result = _engine(ctx).request_rerun(pipeline, period, reason)
+    if as_json:
+        click.echo(
+            fmt.dumps(
+                {
+                    "accepted": result.accepted,
+                    "message": result.message,
+                    "run": fmt.run_to_dict(result.run) if result.run is not None else None,
+                }
+            )
+        )
+    elif result.accepted:
+        click.echo(f"accepted: {result.message}")
+    else:
+        click.echo(f"rejected: {result.message}", err=True)
+    ctx.exit(0 if result.accepted else 1)
+
+
+# ----------------------------------------------------------------------------- claims
+
+
+@main.command()
+@click.argument("pipeline")
+@click.argument("period", required=False)
+@click.option("--owner", required=True, help="Who takes the run, e.g. airflow:dag/run_id.")
+@json_option
+@store_option
+@pipelines_option
+@click.pass_context
+def claim(ctx: click.Context, pipeline: str, period: str | None, owner: str, as_json: bool) -> None:
+    """Claim the job-less run of a period (default: the current one) for OWNER.
+
+    Exit 0 when claimed (or already claimed by OWNER), 1 when refused.
+    """
+    _show_run(_engine(ctx).claim(pipeline, period, owner), as_json, "claimed")
+
+
+@main.command()
+@click.argument("pipeline")
+@click.argument("period")
+@click.argument("outcome", type=click.Choice(["success", "failed"]))
+@click.option("--owner", help="The claim owner (refused when another owner holds the claim).")
+@click.option("--message", default="", help="A note stored with the outcome.")
+@json_option
+@store_option
+@pipelines_option
+@click.pass_context
+def report(
+    ctx: click.Context,
+    pipeline: str,
+    period: str,
+    outcome: str,
+    owner: str | None,
+    message: str,
+    as_json: bool,
+) -> None:
+    """Report the outcome of a claimed run. Exit 0, or 1 with the reason it was refused."""
+    run = _engine(ctx).report(pipeline, period, outcome, owner, message)
+    _show_run(run, as_json, "reported")
+
+
+@main.command()
+@click.argument("pipeline")
+@click.argument("period")
+@click.option("--succeeded", is_flag=True, help="The job did succeed.")
+@click.option("--failed", is_flag=True, help="The job failed (or never ran).")
+@click.option("--retry", is_flag=True, help="Start a new attempt (the gate is re-evaluated).")
+@click.option("--note", default="", help="Why; stored with the RUN_RESOLVED event.")
+@json_option
+@store_option
+@pipelines_option
+@click.pass_context
+def resolve(
+    ctx: click.Context,
+    pipeline: str,
+    period: str,
+    succeeded: bool,
+    failed: bool,
+    retry: bool,
+    note: str,
+    as_json: bool,
+) -> None:
+    """End an UNCERTAIN or stuck run: exactly one of --succeeded, --failed, --retry."""
+    chosen = [
+        name
+        for name, flag in (("succeeded", succeeded), ("failed", failed), ("retry", retry))
+        if flag
+    ]
+    if len(chosen) != 1:
+        raise CliUsageError("give exactly one of --succeeded, --failed, --retry")
+    run = _engine(ctx).resolve(pipeline, period, chosen[0], note)
+    _show_run(run, as_json, "resolved")
+
+
+def _show_run(run: Run, as_json: bool, verb: str) -> None:
+    if as_json:
+        click.echo(fmt.dumps(fmt.run_to_dict(run)))
+    else:
+        click.echo(f"{verb}: {fmt.run_line(run)}")
+
+
+# ----------------------------------------------------------------------------- runtimes
+
+
+@main.command("run")
+@click.option("--once", is_flag=True, help="Do one pass (apply, open, advance, watchdog) and exit.")
+@store_option
+@pipelines_option
+@click.pass_context
+def run_command(ctx: click.Context, once: bool) -> None:
+    """Run the local controller until SIGINT/SIGTERM."""
+    settings = _settings(ctx)
+    runtime = _required_module("interlock_core.runtime", "the local runtime")
+    # Absolute, like every other command's apply: the engine matches stored sources by path.
+    directory = settings.pipelines.resolve() if settings.pipelines is not None else None
+    code = runtime.run_local(settings.store, directory, once=once)
+    ctx.exit(int(code))
+
+
+@main.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Play the demo: pipelines, sensors and runs on a simulated clock."""
+    module = _required_module("interlock_core.demo", "the demo")
+    ctx.exit(int(module.play_demo()))
+
+
+def _required_module(name: str, what: str) -> Any:
+    module = _optional_module(name)
+    if module is None:
+        raise CliError(f"{what} is not available in this installation ({name})")
+    return module
+
+
+if __name__ == "__main__":
+    main(prog_name="interlock")
