@@ -227,6 +227,7 @@ class SQLiteStore(Store):
         self._local = threading.local()
         self._conns: dict[threading.Thread, sqlite3.Connection] = {}
         self._conns_lock = threading.Lock()
+        self._write_lock = threading.Lock()
 
     def _connection(self) -> sqlite3.Connection:
         if self._closed:
@@ -279,17 +280,18 @@ class SQLiteStore(Store):
             try:
                 if not write:
                     return work(conn)
-                conn.execute("BEGIN IMMEDIATE")
+                # Threads of one process queue on a Python lock, which wakes the next writer
+                # as soon as the lock is free; SQLite's busy handler would poll with sleeps
+                # of up to 100 ms. Other processes still meet on SQLite's own lock.
+                if not self._write_lock.acquire(timeout=max(deadline - time.monotonic(), 0)):
+                    raise StoreError(
+                        f"{operation}: other threads kept {self.path} busy for more than "
+                        f"{self._busy_timeout:g} s"
+                    )
                 try:
-                    result = work(conn)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        # The original error says more than a failed rollback would.
-                        with contextlib.suppress(sqlite3.Error):
-                            conn.execute("ROLLBACK")
-                    raise
-                return result
+                    return self._write(conn, work)
+                finally:
+                    self._write_lock.release()
             except sqlite3.Error as exc:
                 if _is_busy(exc) and time.monotonic() < deadline:
                     time.sleep(delay)
@@ -301,6 +303,20 @@ class SQLiteStore(Store):
                         f"{self._busy_timeout:g} s ({exc})"
                     ) from exc
                 raise StoreError(f"{operation} failed on {self.path}: {exc}") from exc
+
+    @staticmethod
+    def _write(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                # The original error says more than a failed rollback would.
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
+        return result
 
     def migrate(self) -> int:
         """Bring the schema to :data:`SCHEMA_VERSION`; safe to call from several processes.
