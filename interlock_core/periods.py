@@ -93,6 +93,9 @@ def split_period_suffix(key: str) -> tuple[str, Period | None]:
     Only the last ``#`` segment counts, and only when it is a period in one of the forms
     ``YYYY-MM-DD``, ``YYYYMMDD``, ``YYYY-MM-DDTHH``, ``YYYYMMDDTHH``.
 
+    Args:
+        key: a sensor key, e.g. ``ready#20260304T07``.
+
     Returns:
         ``(name, period)``, or ``(key, None)`` when the key carries no period suffix.
     """
@@ -109,6 +112,10 @@ def trigger_key_matches(trigger_key: str, sensor_key: str) -> bool:
 
     ``upstream-complete`` matches ``upstream-complete`` and ``upstream-complete#2026-03-04``,
     not ``upstream-complete-test`` (Go's prefix match did).
+
+    Args:
+        trigger_key: ``schedule.trigger.key``.
+        sensor_key: the key of a sensor that was written.
     """
     if sensor_key == trigger_key:
         return True
@@ -186,6 +193,13 @@ def period_of_sensor(
     such UTC hour at or before ``now``); else the period containing ``now`` for
     ``granularity``. Non-string or malformed ``date``/``hour`` values are ignored, as in Go.
 
+    Args:
+        key: the sensor key (may carry a period suffix).
+        data: the sensor data (anything; only a mapping's ``date``/``hour`` are read).
+        granularity: the pipeline's granularity, for the fallback only.
+        now: the current instant (naive means UTC).
+        timezone: the schedule's zone (``ZoneInfo`` or IANA name), for the daily fallback.
+
     Returns:
         The canonical period string (``YYYY-MM-DD`` or ``YYYY-MM-DDTHH``).
     """
@@ -208,6 +222,10 @@ def check_sensor_write(key: str, data: Any) -> None:
     ``ready#2026-03-04`` with ``{"date": "2026-03-05"}`` is refused. An ``hour`` is compared
     only when the key names an hour. Missing or malformed fields are not a disagreement.
 
+    Args:
+        key: the sensor key being written.
+        data: the data being written.
+
     Raises:
         SensorError: naming the key, the period and the disagreeing field.
     """
@@ -229,6 +247,11 @@ def check_sensor_write(key: str, data: Any) -> None:
 
 def shift_period(period: str, days: int = 0, hours: int = 0) -> str:
     """Move a period by whole days and/or hours.
+
+    Args:
+        period: a period in any of the four forms.
+        days: days to add (negative moves back).
+        hours: hours to add; for a daily period a multiple of 24.
 
     Returns:
         The canonical form of the moved period.

@@ -746,3 +746,10 @@ def test_evaluation_is_a_dataclass_with_list_results() -> None:
 
 def test_nan_never_counts_as_equal_even_in_lists() -> None:
     assert not on_field("in", math.nan, [math.nan]).passed
+
+
+def test_integers_beyond_the_text_conversion_limit_are_described_not_printed() -> None:
+    # Python refuses str() of ints over 4300 digits; the reason must still be written.
+    result = on_field("gte", 10**5000, 1)
+    assert (result.passed, result.reason) == (True, "f is <5001-digit integer> (>= 1)")
+    assert on_field("equals", -(10**5000), 1).reason == ("f is -<5001-digit integer>, expected 1")
