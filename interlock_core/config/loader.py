@@ -491,20 +491,23 @@ def _load_calendar_file(path: Path, warnings: list[str]) -> Calendar:
     document = load_yaml(_read_text(path), source)
     data = _require_mapping(document, source, "calendar")
     context = _Context(source, document, warnings)
-    data = _normalize(data, Calendar, (), context)
-    if "name" not in data:
-        data["name"] = path.stem
     try:
-        calendar = Calendar.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_sorted(_translate(exc, data, Calendar, context))) from None
-    if calendar.name != path.stem:
-        context.warn(
-            ("name",),
-            f"calendar name {calendar.name!r} differs from the file name {path.stem!r}; "
-            f"pipelines refer to it as {calendar.name!r}",
-        )
-    return calendar
+        data = _normalize(data, Calendar, (), context)
+        if "name" not in data:
+            data["name"] = path.stem
+        try:
+            calendar = Calendar.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(_sorted(_translate(exc, data, Calendar, context))) from None
+        if calendar.name != path.stem:
+            context.warn(
+                ("name",),
+                f"calendar name {calendar.name!r} differs from the file name {path.stem!r}; "
+                f"pipelines refer to it as {calendar.name!r}",
+            )
+        return calendar
+    finally:
+        context.flush()
 
 
 # --------------------------------------------------------------------------------------------
@@ -542,6 +545,16 @@ def _validate(
 ) -> LoadedPipeline:
     context = _Context(source, document, warnings)
     try:
+        return _validate_pipeline(raw, context, stem, index)
+    finally:
+        context.flush()
+
+
+def _validate_pipeline(
+    raw: dict[str, Any], context: "_Context", stem: str | None, index: _CalendarIndex
+) -> LoadedPipeline:
+    source = context.source
+    try:
         data = _normalize(raw, Pipeline, (), context)
         if stem is not None:
             _default_id(data, stem, context)
@@ -567,7 +580,7 @@ def _validate(
             f"file name {stem!r} differs from pipeline.id {pipeline.id!r}; "
             f"runs are keyed by the id {pipeline.id!r}",
         )
-    return LoadedPipeline(pipeline, data, list(context.own_warnings), source, id_line)
+    return LoadedPipeline(pipeline, data, context.sorted_warnings(), source, id_line)
 
 
 def _default_id(data: dict[str, Any], stem: str, context: "_Context") -> None:
@@ -628,7 +641,7 @@ class _Context:
         self.source = source
         self.document = document
         self.warnings = warnings
-        self.own_warnings: list[str] = []
+        self._own: list[tuple[int, str]] = []
         # (normalized parent path, canonical key) -> the key as written
         self.renames: dict[tuple[FieldPath, str], str] = {}
 
@@ -651,8 +664,16 @@ class _Context:
 
     def warn(self, path: FieldPath, message: str) -> None:
         text = str(self.issue(path, message))
-        self.own_warnings.append(text)
-        self.warnings.append(text)
+        self._own.append((self.line_of(path) or 0, text))
+
+    def sorted_warnings(self) -> list[str]:
+        """This document's warnings in line order."""
+        return [text for _, text in sorted(self._own, key=lambda item: item[0])]
+
+    def flush(self) -> None:
+        """Hand this document's warnings to the shared list (in line order)."""
+        self.warnings.extend(self.sorted_warnings())
+        self._own.clear()
 
 
 def _normalize(value: Any, model: type[BaseModel], path: FieldPath, context: _Context) -> Any:
@@ -786,6 +807,9 @@ _NAME_PATTERN = r"^[A-Za-z0-9._:#-]{1,200}$"
 _ENV_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
+_ABSENT = object()
+
+
 @dataclass
 class _Problem:
     path: FieldPath
@@ -831,12 +855,15 @@ def _problem(error: ErrorDetails, data: dict[str, Any]) -> _Problem:
     path: list[str | int] = []
     union: FieldPath | None = None
     current: Any = data
-    for position, element in enumerate(loc):
+    for element in loc:
         if _has(current, element):
             path.append(element)
             current = current[element]
-        elif position == len(loc) - 1 and error["type"] == "missing":
+        elif error["type"] == "missing" and (isinstance(current, dict) or current is _ABSENT):
+            # The missing key, or an absent section on the way to it (a typed job with no
+            # config at all misses job.config.jobName).
             path.append(element)
+            current = _ABSENT
         elif union is None:
             union = tuple(path)
     return _Problem(tuple(path), union, error)
@@ -879,7 +906,7 @@ def _issue(
         target = _point_at(path, message, data)
         # "sla.maxDuration needs ..." reads "sla.maxDuration: needs ..." after the path.
         for prefix in (format_path(target), format_path(target[-1:])):
-            if prefix and message.startswith(prefix + " "):
+            if prefix and re.match(re.escape(prefix) + r" (needs|must) ", message):
                 message = message[len(prefix) + 1 :]
                 break
         return context.issue(target, message)
@@ -921,10 +948,12 @@ def _point_at(path: FieldPath, message: str, data: dict[str, Any]) -> FieldPath:
     for pattern, keys in _MESSAGE_KEYS:
         if pattern.search(message) and _at(target, keys) is not None:
             return (*path, *keys)
-    first = message.split(" ", 1)[0].strip("'\",:")
-    keys = tuple(first.split("."))
-    if first and _at(target, keys) is not None:
-        return (*path, *keys)
+    # "dryRun needs ...", "usernameEnv and passwordEnv ...": the message starts with the key.
+    first = re.match(r"([A-Za-z][\w.]*) (needs|must|and) ", message)
+    if first:
+        keys = tuple(first.group(1).split("."))
+        if _at(target, keys) is not None:
+            return (*path, *keys)
     return path
 
 
