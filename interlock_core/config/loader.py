@@ -588,7 +588,7 @@ def _default_id(data: dict[str, Any], stem: str, context: "_Context") -> None:
     info = data.get("pipeline")
     if "pipeline" not in data:
         data["pipeline"] = {"id": stem}
-    elif isinstance(info, dict) and "id" not in info:
+    elif isinstance(info, dict) and info.get("id") in (None, ""):
         data["pipeline"] = {**info, "id": stem}
     else:
         return
@@ -678,7 +678,8 @@ class _Context:
 
 def _normalize(value: Any, model: type[BaseModel], path: FieldPath, context: _Context) -> Any:
     """Rename keys that match a known key case-insensitively (Go matched keys that way),
-    with a warning; anything else is left for validation to report."""
+    with a warning, and drop optional keys left empty; anything else is left for validation
+    to report."""
     if not isinstance(value, dict):
         return value
     aliases = _aliases(model)
@@ -697,6 +698,10 @@ def _normalize(value: Any, model: type[BaseModel], path: FieldPath, context: _Co
                     "Go ignored case)",
                 )
         renamed[target] = item
+    for key in list(renamed):
+        name = aliases.get(key)
+        if name is not None and _unset(model, name, renamed[key]):
+            del renamed[key]
     for key, item in renamed.items():
         child, is_list = _child_model(model, key, renamed)
         if child is None:
@@ -709,6 +714,15 @@ def _normalize(value: Any, model: type[BaseModel], path: FieldPath, context: _Co
         elif not is_list:
             renamed[key] = _normalize(item, child, (*path, key), context)
     return renamed
+
+
+def _unset(model: type[BaseModel], name: str, value: Any) -> bool:
+    """Whether an optional key holds Go's "not set": null, or an empty string (Go decoded
+    both as the zero value and then used the default)."""
+    info = model.model_fields[name]
+    if info.is_required() or info.annotation is Any:
+        return False  # a missing id stays an error; a rule's ``value: ""`` is a real value
+    return value is None or (isinstance(value, str) and value == "")
 
 
 def _aliases(model: type[BaseModel]) -> dict[str, str]:

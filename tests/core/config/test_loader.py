@@ -403,3 +403,58 @@ def test_format_path(path: tuple[str | int, ...], text: str) -> None:
 
 def test_pipeline_model_is_exported() -> None:
     assert load_pipeline_text("pipeline: {id: x}\n").__class__ is Pipeline
+
+
+def test_go_unset_values_mean_the_default() -> None:
+    # Go decoded null and "" as zero values and then used its defaults; templated files
+    # (Terraform) often leave keys empty.
+    text = """\
+    pipeline: {id: x, owner: }
+    schedule:
+      timezone: ""
+      cron: ""
+      time:
+      exclude:
+      evaluation: {window: "", interval: }
+      trigger: {key: a, check: equals, field: s, value: "", deadline: ""}
+    sla: {deadline: "", expectedDuration: ""}
+    validation:
+      trigger: ""
+      rules:
+    job:
+      type: http
+      config: {url: "https://example.com", headers: , body: ""}
+      maxRetries:
+    postRun: {driftField: "", sensorTimeout: "", rules: }
+    """
+    pipeline = load_pipeline_text(textwrap.dedent(text))
+    assert pipeline.schedule.timezone == "UTC"
+    assert pipeline.schedule.cron is None
+    assert pipeline.schedule.evaluation.window.total_seconds() == 3600
+    assert pipeline.schedule.trigger is not None
+    assert pipeline.schedule.trigger.value == ""  # a rule value is data, never "unset"
+    assert pipeline.schedule.trigger.deadline is None
+    assert pipeline.validation.match_mode == "ALL"
+    assert pipeline.job is not None
+    assert pipeline.job.max_retries == 0
+    assert pipeline.post_run is not None
+    assert pipeline.post_run.drift_field == "sensor_count"
+    assert pipeline.post_run.sensor_timeout.total_seconds() == 7200
+
+
+def test_required_keys_left_empty_are_still_errors() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_pipeline_text(
+            "pipeline: {id: x}\nvalidation: {rules: [{key: '', check: }]}\n", "t.yaml"
+        )
+    assert [str(issue) for issue in info.value.issues] == [
+        "t.yaml:2: validation.rules[0].key: invalid name '': use 1 to 200 letters, digits, '.', "
+        "'_', ':', '#' or '-'",
+        "t.yaml:2: validation.rules[0].check: unknown check null (use one of: exists, equals, "
+        "neq, in, gt, gte, lt, lte, age_lt, age_gt)",
+    ]
+
+
+def test_empty_pipeline_id_defaults_to_the_file_name(tmp_path: Path) -> None:
+    write(tmp_path / "orders.yaml", "pipeline: {id: '', owner: me}\n")
+    assert list(load_pipelines(tmp_path).pipelines) == ["orders"]
