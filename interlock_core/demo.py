@@ -102,7 +102,10 @@ class Demo:
             if run is None or run.status != RunStatus.RUNNING:
                 return
             runner = self.engine.runners["command"]
-            if runner.status(JobHandle(run.job_run_id or "", dict(run.job_metadata))).state != JobState.RUNNING:
+            if (
+                runner.status(JobHandle(run.job_run_id or "", dict(run.job_metadata))).state
+                != JobState.RUNNING
+            ):
                 self.step(1)
                 return
             time.sleep(0.05)
@@ -158,19 +161,41 @@ class Demo:
         pipeline, period = "silver-orders-hourly", "2026-03-04T10"
         self.chapter("hour 10 of raw orders lands — but empty")
         stamp = self.clock.now().isoformat()
-        self.emit(pipeline, "orders-landed", status="complete", count=0, date="2026-03-04", hour="10", updatedAt=stamp)
+        self.emit(
+            pipeline,
+            "orders-landed",
+            status="complete",
+            count=0,
+            date="2026-03-04",
+            hour="10",
+            updatedAt=stamp,
+        )
         self.show_gate(pipeline, period)
         run = self.run_of(pipeline, period)
-        self.expect(run is not None and run.status == RunStatus.WAITING, "the empty hour keeps the gate closed")
+        self.expect(
+            run is not None and run.status == RunStatus.WAITING,
+            "the empty hour keeps the gate closed",
+        )
         self.step(2)
         self.chapter("the ingestion job re-delivers hour 10 with its rows")
         stamp = self.clock.now().isoformat()
-        self.emit(pipeline, "orders-landed", status="complete", count=5120, date="2026-03-04", hour="10", updatedAt=stamp)
+        self.emit(
+            pipeline,
+            "orders-landed",
+            status="complete",
+            count=5120,
+            date="2026-03-04",
+            hour="10",
+            updatedAt=stamp,
+        )
         self.run_job(pipeline, period)
         self.show_job_output(pipeline, period)
         run = self.run_of(pipeline, period)
         self.expect(run is not None and run.status == RunStatus.SUCCEEDED, "hour 10 succeeds")
-        self.expect(self.timeline.count(EventType.JOB_TRIGGERED, pipeline) == 1, "the hourly job runs exactly once")
+        self.expect(
+            self.timeline.count(EventType.JOB_TRIGGERED, pipeline) == 1,
+            "the hourly job runs exactly once",
+        )
 
     def daily_with_drift(self) -> None:
         pipeline, period = "gold-orders-daily", "2026-03-03"
@@ -178,19 +203,28 @@ class Demo:
         self.step(5)
         self.show_gate(pipeline, period)
         self.chapter("upstream sensors arrive")
-        self.emit(pipeline, "orders-reconciled", status="matched", sensor_count=1200, date="2026-03-03")
+        self.emit(
+            pipeline, "orders-reconciled", status="matched", sensor_count=1200, date="2026-03-03"
+        )
         self.emit(pipeline, "fx-rates", updatedAt=self.clock.now().isoformat())
         self.emit(pipeline, "silver-orders-complete", status="ready", date="2026-03-03")
         self.run_job(pipeline, period)
         self.show_job_output(pipeline, period)
         self.step(5)
         self.chapter("reconciliation finds 130 more orders after the run: data drift")
-        self.emit(pipeline, "orders-reconciled", status="matched", sensor_count=1330, date="2026-03-03")
+        self.emit(
+            pipeline, "orders-reconciled", status="matched", sensor_count=1330, date="2026-03-03"
+        )
         self.run_job(pipeline, period)
         self.show_job_output(pipeline, period)
         run = self.run_of(pipeline, period)
-        self.expect(run is not None and run.status == RunStatus.SUCCEEDED and run.attempt == 2, "the drift rerun succeeds as attempt 2")
-        self.expect(self.timeline.count(EventType.POST_RUN_DRIFT, pipeline) == 1, "drift is detected once")
+        self.expect(
+            run is not None and run.status == RunStatus.SUCCEEDED and run.attempt == 2,
+            "the drift rerun succeeds as attempt 2",
+        )
+        self.expect(
+            self.timeline.count(EventType.POST_RUN_DRIFT, pipeline) == 1, "drift is detected once"
+        )
 
     def claimed_by_orchestrator(self) -> None:
         pipeline = "warehouse-inventory"
@@ -203,24 +237,39 @@ class Demo:
         self.step(3)
         self.engine.report(pipeline, period, "success", owner)
         run = self.run_of(pipeline, period)
-        self.expect(run is not None and run.status == RunStatus.SUCCEEDED, "the claimed run is reported successful")
+        self.expect(
+            run is not None and run.status == RunStatus.SUCCEEDED,
+            "the claimed run is reported successful",
+        )
 
     def late_hour(self) -> None:
         self.chapter("hour 11 of raw orders never lands")
         target = dt.datetime(2026, 3, 4, 12, 56, tzinfo=dt.UTC)
         self.step(int((target - self.clock.now()).total_seconds() // 60))
         pipeline = "silver-orders-hourly"
-        self.expect(self.timeline.count(EventType.SENSOR_DEADLINE_EXPIRED, pipeline) == 1, "hour 11's trigger deadline expires")
-        self.expect(self.timeline.count(EventType.SLA_WARNING, pipeline) == 1, "hour 11's SLA warning fires")
-        self.expect(self.timeline.count(EventType.SLA_BREACH, pipeline) == 1, "hour 11's SLA breach fires")
+        self.expect(
+            self.timeline.count(EventType.SENSOR_DEADLINE_EXPIRED, pipeline) == 1,
+            "hour 11's trigger deadline expires",
+        )
+        self.expect(
+            self.timeline.count(EventType.SLA_WARNING, pipeline) == 1, "hour 11's SLA warning fires"
+        )
+        self.expect(
+            self.timeline.count(EventType.SLA_BREACH, pipeline) == 1, "hour 11's SLA breach fires"
+        )
 
     def summary(self) -> int:
         self.chapter("where every run stands (`interlock status`)")
         for run in self.engine.status():
-            self.say(f"         {run.pipeline_id:<22} {run.period:<14} {run.status.value:<21} attempt {run.attempt}")
+            self.say(
+                f"         {run.pipeline_id:<22} {run.period:<14} {run.status.value:<21} "
+                f"attempt {run.attempt}"
+            )
         jobs = self.timeline.count(EventType.JOB_TRIGGERED)
         self.say()
-        self.say(f"{len(self.timeline.events)} events, {jobs} real jobs run, 0 jobs run on unsafe data.")
+        self.say(
+            f"{len(self.timeline.events)} events, {jobs} real jobs run, 0 jobs run on unsafe data."
+        )
         if self.problems:
             for problem in self.problems:
                 self.say(f"demo check failed: {problem}")

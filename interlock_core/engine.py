@@ -166,7 +166,9 @@ class Interlock:
                 drafts.append(
                     (
                         change.pipeline_id,
-                        EventDraft(EventType.PIPELINE_REMOVED, "pipeline file removed; config deleted"),
+                        EventDraft(
+                            EventType.PIPELINE_REMOVED, "pipeline file removed; config deleted"
+                        ),
                     )
                 )
         by_source = {c.source: pid for pid, c in current.items() if c.source}
@@ -277,7 +279,9 @@ class Interlock:
 
     def _on_trigger(self, active: ActiveConfig, period: str, now: datetime) -> None:
         pipeline = active.pipeline
-        self.store.put_marker(pipeline.id, f"first-arrival#{period}", now, {"arrivedAt": now.isoformat()})
+        self.store.put_marker(
+            pipeline.id, f"first-arrival#{period}", now, {"arrivedAt": now.isoformat()}
+        )
         run = self.store.get_run(pipeline.id, period)
         scheduled = bool(pipeline.schedule.cron or pipeline.schedule.include)
         if run is None:
@@ -304,31 +308,32 @@ class Interlock:
                     ),
                     now,
                 )
-        elif run.status == RunStatus.SUCCEEDED:
-            if self.store.put_marker(pipeline.id, f"late-data#{period}#{run.attempt}", now):
-                if pipeline.dry_run:
-                    self._publish(
-                        pipeline.id,
-                        period,
-                        run.attempt,
-                        [
-                            EventDraft(
-                                EventType.DRY_RUN_LATE_DATA,
-                                "dry run: the trigger passed again after the would-trigger",
-                                {"lateBy": str(now - (run.finished_at or now))},
-                            )
-                        ],
-                        now,
-                    )
-                    return
+        elif run.status == RunStatus.SUCCEEDED and self.store.put_marker(
+            pipeline.id, f"late-data#{period}#{run.attempt}", now
+        ):
+            if pipeline.dry_run:
                 self._publish(
                     pipeline.id,
                     period,
                     run.attempt,
-                    [EventDraft(EventType.LATE_DATA_ARRIVAL, "trigger passed again after success")],
+                    [
+                        EventDraft(
+                            EventType.DRY_RUN_LATE_DATA,
+                            "dry run: the trigger passed again after the would-trigger",
+                            {"lateBy": str(now - (run.finished_at or now))},
+                        )
+                    ],
                     now,
                 )
-                self.request_rerun(pipeline.id, period, "late-data")
+                return
+            self._publish(
+                pipeline.id,
+                period,
+                run.attempt,
+                [EventDraft(EventType.LATE_DATA_ARRIVAL, "trigger passed again after success")],
+                now,
+            )
+            self.request_rerun(pipeline.id, period, "late-data")
 
     def _on_post_run_sensor(self, active: ActiveConfig, sensor: Sensor, now: datetime) -> None:
         pipeline = active.pipeline
@@ -341,14 +346,22 @@ class Interlock:
         if run is None or run.status not in {RunStatus.SUCCEEDED, RunStatus.RUNNING}:
             return
         base_key, _ = periods.split_period_suffix(sensor.key)
-        drift = _drift(run.baseline, base_key, sensor.data, post_run.drift_field, post_run.drift_threshold)
+        drift = _drift(
+            run.baseline, base_key, sensor.data, post_run.drift_field, post_run.drift_threshold
+        )
         if run.status == RunStatus.RUNNING:
             if drift is not None:
                 self._publish(
                     pipeline.id,
                     period,
                     run.attempt,
-                    [EventDraft(EventType.POST_RUN_DRIFT_INFLIGHT, "post-run sensor drifted in flight", drift)],
+                    [
+                        EventDraft(
+                            EventType.POST_RUN_DRIFT_INFLIGHT,
+                            "post-run sensor drifted in flight",
+                            drift,
+                        )
+                    ],
                     now,
                 )
             return
@@ -383,7 +396,8 @@ class Interlock:
                     EventType.POST_RUN_PASSED if passed else EventType.POST_RUN_FAILED,
                     "post-run rules passed"
                     if passed
-                    else "post-run rules failed: " + "; ".join(lifecycle.failing_reasons(evaluation)),
+                    else "post-run rules failed: "
+                    + "; ".join(lifecycle.failing_reasons(evaluation)),
                     {"results": [dataclasses.asdict(r) for r in evaluation.results]},
                 )
             ],
@@ -393,7 +407,11 @@ class Interlock:
     def _nudge_waiting(self, pipeline_id: str, now: datetime) -> None:
         """Make WAITING runs of the pipeline due now, so a new sensor is evaluated at once."""
         for run in self.store.list_runs(pipeline_id, [RunStatus.WAITING], limit=50):
-            if run.next_action == NextAction.EVALUATE and run.due_at is not None and run.due_at > now:
+            if (
+                run.next_action == NextAction.EVALUATE
+                and run.due_at is not None
+                and run.due_at > now
+            ):
                 self.store.update_run(run.evolve(due_at=now), run.version)
 
     # ------------------------------------------------------------------ opening runs
@@ -415,7 +433,9 @@ class Interlock:
         active = self._require_config(pipeline_id)
         pipeline = active.pipeline
         now = self.clock.now()
-        period = periods.normalize_period(period) if period else schedule.current_period(pipeline, now)
+        period = (
+            periods.normalize_period(period) if period else schedule.current_period(pipeline, now)
+        )
         existing = self.store.get_run(pipeline_id, period)
         if existing is not None:
             return existing
@@ -438,7 +458,13 @@ class Interlock:
             return None
         window_end = schedule.evaluation_window_end(pipeline, period, now)
         run = lifecycle.open_run(
-            pipeline, active.hash, period, origin, now, window_end, trigger_arrived_at=trigger_arrived_at
+            pipeline,
+            active.hash,
+            period,
+            origin,
+            now,
+            window_end,
+            trigger_arrived_at=trigger_arrived_at,
         )
         created = self.store.create_run(run)
         if created is None:
@@ -498,11 +524,25 @@ class Interlock:
         evaluation = lifecycle.evaluate_gate(pipeline, view, now)
         token = idempotency_token(run.pipeline_id, run.period, run.attempt)
         transition = lifecycle.decide_waiting(
-            run, pipeline, evaluation, now, sensor_version=version, controller=self.controller_id, token=token
+            run,
+            pipeline,
+            evaluation,
+            now,
+            sensor_version=version,
+            controller=self.controller_id,
+            token=token,
         )
-        if pipeline.dry_run and transition.run is not None and transition.run.status == RunStatus.SUCCEEDED:
+        if (
+            pipeline.dry_run
+            and transition.run is not None
+            and transition.run.status == RunStatus.SUCCEEDED
+        ):
             transition = Transition(
-                transition.run, [*transition.events, *self._dry_run_events(active, run, len(evaluation.results), now)]
+                transition.run,
+                [
+                    *transition.events,
+                    *self._dry_run_events(active, run, len(evaluation.results), now),
+                ],
             )
         stored = self._commit(run, transition, now)
         if stored is not None and stored.status == RunStatus.SUBMITTING:
@@ -525,7 +565,11 @@ class Interlock:
         if projection:
             sla_status = str(projection.get("status", "n/a"))
             drafts.append(
-                EventDraft(EventType.DRY_RUN_SLA_PROJECTION, f"dry run: SLA projection {sla_status}", projection)
+                EventDraft(
+                    EventType.DRY_RUN_SLA_PROJECTION,
+                    f"dry run: SLA projection {sla_status}",
+                    projection,
+                )
             )
         drafts.append(
             EventDraft(
@@ -540,9 +584,15 @@ class Interlock:
         if run.lease_owner is not None:
             if run.lease_expires_at is not None and run.lease_expires_at > now:
                 return None  # another controller is submitting right now
-            runner = self.runners.get(active.pipeline.job.type.value if active.pipeline.job and active.pipeline.job.type else "")
+            runner = self.runners.get(
+                active.pipeline.job.type.value
+                if active.pipeline.job and active.pipeline.job.type
+                else ""
+            )
             dedups = bool(getattr(runner, "dedups_on_token", False))
-            transition = lifecycle.decide_expired_lease(run, target_dedups=dedups, controller=self.controller_id, now=now)
+            transition = lifecycle.decide_expired_lease(
+                run, target_dedups=dedups, controller=self.controller_id, now=now
+            )
             stored = self._commit(run, transition, now)
             if stored is None or stored.status != RunStatus.SUBMITTING:
                 return stored
@@ -568,23 +618,35 @@ class Interlock:
         context = RunContext(run.pipeline_id, run.period, run.attempt)
         try:
             if runner is None:
-                raise JobError(f"no runner for job type {job.type.value!r}", FailureCategory.PERMANENT)
+                raise JobError(
+                    f"no runner for job type {job.type.value!r}", FailureCategory.PERMANENT
+                )
             handle = runner.submit(job.config, context, token)
         except JobError as exc:
             now = self.clock.now()
             used = self._retries_used(run)
-            return self._commit(run, lifecycle.decide_submit_error(run, pipeline, exc.category, str(exc), now, used), now)
+            return self._commit(
+                run,
+                lifecycle.decide_submit_error(run, pipeline, exc.category, str(exc), now, used),
+                now,
+            )
         except Exception as exc:  # a runner bug must not wedge the run: treat as infrastructure
             log.exception("submit of %s %s raised", run.pipeline_id, run.period)
             now = self.clock.now()
             used = self._retries_used(run)
             return self._commit(
                 run,
-                lifecycle.decide_submit_error(run, pipeline, FailureCategory.TRANSIENT, repr(exc), now, used),
+                lifecycle.decide_submit_error(
+                    run, pipeline, FailureCategory.TRANSIENT, repr(exc), now, used
+                ),
                 now,
             )
         now = self.clock.now()
-        return self._commit(run, lifecycle.decide_submitted(run, pipeline, handle, now, self._retries_used(run)), now)
+        return self._commit(
+            run,
+            lifecycle.decide_submitted(run, pipeline, handle, now, self._retries_used(run)),
+            now,
+        )
 
     def _handle(self, run: Run) -> JobHandle:
         return JobHandle(run.job_run_id or "", dict(run.job_metadata))
@@ -601,10 +663,14 @@ class Interlock:
             status = runner.status(self._handle(run))
         except Exception as exc:
             log.warning("status of %s %s failed: %s", run.pipeline_id, run.period, exc)
-            return self._commit(run, lifecycle.decide_poll_error(run, active.pipeline, str(exc), now), now)
+            return self._commit(
+                run, lifecycle.decide_poll_error(run, active.pipeline, str(exc), now), now
+            )
         now = self.clock.now()
         return self._commit(
-            run, lifecycle.decide_job_status(run, active.pipeline, status, now, self._retries_used(run)), now
+            run,
+            lifecycle.decide_job_status(run, active.pipeline, status, now, self._retries_used(run)),
+            now,
         )
 
     def _cancel(self, run: Run, active: ActiveConfig, now: datetime) -> Run | None:
@@ -616,7 +682,11 @@ class Interlock:
             confirmed = False
         now = self.clock.now()
         return self._commit(
-            run, lifecycle.decide_cancelled(run, active.pipeline, confirmed, now, self._retries_used(run)), now
+            run,
+            lifecycle.decide_cancelled(
+                run, active.pipeline, confirmed, now, self._retries_used(run)
+            ),
+            now,
         )
 
     def _retries_used(self, run: Run) -> int:
@@ -637,8 +707,14 @@ class Interlock:
         pipeline = active.pipeline
         for _ in range(5):
             now = self.clock.now()
-            resolved = periods.normalize_period(period) if period else schedule.current_period(pipeline, now)
-            run = self.store.get_run(pipeline_id, resolved) or self.open_run(pipeline_id, resolved, RunOrigin.MANUAL)
+            resolved = (
+                periods.normalize_period(period)
+                if period
+                else schedule.current_period(pipeline, now)
+            )
+            run = self.store.get_run(pipeline_id, resolved) or self.open_run(
+                pipeline_id, resolved, RunOrigin.MANUAL
+            )
             if run is None:
                 raise ClaimRefused(f"{pipeline_id} {resolved} is excluded by the calendar")
             view, _ = self._sensor_view(pipeline_id, resolved)
@@ -652,7 +728,12 @@ class Interlock:
         raise ClaimRefused(f"{pipeline_id} {period}: too much contention, try again")
 
     def report(
-        self, pipeline_id: str, period: str, outcome: str, owner: str | None = None, message: str = ""
+        self,
+        pipeline_id: str,
+        period: str,
+        outcome: str,
+        owner: str | None = None,
+        message: str = "",
     ) -> Run:
         """The claim owner reports ``success`` or ``failed`` for its run.
 
@@ -666,7 +747,9 @@ class Interlock:
             if run is None:
                 raise InterlockError(f"no run for {pipeline_id} {period}")
             now = self.clock.now()
-            stored = self._commit(run, lifecycle.decide_report(run, outcome, owner, now, message), now)
+            stored = self._commit(
+                run, lifecycle.decide_report(run, outcome, owner, now, message), now
+            )
             if stored is not None:
                 return stored
         raise InterlockError(f"{pipeline_id} {period}: too much contention, try again")
@@ -687,7 +770,9 @@ class Interlock:
         budget, counted = lifecycle.rerun_budget(pipeline, reason)
         fresh = run.succeeded_at is not None and any(
             s.written_at is not None and s.written_at > run.succeeded_at
-            for s in periods.sensors_for_period(self.store.get_sensors(pipeline_id), period).values()
+            for s in periods.sensors_for_period(
+                self.store.get_sensors(pipeline_id), period
+            ).values()
         )
         facts = lifecycle.RerunFacts(
             used=self.store.count_reruns(pipeline_id, period, counted),
@@ -696,11 +781,16 @@ class Interlock:
             fresh_sensor_since_success=fresh,
         )
         window_end = schedule.evaluation_window_end(pipeline, period, now)
-        transition = lifecycle.decide_rerun(run, pipeline, reason, facts, now, active.hash, window_end)
+        transition = lifecycle.decide_rerun(
+            run, pipeline, reason, facts, now, active.hash, window_end
+        )
         if transition.run is None:
             self._publish(pipeline_id, period, run.attempt, transition.events, now)
             message = transition.events[0].message if transition.events else "refused"
-            accepted = bool(transition.events) and transition.events[0].type == EventType.DRY_RUN_WOULD_RERUN
+            accepted = (
+                bool(transition.events)
+                and transition.events[0].type == EventType.DRY_RUN_WOULD_RERUN
+            )
             return RerunResult(accepted, message, run)
         stored = self._commit(run, transition, now)
         if stored is None:
@@ -721,7 +811,9 @@ class Interlock:
         now = self.clock.now()
         window_end = schedule.evaluation_window_end(active.pipeline, period, now)
         try:
-            transition = lifecycle.decide_resolve(run, active.pipeline, resolution, now, active.hash, window_end, note)
+            transition = lifecycle.decide_resolve(
+                run, active.pipeline, resolution, now, active.hash, window_end, note
+            )
         except ValueError as exc:
             raise InterlockError(str(exc)) from exc
         stored = self._commit(run, transition, now)
@@ -731,16 +823,22 @@ class Interlock:
 
     # ------------------------------------------------------------------ reading
 
-    def evaluate(self, pipeline_id: str, period: str | None = None, at: datetime | None = None) -> Readiness:
+    def evaluate(
+        self, pipeline_id: str, period: str | None = None, at: datetime | None = None
+    ) -> Readiness:
         """Evaluate a pipeline's gate for a period (default: the current period); no writes."""
         active = self._require_config(pipeline_id)
         pipeline = active.pipeline
         now = at or self.clock.now()
-        resolved = periods.normalize_period(period) if period else schedule.current_period(pipeline, now)
+        resolved = (
+            periods.normalize_period(period) if period else schedule.current_period(pipeline, now)
+        )
         view, _ = self._sensor_view(pipeline_id, resolved)
         evaluation = lifecycle.evaluate_gate(pipeline, view, now)
         excluded = schedule.is_excluded_period(pipeline, active.calendars, resolved)
-        return Readiness(pipeline_id, resolved, evaluation, self.store.get_run(pipeline_id, resolved), excluded)
+        return Readiness(
+            pipeline_id, resolved, evaluation, self.store.get_run(pipeline_id, resolved), excluded
+        )
 
     def status(self, pipeline_id: str | None = None, limit: int | None = None) -> list[Run]:
         """Run records (newest period first), optionally for one pipeline."""
@@ -785,7 +883,9 @@ class Interlock:
         if stored is None:
             return None
         for reason in transition.ledger:
-            self.store.append_rerun(stored.pipeline_id, stored.period, reason, now, {"attempt": before.attempt})
+            self.store.append_rerun(
+                stored.pipeline_id, stored.period, reason, now, {"attempt": before.attempt}
+            )
         attempt = before.attempt
         self._publish(stored.pipeline_id, stored.period, attempt, drafts, now)
         return stored
@@ -800,7 +900,9 @@ class Interlock:
         post_run = pipeline.post_run
         if post_run is not None and post_run.rules:
             view, _ = self._sensor_view(run.pipeline_id, run.period)
-            baseline = {rule.key: dict(view[rule.key].data) for rule in post_run.rules if rule.key in view}
+            baseline = {
+                rule.key: dict(view[rule.key].data) for rule in post_run.rules if rule.key in view
+            }
             if baseline:
                 run = run.evolve(baseline=baseline)
                 drafts.append(
@@ -847,7 +949,11 @@ class Interlock:
         for draft in drafts:
             if draft.dedup is not None and not self.store.put_marker(pipeline_id, draft.dedup, now):
                 continue
-            events.append(Event(draft.type, pipeline_id, period, attempt, now, draft.message, dict(draft.detail)))
+            events.append(
+                Event(
+                    draft.type, pipeline_id, period, attempt, now, draft.message, dict(draft.detail)
+                )
+            )
         if not events:
             return events
         self.store.append_events(events)
@@ -910,4 +1016,3 @@ def _as_number(value: Any) -> float | None:
             return None
         return number if number == number and abs(number) != float("inf") else None
     return None
-

@@ -80,7 +80,7 @@ class EventType(StrEnum):
 
 
 EVENT_MEANINGS: dict[EventType, str] = {
-    EventType.RUN_OPENED: "a run was opened for a period (cron tick, trigger sensor, rerun, recovery)",
+    EventType.RUN_OPENED: "a run was opened for a period (cron tick, trigger sensor, recovery)",
     EventType.VALIDATION_PASSED: "the gate passed: every rule needed for the run holds",
     EventType.VALIDATION_EXHAUSTED: "the evaluation window closed before the gate passed",
     EventType.JOB_TRIGGERED: "the job was submitted for this attempt (once per attempt)",

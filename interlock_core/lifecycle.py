@@ -79,7 +79,9 @@ def gate_validation(pipeline: Pipeline) -> tuple[Rule | None, Validation]:
     validation = pipeline.validation
     if trigger is None:
         return None, validation
-    trigger_rule = Rule(key=trigger.key, check=trigger.check, field=trigger.field, value=trigger.value)
+    trigger_rule = Rule(
+        key=trigger.key, check=trigger.check, field=trigger.field, value=trigger.value
+    )
     for rule in validation.rules:
         if (rule.key, rule.check, rule.field, rule.value) == (
             trigger_rule.key,
@@ -325,7 +327,9 @@ def decide_submit_error(
     """Submitting failed. Infrastructure errors are retried with backoff, then the run fails;
     a PERMANENT error (bad request, missing secret) is a job failure of its own class."""
     if category == FailureCategory.PERMANENT:
-        return decide_failure(run, pipeline, category, f"submit refused: {message}", now, retries_used)
+        return decide_failure(
+            run, pipeline, category, f"submit refused: {message}", now, retries_used
+        )
     failures = run.submit_failures + 1
     if failures < MAX_SUBMIT_ATTEMPTS:
         delay = SUBMIT_BACKOFF * (2 ** (failures - 1))
@@ -378,7 +382,9 @@ def decide_submit_error(
     )
 
 
-def decide_expired_lease(run: Run, *, target_dedups: bool, controller: str, now: dt.datetime) -> Transition:
+def decide_expired_lease(
+    run: Run, *, target_dedups: bool, controller: str, now: dt.datetime
+) -> Transition:
     """A SUBMITTING run whose controller vanished mid-submit.
 
     Where the target dedups on the attempt's token, submitting again is safe (the repeat
@@ -425,7 +431,9 @@ def decide_job_status(
         return decide_success(run, now, status.message)
     if status.state == JobState.FAILED:
         category = status.category or FailureCategory.TRANSIENT
-        return decide_failure(run, pipeline, category, status.message or "job failed", now, retries_used)
+        return decide_failure(
+            run, pipeline, category, status.message or "job failed", now, retries_used
+        )
     job = pipeline.job
     assert job is not None
     if run.poll_deadline is not None and now >= run.poll_deadline:
@@ -464,11 +472,20 @@ def decide_cancelled(
     without retry, because a retry could run two jobs for one period."""
     if confirmed:
         transition = decide_failure(
-            run, pipeline, FailureCategory.TIMEOUT, "cancelled after its poll window", now, retries_used
+            run,
+            pipeline,
+            FailureCategory.TIMEOUT,
+            "cancelled after its poll window",
+            now,
+            retries_used,
         )
-        cancelled = _event(EventType.JOB_CANCELLED, f"job {run.job_run_id} cancelled", runId=run.job_run_id)
+        cancelled = _event(
+            EventType.JOB_CANCELLED, f"job {run.job_run_id} cancelled", runId=run.job_run_id
+        )
         return _with_prefix(transition, [cancelled])
-    message = f"job {run.job_run_id} could not be confirmed cancelled; not retried (check the target)"
+    message = (
+        f"job {run.job_run_id} could not be confirmed cancelled; not retried (check the target)"
+    )
     return Transition(
         run.evolve(
             status=RunStatus.TIMED_OUT,
@@ -527,16 +544,17 @@ def decide_failure(
     budget = retry_budget(pipeline, category)
     failed = _event(
         EventType.JOB_FAILED,
-        f"{run.pipeline_id} {run.period} attempt {run.attempt} failed ({category.value}): {message}",
+        f"{run.pipeline_id} {run.period} attempt {run.attempt} failed "
+        f"({category.value}): {message}",
         category=category.value,
         runId=run.job_run_id,
         error=message,
     )
     if retries_used < budget:
         window_end = now + pipeline.schedule.evaluation.window
-        retry = new_attempt(run, pipeline, run.config_hash, RunOrigin.RETRY, now, window_end).evolve(
-            failure_category=category.value, message=message
-        )
+        retry = new_attempt(
+            run, pipeline, run.config_hash, RunOrigin.RETRY, now, window_end
+        ).evolve(failure_category=category.value, message=message)
         return Transition(
             retry,
             [
@@ -633,7 +651,9 @@ def decide_claim(
     )
 
 
-def decide_report(run: Run, outcome: str, owner: str | None, now: dt.datetime, message: str = "") -> Transition:
+def decide_report(
+    run: Run, outcome: str, owner: str | None, now: dt.datetime, message: str = ""
+) -> Transition:
     """The claim owner reports its run's outcome (``success`` or ``failed``).
 
     Raises:
@@ -647,10 +667,15 @@ def decide_report(run: Run, outcome: str, owner: str | None, now: dt.datetime, m
     if owner is not None and owner != run.owner:
         raise ClaimRefused(f"{run.pipeline_id} {run.period} is claimed by {run.owner}, not {owner}")
     reported = _event(
-        EventType.CLAIM_REPORTED, f"{run.owner} reported {outcome}", owner=run.owner, outcome=outcome
+        EventType.CLAIM_REPORTED,
+        f"{run.owner} reported {outcome}",
+        owner=run.owner,
+        outcome=outcome,
     )
     if outcome == "success":
-        return _with_prefix(decide_success(run, now, message or f"reported by {run.owner}"), [reported])
+        return _with_prefix(
+            decide_success(run, now, message or f"reported by {run.owner}"), [reported]
+        )
     failed = run.evolve(
         status=RunStatus.FAILED,
         failure_category=FailureCategory.TRANSIENT.value,
@@ -666,7 +691,8 @@ def decide_report(run: Run, outcome: str, owner: str | None, now: dt.datetime, m
             reported,
             _event(
                 EventType.JOB_FAILED,
-                f"{run.pipeline_id} {run.period} attempt {run.attempt} failed (reported by {run.owner})",
+                f"{run.pipeline_id} {run.period} attempt {run.attempt} failed "
+                f"(reported by {run.owner})",
                 owner=run.owner,
                 error=message,
             ),
@@ -677,7 +703,11 @@ def decide_report(run: Run, outcome: str, owner: str | None, now: dt.datetime, m
 def decide_stale_claim(run: Run, now: dt.datetime) -> Transition:
     """A claim unreported after ``claimTimeout``: STALE_RUN, and the run times out (its owner
     may still report late)."""
-    message = f"claim by {run.owner} unreported since {run.claimed_at:%Y-%m-%d %H:%M}Z" if run.claimed_at else "claim unreported"
+    message = (
+        f"claim by {run.owner} unreported since {run.claimed_at:%Y-%m-%d %H:%M}Z"
+        if run.claimed_at
+        else "claim unreported"
+    )
     return Transition(
         run.evolve(
             status=RunStatus.TIMED_OUT,
@@ -728,13 +758,21 @@ def decide_rerun(
     if not run.is_terminal:
         return Transition(
             None,
-            [_event(rejected_type, f"rerun ({reason}) refused: the run is {run.status.value}", reason=reason)],
+            [
+                _event(
+                    rejected_type,
+                    f"rerun ({reason}) refused: the run is {run.status.value}",
+                    reason=reason,
+                )
+            ],
         )
     if facts.excluded_reason is not None:
         return Transition(
             None,
             [
-                _event(rejected_type, f"rerun ({reason}) refused: excluded by calendar", reason=reason),
+                _event(
+                    rejected_type, f"rerun ({reason}) refused: excluded by calendar", reason=reason
+                ),
                 _event(
                     EventType.PIPELINE_EXCLUDED,
                     f"{run.period} is excluded ({facts.excluded_reason})",
@@ -755,7 +793,11 @@ def decide_rerun(
                 )
             ],
         )
-    if run.status == RunStatus.SUCCEEDED and reason != "late-data" and not facts.fresh_sensor_since_success:
+    if (
+        run.status == RunStatus.SUCCEEDED
+        and reason != "late-data"
+        and not facts.fresh_sensor_since_success
+    ):
         return Transition(
             None,
             [
@@ -817,7 +859,9 @@ def decide_resolve(
     if resolution not in RESOLUTIONS:
         raise ValueError(f"resolution must be one of {', '.join(RESOLUTIONS)}, not {resolution!r}")
     if run.status in {RunStatus.SUCCEEDED, RunStatus.WAITING}:
-        raise ValueError(f"{run.pipeline_id} {run.period} is {run.status.value}; nothing to resolve")
+        raise ValueError(
+            f"{run.pipeline_id} {run.period} is {run.status.value}; nothing to resolve"
+        )
     resolved = _event(
         EventType.RUN_RESOLVED,
         f"resolved as {resolution} by an operator" + (f": {note}" if note else ""),

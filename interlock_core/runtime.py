@@ -124,7 +124,11 @@ class PipelineWatcher:
     def fingerprint(self) -> tuple[tuple[str, int, int], ...]:
         """Names, sizes and modification times of every config file."""
         entries: list[tuple[str, int, int]] = []
-        for root in (self.directory, self.directory / "calendars", self.directory.parent / "calendars"):
+        for root in (
+            self.directory,
+            self.directory / "calendars",
+            self.directory.parent / "calendars",
+        ):
             if not root.is_dir():
                 continue
             for path in sorted(root.iterdir()):
@@ -188,7 +192,9 @@ class LocalRuntime:
         report = CycleReport()
         monotonic = time.monotonic()
         if self.watcher is not None and (
-            force_checks or self._last_sync is None or monotonic - self._last_sync >= self.sync_every
+            force_checks
+            or self._last_sync is None
+            or monotonic - self._last_sync >= self.sync_every
         ):
             self._last_sync = monotonic
             report.applied = self.watcher.sync()
@@ -237,7 +243,7 @@ class LocalRuntime:
         for pipeline_id, version in versions.items():
             if self._sensor_versions.get(pipeline_id, 0) < version:
                 if pipeline_id in self._sensor_versions:
-                    self.engine._nudge_waiting(pipeline_id, self.engine.clock.now())  # noqa: SLF001
+                    self.engine._nudge_waiting(pipeline_id, self.engine.clock.now())
                 self._sensor_versions[pipeline_id] = version
 
     def run_forever(self, on_cycle: Callable[[CycleReport], None] | None = None) -> None:

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 
 from interlock_core import lifecycle, periods, schedule, sla
+from interlock_core.config.durations import format_duration
 from interlock_core.config.stored import ActiveConfig
 from interlock_core.engine import FIRST_APPLIED, Interlock
 from interlock_core.events import Event, EventType
@@ -142,14 +143,20 @@ def check_stale_runs(engine: Interlock, now: dt.datetime) -> list[Event]:
                 f"{run.status.value} since {run.updated_at:%Y-%m-%d %H:%M}Z with no progress",
                 period=run.period,
                 attempt=run.attempt,
-                detail={"status": run.status.value, "dueAt": _iso(run.due_at), "source": "watchdog"},
+                detail={
+                    "status": run.status.value,
+                    "dueAt": _iso(run.due_at),
+                    "source": "watchdog",
+                },
                 dedup=f"{EventType.STALE_RUN.value}#{run.period}#{run.attempt}",
             )
         )
     return published
 
 
-def check_trigger_recovery(engine: Interlock, active: ActiveConfig, now: dt.datetime) -> list[Event]:
+def check_trigger_recovery(
+    engine: Interlock, active: ActiveConfig, now: dt.datetime
+) -> list[Event]:
     """A passing trigger sensor whose period has no run (its write was never processed)."""
     pipeline = active.pipeline
     trigger = pipeline.schedule.trigger
@@ -175,14 +182,22 @@ def check_trigger_recovery(engine: Interlock, active: ActiveConfig, now: dt.date
             {"source": "reconciliation", "sensorKey": sensor.key},
         )
         run = engine.open_run(
-            pipeline.id, period, RunOrigin.RECOVERY, trigger_arrived_at=sensor.written_at, announce=announce
+            pipeline.id,
+            period,
+            RunOrigin.RECOVERY,
+            trigger_arrived_at=sensor.written_at,
+            announce=announce,
         )
         if run is not None:
-            published.extend(engine.events(pipeline.id, [EventType.TRIGGER_RECOVERED], since=now, period=period))
+            published.extend(
+                engine.events(pipeline.id, [EventType.TRIGGER_RECOVERED], since=now, period=period)
+            )
     return published
 
 
-def check_trigger_deadlines(engine: Interlock, active: ActiveConfig, now: dt.datetime) -> list[Event]:
+def check_trigger_deadlines(
+    engine: Interlock, active: ActiveConfig, now: dt.datetime
+) -> list[Event]:
     """The trigger deadline passed without the trigger condition: close the period."""
     pipeline = active.pipeline
     trigger = pipeline.schedule.trigger
@@ -202,7 +217,9 @@ def check_trigger_deadlines(engine: Interlock, active: ActiveConfig, now: dt.dat
             # Record the period as closed (no RUN_OPENED: nothing opened), so a late trigger
             # reopens it exactly once.
             window_end = schedule.evaluation_window_end(pipeline, period, now)
-            opened = lifecycle.open_run(pipeline, active.hash, period, RunOrigin.TRIGGER, now, window_end)
+            opened = lifecycle.open_run(
+                pipeline, active.hash, period, RunOrigin.TRIGGER, now, window_end
+            )
             engine.store.create_run(
                 opened.evolve(
                     status=RunStatus.VALIDATION_EXHAUSTED,
@@ -229,7 +246,9 @@ def check_trigger_deadlines(engine: Interlock, active: ActiveConfig, now: dt.dat
     return published
 
 
-def check_post_run_sensors(engine: Interlock, active: ActiveConfig, now: dt.datetime) -> list[Event]:
+def check_post_run_sensors(
+    engine: Interlock, active: ActiveConfig, now: dt.datetime
+) -> list[Event]:
     """Post-run sensors that did not arrive within ``sensorTimeout`` after a success."""
     pipeline = active.pipeline
     post_run = pipeline.post_run
@@ -257,7 +276,8 @@ def check_post_run_sensors(engine: Interlock, active: ActiveConfig, now: dt.date
             engine.publish(
                 EventType.POST_RUN_SENSOR_MISSING,
                 pipeline.id,
-                f"no post-run sensor ({', '.join(keys)}) within {post_run.sensor_timeout} of success",
+                f"no post-run sensor ({', '.join(keys)}) within "
+                f"{format_duration(post_run.sensor_timeout)} of success",
                 period=run.period,
                 attempt=run.attempt,
                 detail={"ruleKeys": ",".join(keys), "source": "watchdog"},
@@ -283,7 +303,9 @@ def check_sla(engine: Interlock, active: ActiveConfig, now: dt.datetime) -> list
         run = engine.store.get_run(pipeline.id, period)
         if run is not None and run.status == RunStatus.SUCCEEDED:
             continue
-        published.extend(_sla_alert(engine, pipeline.id, period, run, deadlines, now, relative=False))
+        published.extend(
+            _sla_alert(engine, pipeline.id, period, run, deadlines, now, relative=False)
+        )
     return published
 
 
@@ -301,7 +323,9 @@ def check_relative_sla(engine: Interlock, active: ActiveConfig, now: dt.datetime
         deadlines = sla.relative_deadlines(pipeline.sla, run.trigger_arrived_at)
         if deadlines is None:
             continue
-        published.extend(_sla_alert(engine, pipeline.id, run.period, run, deadlines, now, relative=True))
+        published.extend(
+            _sla_alert(engine, pipeline.id, run.period, run, deadlines, now, relative=True)
+        )
     return published
 
 
@@ -372,5 +396,3 @@ def _recent_periods(engine: Interlock, active: ActiveConfig, now: dt.datetime) -
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-

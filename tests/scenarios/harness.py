@@ -72,7 +72,9 @@ class ScriptedRunner:
     dedups_on_token = False
 
     def __init__(self, scripts: dict[str, list[dict[str, Any]]]) -> None:
-        self.scripts = {p: [ScriptedAttempt(**a) for a in attempts] for p, attempts in scripts.items()}
+        self.scripts = {
+            p: [ScriptedAttempt(**a) for a in attempts] for p, attempts in scripts.items()
+        }
         self.submissions: list[tuple[str, str, int, str]] = []
         self.polls: dict[str, int] = {}
         self.submit_calls: dict[str, int] = {}
@@ -97,7 +99,9 @@ class ScriptedRunner:
             return JobHandle(handle_id, meta, JobStatus(JobState.SUCCEEDED))
         if script.submit == "sync-failure":
             return JobHandle(
-                handle_id, meta, JobStatus(JobState.FAILED, FailureCategory(script.category), "boom")
+                handle_id,
+                meta,
+                JobStatus(JobState.FAILED, FailureCategory(script.category), "boom"),
             )
         return JobHandle(handle_id, meta)
 
@@ -119,7 +123,11 @@ class ScriptedRunner:
 
 
 def _instant(text: Any) -> dt.datetime:
-    value = text if isinstance(text, dt.datetime) else dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    value = (
+        text
+        if isinstance(text, dt.datetime)
+        else dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    )
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
@@ -223,11 +231,17 @@ class ScenarioPlayer:
                 assert run is None, f"expected no run, got {run}"
                 return
             assert run is not None, "expected a run, found none"
-            assert run.status.value == arg["status"], f"status {run.status.value}, expected {arg['status']}"
+            assert run.status.value == arg["status"], (
+                f"status {run.status.value}, expected {arg['status']}"
+            )
             if "attempt" in arg:
-                assert run.attempt == arg["attempt"], f"attempt {run.attempt}, expected {arg['attempt']}"
+                assert run.attempt == arg["attempt"], (
+                    f"attempt {run.attempt}, expected {arg['attempt']}"
+                )
         elif kind == "rerun":
-            result = self.engine.request_rerun(arg["pipeline"], str(arg["period"]), arg.get("reason", "manual"))
+            result = self.engine.request_rerun(
+                arg["pipeline"], str(arg["period"]), arg.get("reason", "manual")
+            )
             assert result.accepted == arg.get("accepted", True), result.message
             self.control_loop()
         elif kind == "claim":
@@ -238,7 +252,9 @@ class ScenarioPlayer:
                 refused = str(exc)
             assert (refused is None) == arg.get("accepted", True), refused or "claim was accepted"
         elif kind == "report":
-            self.engine.report(arg["pipeline"], str(arg["period"]), arg["outcome"], arg.get("owner"))
+            self.engine.report(
+                arg["pipeline"], str(arg["period"]), arg["outcome"], arg.get("owner")
+            )
             self.control_loop()
         elif kind == "resolve":
             self.engine.resolve(arg["pipeline"], str(arg["period"]), arg["resolution"])

@@ -53,7 +53,9 @@ def _controller(store_url: str, ledger: str, offset: float, pipe: Connection) ->
     pipe.send("idle")
 
 
-def _start(store_url: str, ledger: Path, offset: float) -> tuple[multiprocessing.Process, Connection]:
+def _start(
+    store_url: str, ledger: Path, offset: float
+) -> tuple[multiprocessing.Process, Connection]:
     context = multiprocessing.get_context("fork")
     parent, child = context.Pipe()
     process = context.Process(target=_controller, args=(store_url, str(ledger), offset, child))

@@ -79,7 +79,17 @@ def engine(clock: ManualClock) -> Interlock:
         ("orders", "rows", {}, "2026-13-01", "invalid period"),
         ("orders", "rows#2026-03-04", {"date": "2026-03-05"}, None, "2026-03-05"),
     ],
-    ids=["list", "string", "oversized", "nan", "bad-key", "empty-key", "bad-id", "bad-period", "suffix-date"],
+    ids=[
+        "list",
+        "string",
+        "oversized",
+        "nan",
+        "bad-key",
+        "empty-key",
+        "bad-id",
+        "bad-period",
+        "suffix-date",
+    ],
 )
 def test_bad_sensor_writes_are_refused_and_nothing_is_written(
     engine: Interlock, pipeline: str, key: str, data: Any, period: str | None, error: str
@@ -160,13 +170,15 @@ def test_all_or_nothing_apply_raises_and_writes_nothing(clock: ManualClock) -> N
     engine = Interlock(open_store("memory://"), {}, clock)
     stub = PipelineSetStub({}, {})
     stub.errors = [ConfigError([ConfigIssue("unknown key 'cronn'", file="x.yaml", line=3)])]
-    with pytest.raises(ConfigError, match="x.yaml:3"):
+    with pytest.raises(ConfigError, match=r"x\.yaml:3"):
         engine.apply(stub)
     assert engine.store.list_configs() == []
     assert engine.events() == []
 
 
-def test_each_attempt_keeps_the_config_it_started_with(engine: Interlock, clock: ManualClock) -> None:
+def test_each_attempt_keeps_the_config_it_started_with(
+    engine: Interlock, clock: ManualClock
+) -> None:
     engine.emit("orders", "go", {})
     engine.advance_due()
     run = engine.run("orders", "2026-03-04")

@@ -31,7 +31,9 @@ def _race_threads(store_url: str, ledger: Path, threads: int) -> None:
     store = open_store(store_url)
     barrier = threading.Barrier(threads)
     engines = [
-        Interlock(store, {"command": RecordingRunner(ledger)}, ManualClock(NOW), controller_id=f"t{i}")
+        Interlock(
+            store, {"command": RecordingRunner(ledger)}, ManualClock(NOW), controller_id=f"t{i}"
+        )
         for i in range(threads)
     ]
     workers = [threading.Thread(target=_drain, args=(e, barrier)) for e in engines]
@@ -110,7 +112,9 @@ def test_two_owners_racing_to_claim_one_run() -> None:
         barrier = threading.Barrier(2)
         outcomes: dict[str, str] = {}
 
-        def claim(owner: str) -> None:
+        def claim(
+            owner: str, barrier: threading.Barrier = barrier, outcomes: dict[str, str] = outcomes
+        ) -> None:
             barrier.wait()
             try:
                 engine.claim("marts", period, owner)
