@@ -111,6 +111,7 @@ def evaluate_gate(
     return Evaluation(
         passed=trigger_result.passed and evaluation.passed,
         results=[trigger_result, *evaluation.results],
+        mode=evaluation.mode,
     )
 
 

@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 from interlock_core.config.models import Granularity
 from interlock_core.sensors import Sensor, SensorError
 
-_PERIOD = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})(?:T(\d{2}))?$")
+_PERIOD = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T([0-9]{2}))?|([0-9]{4})([0-9]{2})([0-9]{2})(?:T([0-9]{2}))?"
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -48,10 +50,11 @@ def parse_period(text: str) -> Period:
     Raises:
         ValueError: naming the text, when it is not a valid period.
     """
-    match = _PERIOD.match(text) if isinstance(text, str) else None
+    match = _PERIOD.fullmatch(text) if isinstance(text, str) else None
     if match is None:
         raise ValueError(f"invalid period {text!r}: use YYYY-MM-DD or YYYY-MM-DDTHH")
-    year, month, day, hour = match.groups()
+    groups = match.groups()
+    year, month, day, hour = groups[:4] if groups[0] is not None else groups[4:]
     try:
         date = dt.date(int(year), int(month), int(day))
     except ValueError as exc:

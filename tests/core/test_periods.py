@@ -462,3 +462,14 @@ def test_shift_period(period: str, days: int, hours: int, shifted: str) -> None:
 def test_shift_daily_period_by_partial_day_is_an_error() -> None:
     with pytest.raises(ValueError, match="by 5 hours"):
         shift_period("2026-03-04", hours=5)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2026-0304", "202603-04", "2026-03-04\n", "２０２６-03-04", "2026-03-04T24", "2026-02-30"],
+)
+def test_parse_period_is_strict(text: str) -> None:
+    from interlock_core.periods import parse_period
+
+    with pytest.raises(ValueError, match="invalid period"):
+        parse_period(text)
