@@ -37,20 +37,31 @@ def utc(value: datetime) -> datetime:
     Raises:
         ValueError: ``value`` is naive (a store cannot know which instant it means).
     """
-    if value.tzinfo is None or value.utcoffset() is None:
+    if value.tzinfo is UTC:
+        return value
+    offset = value.utcoffset()
+    if offset is None:
         raise ValueError(f"the store needs timezone-aware datetimes, got naive {value!r}")
     # Normalise the tzinfo object too (pydantic parses "Z" into its own TzInfo), so callers
-    # can rely on ``tzinfo is UTC``.
-    return value.astimezone(UTC)
+    # can rely on ``tzinfo is UTC``; replace() is the cheap way when the offset is already 0.
+    return value.replace(tzinfo=UTC) if not offset else value.astimezone(UTC)
 
 
 def utc_run(run: Run) -> Run:
-    """Return ``run`` with every top-level datetime field converted to UTC (see :func:`utc`)."""
-    changes = {
-        name: utc(value)
-        for name, value in run.__dict__.items()
-        if isinstance(value, datetime) and value.tzinfo is not UTC
-    }
+    """Return ``run`` with every top-level datetime field at UTC offset zero (see :func:`utc`).
+
+    Datetimes already at offset zero are kept as they are, whatever their tzinfo object
+    (pydantic's own UTC included): converting them would cost more than reading the run.
+
+    Raises:
+        ValueError: a datetime field is naive.
+    """
+    changes = {}
+    for name, value in run.__dict__.items():
+        if isinstance(value, datetime) and value.tzinfo is not UTC:
+            offset = value.utcoffset()
+            if offset is None or offset:
+                changes[name] = utc(value)
     return run.model_copy(update=changes) if changes else run
 
 

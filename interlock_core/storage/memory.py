@@ -395,7 +395,8 @@ def _sensor(key: str, row: _SensorRow) -> Sensor:
 
 
 def _run(row: _RunRow) -> Run:
-    return utc_run(Run.model_validate_json(row.json))
+    # Stored runs went through utc_run on the way in, so they are UTC already.
+    return Run.model_validate_json(row.json)
 
 
 def _rerun(pipeline_id: str, period: str, row: _RerunRow) -> RerunRecord:

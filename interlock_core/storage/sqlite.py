@@ -854,4 +854,5 @@ def _sensor(row: Any) -> Sensor:
 
 
 def _run(document: str) -> Run:
-    return utc_run(Run.model_validate_json(document))
+    # Stored runs went through utc_run on the way in, so they are UTC already.
+    return Run.model_validate_json(document)

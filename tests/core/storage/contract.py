@@ -68,8 +68,13 @@ def make_event(
 
 
 def is_utc(value: datetime | None) -> bool:
-    """True for an aware datetime whose tzinfo is exactly ``datetime.UTC``."""
-    return value is not None and value.tzinfo is UTC
+    """True for an aware datetime at UTC (any tzinfo object that says offset 0, name UTC)."""
+    return (
+        value is not None
+        and value.tzinfo is not None
+        and value.utcoffset() == timedelta(0)
+        and value.tzname() == "UTC"
+    )
 
 
 class StoreContract:
