@@ -102,7 +102,7 @@ def test_timeout_kills_the_whole_process_group(runner: CommandRunner, tmp_path: 
         "open(sys.argv[1], 'w').write(json.dumps([__import__('os').getpid(), grandchild.pid]))\n"
         "time.sleep(60)\n"
     )
-    handle = runner.submit(python_job(code, str(pids), timeout=1), RUN, "t-timeout")
+    handle = runner.submit(python_job(code, str(pids), timeout=2.5), RUN, "t-timeout")
     assert wait_until(pids.exists, 10)
     child, grandchild = json.loads(pids.read_text())
     assert alive(child)
