@@ -1,0 +1,239 @@
+"""``status``, ``claim``, ``report``, ``rerun`` and ``resolve``."""
+
+import json
+
+import pytest
+
+from tests.core.cli.conftest import PERIOD, Cli
+
+OWNER = "airflow:dag/run-1"
+
+
+def _claimed(cli: Cli) -> None:
+    assert cli("emit", "inventory", "stock", "status=done", "--period", PERIOD).exit_code == 0
+    result = cli("claim", "inventory", PERIOD, "--owner", OWNER)
+    assert result.exit_code == 0, result.stderr
+
+
+def _succeeded(cli: Cli) -> None:
+    _claimed(cli)
+    result = cli("report", "inventory", PERIOD, "success", "--owner", OWNER)
+    assert result.exit_code == 0, result.stderr
+
+
+def _only_error_line(stderr: str) -> str:
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+# ----------------------------------------------------------------------------- status
+
+
+def test_status_of_an_empty_store(cli: Cli) -> None:
+    result = cli("status")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "no runs yet"
+    assert json.loads(cli("status", "--json").stdout) == []
+
+
+def test_status_table_and_json(ready_cli: Cli) -> None:
+    ready_cli("emit", "orders", "upstream", "status=ready", "--period", PERIOD)
+    ready_cli("emit", "inventory", "stock", "status=done", "--period", "2026-03-05")
+    result = ready_cli("status")
+    assert result.exit_code == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.split()[:4] == ["pipeline", "period", "status", "attempt"]
+    assert "job run id" in header and "message" in header
+    # Newest period first.
+    assert rows[0].split()[:4] == ["inventory", "2026-03-05", "WAITING", "1"]
+    assert rows[1].split()[:4] == ["orders", PERIOD, "WAITING", "1"]
+    assert "evaluate at" in rows[1]
+
+    runs = json.loads(ready_cli("status", "orders", "--json").stdout)
+    assert len(runs) == 1
+    assert runs[0]["pipelineId"] == "orders"
+    assert runs[0]["period"] == PERIOD
+    assert runs[0]["status"] == "WAITING"
+    assert runs[0]["nextAction"] == "evaluate"
+    assert runs[0]["jobRunId"] is None
+
+    limited = ready_cli("status", "--limit", "1")
+    assert len(limited.stdout.splitlines()) == 3  # header, one run, the --limit hint
+    assert "use --limit" in limited.stdout
+
+
+def test_status_of_an_unknown_pipeline_suggests_a_name(ready_cli: Cli) -> None:
+    result = ready_cli("status", "inventry")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "no runs yet for inventry"
+    assert "did you mean inventory?" in result.stderr
+
+
+# ----------------------------------------------------------------------------- claim, report
+
+
+def test_claim_and_report_success(ready_cli: Cli) -> None:
+    _claimed(ready_cli)
+    run = ready_cli.store().get_run("inventory", PERIOD)
+    assert run is not None and run.status.value == "CLAIMED" and run.owner == OWNER
+    # The same owner again (a task retry) is a no-op.
+    again = ready_cli("claim", "inventory", PERIOD, "--owner", OWNER, "--json")
+    assert again.exit_code == 0
+    assert json.loads(again.stdout)["status"] == "CLAIMED"
+
+    result = ready_cli("report", "inventory", PERIOD, "success", "--owner", OWNER)
+    assert result.exit_code == 0
+    assert result.stdout.startswith(f"reported: inventory {PERIOD}: SUCCEEDED")
+    assert "SUCCEEDED" in ready_cli("status", "inventory").stdout
+
+
+def test_report_failed_with_message(ready_cli: Cli) -> None:
+    _claimed(ready_cli)
+    result = ready_cli("report", "inventory", PERIOD, "failed", "--message", "disk full", "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["status"] == "FAILED"
+    assert document["message"] == "disk full"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["orders", PERIOD, "--owner", OWNER], "has a job"),
+        (["inventory", PERIOD, "--owner", OWNER], "gate not ready"),
+        (["nope", PERIOD, "--owner", OWNER], "unknown pipeline"),
+    ],
+)
+def test_claim_refusals(ready_cli: Cli, args: list[str], message: str) -> None:
+    result = ready_cli("claim", *args)
+    assert result.exit_code == 1
+    assert message in _only_error_line(result.stderr)
+
+
+def test_claim_by_another_owner_is_refused(ready_cli: Cli) -> None:
+    _claimed(ready_cli)
+    result = ready_cli("claim", "inventory", PERIOD, "--owner", "dagster:other")
+    assert result.exit_code == 1
+    assert f"claimed by {OWNER}" in _only_error_line(result.stderr)
+
+
+def test_claim_needs_an_owner(ready_cli: Cli) -> None:
+    assert ready_cli("claim", "inventory", PERIOD).exit_code == 2
+
+
+def test_report_refusals(ready_cli: Cli) -> None:
+    no_run = ready_cli("report", "inventory", PERIOD, "success")
+    assert no_run.exit_code == 1
+    assert "no run for inventory" in _only_error_line(no_run.stderr)
+
+    ready_cli("emit", "inventory", "stock", "status=done", "--period", PERIOD)
+    unclaimed = ready_cli("report", "inventory", PERIOD, "success")
+    assert unclaimed.exit_code == 1
+    assert "not claimed" in _only_error_line(unclaimed.stderr)
+
+    ready_cli("claim", "inventory", PERIOD, "--owner", OWNER)
+    other = ready_cli("report", "inventory", PERIOD, "success", "--owner", "someone")
+    assert other.exit_code == 1
+    assert f"claimed by {OWNER}, not someone" in _only_error_line(other.stderr)
+    run = ready_cli.store().get_run("inventory", PERIOD)
+    assert run is not None and run.status.value == "CLAIMED"
+
+    assert ready_cli("report", "inventory", PERIOD, "done").exit_code == 2
+
+
+# ----------------------------------------------------------------------------- rerun
+
+
+def test_rerun_rejected_then_accepted(ready_cli: Cli) -> None:
+    _succeeded(ready_cli)
+    rejected = ready_cli("rerun", "inventory", PERIOD, "--reason", "fix")
+    assert rejected.exit_code == 1
+    assert rejected.stderr.startswith("rejected: ")
+    assert "no sensor changed" in rejected.stderr
+
+    # A new sensor after the success lets the circuit breaker pass.
+    ready_cli("emit", "inventory", "extra", "n=1", "--period", PERIOD)
+    accepted = ready_cli("rerun", "inventory", PERIOD, "--reason", "fix", "--json")
+    assert accepted.exit_code == 0, accepted.stderr
+    document = json.loads(accepted.stdout)
+    assert document["accepted"] is True
+    assert document["run"]["attempt"] == 2
+    assert document["run"]["status"] == "WAITING"
+    events = ready_cli("events", "--type", "RERUN_ACCEPTED,RERUN_REJECTED", "--json")
+    types = [json.loads(line)["type"] for line in events.stdout.splitlines()]
+    assert types == ["RERUN_REJECTED", "RERUN_ACCEPTED"]
+
+
+def test_rerun_default_reason_is_manual(ready_cli: Cli) -> None:
+    _succeeded(ready_cli)
+    ready_cli("emit", "inventory", "extra", "n=1", "--period", PERIOD)
+    result = ready_cli("rerun", "inventory", PERIOD)
+    assert result.exit_code == 0, result.stderr
+    assert "reason: manual" in result.stdout
+
+
+def test_rerun_of_a_missing_or_running_run_is_rejected(ready_cli: Cli) -> None:
+    missing = ready_cli("rerun", "inventory", PERIOD)
+    assert missing.exit_code == 1
+    assert "no run for inventory" in missing.stderr
+    _claimed(ready_cli)
+    claimed = ready_cli("rerun", "inventory", PERIOD, "--json")
+    assert claimed.exit_code == 1
+    assert json.loads(claimed.stdout)["accepted"] is False
+
+
+def test_rerun_errors(ready_cli: Cli) -> None:
+    unknown = ready_cli("rerun", "nope", PERIOD)
+    assert unknown.exit_code == 1
+    assert "unknown pipeline" in _only_error_line(unknown.stderr)
+    bad_period = ready_cli("rerun", "inventory", "March")
+    assert bad_period.exit_code == 1
+    assert "invalid period" in _only_error_line(bad_period.stderr)
+
+
+# ----------------------------------------------------------------------------- resolve
+
+
+def test_resolve_failed_then_retry(ready_cli: Cli) -> None:
+    _claimed(ready_cli)
+    failed = ready_cli("resolve", "inventory", PERIOD, "--failed", "--note", "owner gone")
+    assert failed.exit_code == 0, failed.stderr
+    assert failed.stdout.startswith(f"resolved: inventory {PERIOD}: FAILED")
+
+    retry = ready_cli("resolve", "inventory", PERIOD, "--retry", "--json")
+    assert retry.exit_code == 0, retry.stderr
+    document = json.loads(retry.stdout)
+    assert document["status"] == "WAITING"
+    assert document["attempt"] == 2
+    resolved = ready_cli("events", "--type", "RUN_RESOLVED", "--json").stdout.splitlines()
+    assert [json.loads(line)["detail"]["resolution"] for line in resolved] == ["failed", "retry"]
+
+
+def test_resolve_succeeded(ready_cli: Cli) -> None:
+    _claimed(ready_cli)
+    result = ready_cli("resolve", "inventory", PERIOD, "--succeeded")
+    assert result.exit_code == 0, result.stderr
+    run = ready_cli.store().get_run("inventory", PERIOD)
+    assert run is not None and run.status.value == "SUCCEEDED"
+
+
+@pytest.mark.parametrize("flags", [[], ["--failed", "--retry"], ["--succeeded", "--failed"]])
+def test_resolve_needs_exactly_one_flag(ready_cli: Cli, flags: list[str]) -> None:
+    _claimed(ready_cli)
+    result = ready_cli("resolve", "inventory", PERIOD, *flags)
+    assert result.exit_code == 2
+    assert "exactly one of" in _only_error_line(result.stderr)
+    run = ready_cli.store().get_run("inventory", PERIOD)
+    assert run is not None and run.status.value == "CLAIMED"
+
+
+def test_resolve_refusals(ready_cli: Cli) -> None:
+    no_run = ready_cli("resolve", "inventory", PERIOD, "--failed")
+    assert no_run.exit_code == 1
+    assert "no run for inventory" in _only_error_line(no_run.stderr)
+    ready_cli("emit", "inventory", "stock", "status=done", "--period", PERIOD)
+    waiting = ready_cli("resolve", "inventory", PERIOD, "--succeeded")
+    assert waiting.exit_code == 1
+    assert "nothing to resolve" in _only_error_line(waiting.stderr)
