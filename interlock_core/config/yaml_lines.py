@@ -170,6 +170,13 @@ def load_yaml(text: str, source: str = "<string>", *, pure: bool = False) -> Yam
         raise ConfigError(ConfigIssue(message, file=source, line=line)) from None
     except yaml.YAMLError as exc:
         raise ConfigError(ConfigIssue(f"invalid YAML: {exc}", file=source)) from None
+    except UnicodeError as exc:
+        # Text that is not valid Unicode (a lone surrogate) cannot be handed to libyaml.
+        where = exc.start if isinstance(exc, UnicodeEncodeError) else 0
+        char = text[where] if isinstance(exc, UnicodeEncodeError) else "?"
+        message = f"invalid YAML: character {char!r} is not allowed in a YAML file"
+        line = text[:where].count("\n") + 1
+        raise ConfigError(ConfigIssue(message, file=source, line=line)) from None
     except RecursionError:
         message = f"invalid YAML: nested more than {MAX_DEPTH} levels deep"
         raise ConfigError(ConfigIssue(message, file=source)) from None

@@ -176,7 +176,7 @@ def test_mutated_examples_raise_only_config_error(document: Any) -> None:
     check(dump(document))
 
 
-YAMLISH = st.text(alphabet=":-[]{}&*!|>'\"#%@`?,<= \n\tab01._~\x00\x85\ufeffé", max_size=40)
+YAMLISH = st.text(alphabet=":-[]{}&*!|>'\"#%@`?,<= \n\tab01._~\x00\x85\ufeff\ud800é", max_size=40)
 
 
 @settings(max_examples=200, deadline=None)

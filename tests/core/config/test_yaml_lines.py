@@ -1,5 +1,7 @@
 """The YAML layer: YAML 1.2 core scalars (as Go read them), key lines, duplicates, limits."""
 
+from pathlib import Path
+
 import pytest
 
 from interlock_core.config import ConfigError
@@ -111,6 +113,7 @@ def test_merge_keys_and_aliases() -> None:
             "invalid YAML: a tab character where YAML needs spaces (indent with spaces)",
         ),
         ("a: 1\x00\n", 1, "invalid YAML: character '\\x00' is not allowed in a YAML file"),
+        ("a: 1\nb: \ud800\n", 2, "invalid YAML: character '\\ud800' is not allowed in a YAML file"),
         ("a: " + "9" * 5000 + "\n", 1, "the number 99999999999999999999... is too large"),
     ],
 )
@@ -135,3 +138,26 @@ def test_alias_expansion_limit() -> None:
         lines.append(f"l{level}: &l{level} [{refs}]")
     with pytest.raises(ConfigError, match=f"more than {MAX_VALUES} values"):
         load_yaml("\n".join(lines))
+
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted([*EXAMPLES.glob("pipelines/*.yaml"), *EXAMPLES.glob("calendars/*.yaml")]),
+    ids=lambda p: p.name,
+)
+def test_pure_python_and_libyaml_parsers_agree(path: Path) -> None:
+    text = path.read_text()
+    fast, pure = load_yaml(text), load_yaml(text, pure=True)
+    assert fast.data == pure.data
+    assert fast.lines == pure.lines
+
+
+def test_pure_python_parser_limits() -> None:
+    with pytest.raises(ConfigError, match="duplicate key 'a'"):
+        load_yaml("a: 1\na: 2\n", pure=True)
+    with pytest.raises(ConfigError, match=f"nested more than {MAX_DEPTH} levels deep"):
+        load_yaml("a: " + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1), pure=True)
+    assert load_yaml("t: 10:00\n", pure=True).data == {"t": "10:00"}
