@@ -499,6 +499,8 @@ def _load_calendar_file(path: Path, warnings: list[str]) -> Calendar:
             calendar = Calendar.model_validate(data)
         except ValidationError as exc:
             raise ConfigError(_sorted(_translate(exc, data, Calendar, context))) from None
+        except Exception as exc:
+            raise _unexpected(exc, source) from exc
         if calendar.name != path.stem:
             context.warn(
                 ("name",),
@@ -567,10 +569,7 @@ def _validate_pipeline(
     except ConfigError:
         raise
     except Exception as exc:
-        # The promise is "only ConfigError for any content": a validator bug must not escape
-        # as something else, but its type is kept in the message for the bug report.
-        issue = ConfigIssue(f"cannot validate the file ({type(exc).__name__}: {exc})", file=source)
-        raise ConfigError(issue) from exc
+        raise _unexpected(exc, source) from exc
     if issues or pipeline is None:
         raise ConfigError(_sorted(issues))
     id_line = context.line_of(("pipeline", "id"))
@@ -581,6 +580,14 @@ def _validate_pipeline(
             f"runs are keyed by the id {pipeline.id!r}",
         )
     return LoadedPipeline(pipeline, data, context.sorted_warnings(), source, id_line)
+
+
+def _unexpected(exc: Exception, source: str) -> ConfigError:
+    # The promise is "only ConfigError for any content": a validator bug must not escape as
+    # something else, but its type is kept in the message for the bug report.
+    return ConfigError(
+        ConfigIssue(f"cannot validate the file ({type(exc).__name__}: {exc})", file=source)
+    )
 
 
 def _default_id(data: dict[str, Any], stem: str, context: "_Context") -> None:
