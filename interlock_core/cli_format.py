@@ -134,7 +134,7 @@ def runs_table(runs: Sequence[Run]) -> Table:
         "updated",
         "message",
     ):
-        table.add_column(column, overflow="fold" if column == "message" else "ellipsis")
+        table.add_column(column, overflow="fold")
     for run in runs:
         table.add_row(
             run.pipeline_id,
@@ -194,7 +194,7 @@ def rules_table(readiness: Readiness, rules: Sequence[Rule | None]) -> Table:
     """The ``interlock evaluate`` rule table."""
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("rule", "check", "field", "expected", "actual", "result", "reason"):
-        table.add_column(column, overflow="fold" if column == "reason" else "ellipsis")
+        table.add_column(column, overflow="fold")
     for result, rule in zip(readiness.evaluation.results, rules, strict=True):
         table.add_row(
             result.key,
@@ -231,7 +231,7 @@ def events_table(events: Sequence[Event]) -> Table:
     """The ``interlock events`` table."""
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("at", "type", "pipeline", "period", "attempt", "message"):
-        table.add_column(column, overflow="fold" if column == "message" else "ellipsis")
+        table.add_column(column, overflow="fold")
     for event in events:
         table.add_row(*event_cells(event))
     return table
