@@ -363,18 +363,19 @@ class AlertDispatcher:
         overrides = dict(channels or {})
         for name, channel_config in config.channels.items():
             channel = overrides.get(name)
-            if channel is None:
-                try:
+            rate_limit: RateLimit | None = None
+            try:
+                rate_limit = channel_config.rate_limit
+                if channel is None:
                     channel = build_channel(
                         name, channel_config, env=env, thread_store=thread_store
                     )
-                except Exception as exc:
-                    reason = f"channel {name!r} could not be built ({type(exc).__name__})"
-                    logger.error("alert %s", reason)
-                    channel = _BrokenChannel(name, reason)
-            self._workers[name] = _Worker(
-                self, channel, name, channel_config.rate_limit, max(1, max_pending)
-            )
+            except Exception as exc:
+                # Refusing to start would take the lifecycle down with one bad channel.
+                reason = f"channel {name!r} could not be built ({type(exc).__name__})"
+                logger.error("alert %s", reason)
+                channel = _BrokenChannel(name, reason)
+            self._workers[name] = _Worker(self, channel, name, rate_limit, max(1, max_pending))
 
     # -- the AlertSink port -------------------------------------------------------------
 
@@ -462,7 +463,7 @@ class AlertDispatcher:
                 worker.cond.notify_all()
         for worker in self._workers.values():
             if worker.thread is not None:
-                worker.thread.join(0.5)
+                worker.thread.join(0.2)
         for worker in self._workers.values():
             with worker.cond:
                 left = list(worker.pending)
