@@ -125,11 +125,15 @@ def load_pipeline(
         ConfigError: the file is missing, unreadable or invalid; every problem is listed.
     """
     result = load_pipeline_files([path], calendars=calendars)
-    if result.errors:
-        raise ConfigError([issue for error in result.errors for issue in error.issues])
     for warning in result.warnings:
         logger.warning("%s", warning)
-    return next(iter(result.pipelines.values()))
+    if result.pipelines:
+        # An invalid calendar file that this pipeline does not use does not make it invalid.
+        for error in result.errors:
+            logger.warning("%s", error)
+        return next(iter(result.pipelines.values()))
+    own = [error for error in result.errors if error.file == str(Path(path))] or result.errors
+    raise ConfigError([issue for error in own for issue in error.issues])
 
 
 def load_pipeline_text(

@@ -458,3 +458,17 @@ def test_required_keys_left_empty_are_still_errors() -> None:
 def test_empty_pipeline_id_defaults_to_the_file_name(tmp_path: Path) -> None:
     write(tmp_path / "orders.yaml", "pipeline: {id: '', owner: me}\n")
     assert list(load_pipelines(tmp_path).pipelines) == ["orders"]
+
+
+def test_load_pipeline_ignores_a_broken_calendar_it_does_not_use(tmp_path: Path) -> None:
+    write(tmp_path / "calendars" / "bad.yaml", "days: [funday]\n")
+    write(tmp_path / "calendars" / "good.yaml", "days: [monday]\n")
+    path = write(tmp_path / "p.yaml", "pipeline: {id: p}\nschedule: {calendar: good}\n")
+    assert load_pipeline(path).id == "p"
+    uses_bad = write(tmp_path / "q.yaml", "pipeline: {id: q}\nschedule: {calendar: bad}\n")
+    with pytest.raises(ConfigError) as info:
+        load_pipeline(uses_bad)
+    assert [str(issue) for issue in info.value.issues] == [
+        f"{uses_bad}:2: schedule.calendar: calendar 'bad' is invalid "
+        f"(see {tmp_path / 'calendars' / 'bad.yaml'})"
+    ]
