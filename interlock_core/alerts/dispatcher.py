@@ -240,27 +240,35 @@ class _Worker:
         return batch
 
     def run(self) -> None:
-        d = self.d
-        while True:
-            with self.cond:
-                while not self.pending and not d._stopping:
-                    self.cond.wait()
-                if d._stopping:
-                    return
-                decision = self.take(d._clock(), patient=not d._draining.is_set())
-                if isinstance(decision, list):
-                    self.busy = True
-            if decision is None:
-                continue
-            if isinstance(decision, float):
-                d._wait_for_rate_limit(decision)
-                continue
+        while not self.d._stopping:
             try:
-                self.deliver(decision)
-            finally:
-                with self.cond:
-                    self.busy = False
-                    self.cond.notify_all()
+                self._step()
+            except Exception as exc:
+                # A dead worker would let this channel's queue fill up silently.
+                logger.error("alert channel %r worker error (%s)", self.name, type(exc).__name__)
+                self.d._wait_for_retry(0.1)
+
+    def _step(self) -> None:
+        d = self.d
+        with self.cond:
+            while not self.pending and not d._stopping:
+                self.cond.wait()
+            if d._stopping:
+                return
+            decision = self.take(d._clock(), patient=not d._draining.is_set())
+            if isinstance(decision, list):
+                self.busy = True
+        if decision is None:
+            return
+        if isinstance(decision, float):
+            d._wait_for_rate_limit(decision)
+            return
+        try:
+            self.deliver(decision)
+        finally:
+            with self.cond:
+                self.busy = False
+                self.cond.notify_all()
 
     def deliver(self, batch: list[Event]) -> None:
         """Send one message with retries; dead-letter its events if that fails."""

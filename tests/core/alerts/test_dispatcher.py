@@ -601,3 +601,22 @@ def test_a_fake_clock_and_sleep_drive_the_rate_limit(dispatchers: list[AlertDisp
         time.sleep(0.01)
     assert sent == [1, 3]
     assert waits == [pytest.approx(3600.0)]
+
+
+def test_a_worker_survives_an_internal_error(dispatchers: list[AlertDispatcher]) -> None:
+    calls = [0]
+
+    def flaky_clock() -> float:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise OSError("clock went away")
+        return time.monotonic()
+
+    slow = BlockingChannel()
+    slow.release.set()
+    dispatcher = make_dispatcher(
+        dispatchers, routed({"slow": {"type": "log"}}), clock=flaky_clock, channels={"slow": slow}
+    )
+    dispatcher.publish(make_event())
+    assert dispatcher.flush(5)
+    assert len(slow.sent) == 1
