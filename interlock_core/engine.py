@@ -136,9 +136,11 @@ class Interlock:
         configs: dict[str, tuple[dict[str, Any], str, str]] = {}
         for pipeline_id, pipeline in pipeline_set.pipelines.items():
             document = envelope(pipeline, pipeline_set.calendars)
-            source = str(pipeline_set.sources.get(pipeline_id, ""))
+            source = _source_key(pipeline_set.sources.get(pipeline_id))
             configs[pipeline_id] = (document, envelope_hash(document), source)
-        broken_sources = {issue.file for error in errors for issue in error.issues if issue.file}
+        broken_sources = {
+            _source_key(issue.file) for error in errors for issue in error.issues if issue.file
+        }
         current = {c.pipeline_id: c for c in self.store.list_configs()}
         # A pipeline whose file is broken keeps its last good config: not "missing".
         keep = {pid for pid, c in current.items() if c.source and c.source in broken_sources}
@@ -174,7 +176,7 @@ class Interlock:
         by_source = {c.source: pid for pid, c in current.items() if c.source}
         for error in errors:
             issue = error.issues[0] if error.issues else ConfigIssue(str(error))
-            pipeline_id = by_source.get(issue.file or "", "")
+            pipeline_id = by_source.get(_source_key(issue.file), "")
             text = str(error)
             marker = f"{EventType.CONFIG_INVALID.value}#{envelope_hash({'e': text})[:16]}"
             drafts.append(
@@ -978,6 +980,14 @@ class Interlock:
         """Publish one event (for the watchdog, runtimes and adapters)."""
         draft = EventDraft(event_type, message, dict(detail or {}), dedup)
         return self._publish(pipeline_id, period, attempt, [draft], self.clock.now())
+
+
+def _source_key(path: object) -> str:
+    """A config file's identity: its resolved path, so the same file named relatively in one
+    apply and absolutely in the next is recognised as the same file."""
+    if not path:
+        return ""
+    return os.path.realpath(os.fspath(path))  # type: ignore[call-overload]
 
 
 def _drift(

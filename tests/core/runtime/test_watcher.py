@@ -3,6 +3,8 @@
 import datetime as dt
 from pathlib import Path
 
+import pytest
+
 from interlock_core.clock import ManualClock
 from interlock_core.engine import Interlock
 from interlock_core.events import EventType
@@ -71,3 +73,20 @@ def test_a_sensor_written_straight_into_the_store_wakes_waiting_runs(tmp_path: P
     runtime.run_once()
     run = engine.run("orders", "2026-03-04")
     assert run is not None and run.gate_passed_at is not None
+
+
+def test_a_file_named_relatively_then_absolutely_is_the_same_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from interlock_core.config.loader import load_pipelines
+
+    runtime, engine, directory = _runtime(tmp_path)
+    (directory / "orders.yaml").write_text(GOOD)
+    monkeypatch.chdir(tmp_path)
+    engine.apply(load_pipelines(Path("pipelines")), partial=True)
+    (directory / "orders.yaml").write_text(BROKEN)
+    result = engine.apply(load_pipelines(directory.resolve()), partial=True)
+    assert [c.action for c in result.changes] == []
+    assert engine.config("orders") is not None
+    [invalid] = engine.events(types=[EventType.CONFIG_INVALID])
+    assert invalid.pipeline_id == "orders"
