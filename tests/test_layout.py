@@ -12,7 +12,8 @@ def test_the_core_imports_no_optional_dependency_at_module_level() -> None:
         "import sys, importlib, pkgutil, interlock_core\n"
         "for m in pkgutil.walk_packages(interlock_core.__path__, 'interlock_core.'):\n"
         "    importlib.import_module(m.name)\n"
-        "loaded = sorted(n for n in ('boto3', 'botocore', 'airflow', 'dagster') if n in sys.modules)\n"
+        "optional = ('boto3', 'botocore', 'airflow', 'dagster')\n"
+        "loaded = sorted(n for n in optional if n in sys.modules)\n"
         "print(','.join(loaded))\n"
     )
     result = subprocess.run(

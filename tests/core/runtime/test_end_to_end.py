@@ -32,7 +32,7 @@ validation:
 job:
   type: command
   config:
-    command: [{python}, -c, "import pathlib, time; pathlib.Path({marker!r}).open('a').write('ran\\\\n'); time.sleep(4)"]
+    command: [{python}, {script}]
   jobCheckIntervalSeconds: 1
 """
 
@@ -97,7 +97,12 @@ def setup(tmp_path: Path) -> Iterator[tuple[Controllers, dict[str, str], Interlo
     pipelines = tmp_path / "pipelines"
     pipelines.mkdir()
     marker = tmp_path / "job-ran.txt"
-    (pipelines / "e2e.yaml").write_text(PIPELINE.format(python=sys.executable, marker=str(marker)))
+    script = tmp_path / "job.py"
+    script.write_text(
+        f"import pathlib, time\npathlib.Path({str(marker)!r}).open('a').write('ran\\n')\n"
+        "time.sleep(4)\n"
+    )
+    (pipelines / "e2e.yaml").write_text(PIPELINE.format(python=sys.executable, script=script))
     store_url = f"sqlite:///{tmp_path / 'interlock.db'}"
     env = {**os.environ, "INTERLOCK_STORE": store_url, "INTERLOCK_PIPELINES": str(pipelines)}
     controllers = Controllers(env, tmp_path)

@@ -80,7 +80,7 @@ def test_a_file_named_relatively_then_absolutely_is_the_same_file(
 ) -> None:
     from interlock_core.config.loader import load_pipelines
 
-    runtime, engine, directory = _runtime(tmp_path)
+    _, engine, directory = _runtime(tmp_path)
     (directory / "orders.yaml").write_text(GOOD)
     monkeypatch.chdir(tmp_path)
     engine.apply(load_pipelines(Path("pipelines")), partial=True)
