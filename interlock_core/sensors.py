@@ -55,9 +55,7 @@ def validate_sensor_data(key: str, data: object) -> dict[str, Any]:
         SensorError: the data is not an object, not JSON-serialisable, or too large.
     """
     if not isinstance(data, dict):
-        raise SensorError(
-            f"sensor {key!r}: data must be a JSON object, got {type(data).__name__}"
-        )
+        raise SensorError(f"sensor {key!r}: data must be a JSON object, got {type(data).__name__}")
     try:
         encoded = json.dumps(data, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
