@@ -30,6 +30,8 @@ from interlock_core.jobs.base import (
     JobState,
     JobStatus,
     RunContext,
+    decode_status,
+    encode_status,
     expand_interlock,
     expect_config,
     period_parts,
@@ -744,16 +746,18 @@ class LambdaRunner(_AwsRunner):
                 "lambda_status_code": status_code,
                 "lambda_executed_version": response.get("ExecutedVersion"),
                 "region": region,
+                "result": encode_status(result),
             },
             result=result,
         )
 
     def status(self, handle: JobHandle) -> JobStatus:
-        """The invoke's result, recorded at submit."""
-        if handle.result is None:
+        """The invoke's result, recorded at submit (in the handle and its metadata)."""
+        result = handle.result or decode_status(handle.metadata.get("result"))
+        if result is None:
             raise JobError("a lambda handle without a result", FailureCategory.PERMANENT)
-        return handle.result
+        return result
 
     def cancel(self, handle: JobHandle) -> bool:
         """A synchronous invoke has finished by the time there is a handle."""
-        return handle.result is not None
+        return (handle.result or decode_status(handle.metadata.get("result"))) is not None

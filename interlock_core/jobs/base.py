@@ -174,3 +174,25 @@ def expect_config(job: BaseModel, model: type[ConfigT]) -> ConfigT:
             FailureCategory.PERMANENT,
         )
     return job
+
+
+def encode_status(status: JobStatus) -> dict[str, str | None]:
+    """``status`` as JSON-ready metadata (synchronous jobs keep their result in the handle's
+    metadata too, so a process that only stored the metadata can still answer ``status``)."""
+    return {
+        "state": status.state.value,
+        "category": status.category.value if status.category else None,
+        "message": status.message,
+    }
+
+
+def decode_status(data: Any) -> JobStatus | None:
+    """The JobStatus written by :func:`encode_status`, or None when ``data`` is not one."""
+    if not isinstance(data, dict) or data.get("state") not in {s.value for s in JobState}:
+        return None
+    category = data.get("category")
+    return JobStatus(
+        JobState(data["state"]),
+        FailureCategory(category) if category in {c.value for c in FailureCategory} else None,
+        str(data.get("message") or ""),
+    )

@@ -24,6 +24,8 @@ from interlock_core.jobs.base import (
     JobState,
     JobStatus,
     RunContext,
+    decode_status,
+    encode_status,
     env_secret,
     expand_interlock,
     expect_config,
@@ -175,10 +177,11 @@ class HttpRunner:
         if not 200 <= response.status < 300:
             raise http_error(what, response)
         if config.status_url is None:
+            result = JobStatus(JobState.SUCCEEDED, message=f"HTTP {response.status}")
             return JobHandle(
                 run_id=run_id or token,
-                metadata=metadata,
-                result=JobStatus(JobState.SUCCEEDED, message=f"HTTP {response.status}"),
+                metadata={**metadata, "result": encode_status(result)},
+                result=result,
             )
         if run_id is None and "{run_id}" in config.status_url:
             raise JobError(
@@ -248,6 +251,9 @@ class HttpRunner:
         if handle.result is not None:
             return handle.result
         meta = handle.metadata
+        recorded = decode_status(meta.get("result"))
+        if recorded is not None:
+            return recorded
         status_url = meta.get("status_url")
         if not isinstance(status_url, str):
             raise JobError(
@@ -284,7 +290,8 @@ class HttpRunner:
 
     def cancel(self, handle: JobHandle) -> bool:
         """A finished synchronous call is trivially stopped; a polled one has no cancel API."""
-        return handle.result is not None and handle.result.state is not JobState.RUNNING
+        result = handle.result or decode_status(handle.metadata.get("result"))
+        return result is not None and result.state is not JobState.RUNNING
 
 
 def _matches(value: str, candidates: Any) -> bool:

@@ -153,6 +153,25 @@ def test_glue_false_success_check_fails_a_run_with_driver_errors() -> None:
 
 
 @pytest.mark.usefixtures("aws")
+def test_glue_false_success_check_reads_the_rca_stream() -> None:
+    runner, handle = _succeeded_glue_run([])
+    logs = boto3.client("logs")
+    stream = f"{handle.run_id}-job-insights-rca-driver"
+    logs.create_log_stream(logGroupName="/aws-glue/jobs/logs-v2", logStreamName=stream)
+    message = json.dumps(
+        {"Event": "GlueExceptionAnalysisJobFailed", "Failure Reason": "S3 access denied"}
+    )
+    logs.put_log_events(
+        logGroupName="/aws-glue/jobs/logs-v2",
+        logStreamName=stream,
+        logEvents=[{"timestamp": int(time.time() * 1000), "message": message}],
+    )
+    status = runner.status(handle)
+    assert status.state is JobState.FAILED
+    assert status.message == "SUCCEEDED (RCA: S3 access denied)"
+
+
+@pytest.mark.usefixtures("aws")
 def test_glue_false_success_check_passes_a_clean_log() -> None:
     runner, handle = _succeeded_glue_run(["INFO start", "INFO ERRORS=0 done"])
     assert runner.status(handle).state is JobState.SUCCEEDED
@@ -511,6 +530,8 @@ def test_lambda_invoke_is_synchronous_and_keeps_the_request_id() -> None:
     assert handle.metadata["lambda_request_id"] == "req-123"
     assert handle.metadata["lambda_function_name"] == "loader"
     assert runner.status(fresh(handle)).state is JobState.SUCCEEDED
+    metadata_only = JobHandle(handle.run_id, json.loads(json.dumps(handle.metadata)))
+    assert runner.status(metadata_only).state is JobState.SUCCEEDED
     assert runner.cancel(handle) is True
 
 

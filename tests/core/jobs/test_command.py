@@ -94,11 +94,15 @@ def test_missing_working_directory_is_permanent(runner: CommandRunner, tmp_path:
     assert "does not exist" in status.message
 
 
-def test_timeout_kills_the_whole_process_group(runner: CommandRunner, tmp_path: Path) -> None:
+def test_timeout_kills_the_whole_process_group_even_sigterm_ignorers(
+    runner: CommandRunner, tmp_path: Path
+) -> None:
     pids = tmp_path / "pids.json"
     code = (
         "import json, subprocess, sys, time\n"
-        "grandchild = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "stubborn = 'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "time.sleep(60)'\n"
+        "grandchild = subprocess.Popen([sys.executable, '-c', stubborn])\n"
         "open(sys.argv[1], 'w').write(json.dumps([__import__('os').getpid(), grandchild.pid]))\n"
         "time.sleep(60)\n"
     )

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from interlock_core.config.jobs import HttpJob
-from interlock_core.jobs.base import FailureCategory, JobError, JobState, RunContext
+from interlock_core.jobs.base import FailureCategory, JobError, JobHandle, JobState, RunContext
 from interlock_core.jobs.http import HttpRunner, read_field
 from tests.core.jobs.conftest import FakeServer, Recorded, Reply, SleepRecorder
 
@@ -62,6 +62,9 @@ def test_synchronous_call_sends_the_run_and_succeeds(
     assert SECRET not in json.dumps(handle.metadata)
     assert handle.run_id == TOKEN
     assert runner.cancel(handle) is True  # a finished synchronous call is stopped
+    # A process that kept only the metadata still knows the outcome.
+    stored = JobHandle(handle.run_id, json.loads(json.dumps(handle.metadata)))
+    assert HttpRunner().status(stored).state is JobState.SUCCEEDED
 
 
 def test_dict_body_is_json_with_expansion_and_string_body_is_sent_as_is(
