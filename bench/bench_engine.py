@@ -133,7 +133,8 @@ def main() -> None:
         )
     g = results["gate"]
     print(
-        f"gate of {len(RULES)} rules: {g['evaluations_per_s']:.0f} evaluations/s, {g['us_per_rule']:.1f} us/rule"
+        f"gate of {len(RULES)} rules: {g['evaluations_per_s']:.0f} evaluations/s, "
+        f"{g['us_per_rule']:.1f} us/rule"
     )
     out = Path(__file__).with_name("results") / "engine.json"
     out.parent.mkdir(exist_ok=True)

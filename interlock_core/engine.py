@@ -982,12 +982,12 @@ class Interlock:
         return self._publish(pipeline_id, period, attempt, [draft], self.clock.now())
 
 
-def _source_key(path: object) -> str:
+def _source_key(path: str | os.PathLike[str] | None) -> str:
     """A config file's identity: its resolved path, so the same file named relatively in one
     apply and absolutely in the next is recognised as the same file."""
     if not path:
         return ""
-    return os.path.realpath(os.fspath(path))  # type: ignore[call-overload]
+    return os.path.realpath(os.fspath(path))
 
 
 def _drift(

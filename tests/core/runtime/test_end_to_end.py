@@ -125,7 +125,11 @@ def test_two_controllers_sigterm_and_restart(
     emitted = _cli(env, "emit", "e2e", "ready", "status=ok")
     assert emitted.returncode == 0, emitted.stderr
     runs = lambda: engine.status("e2e")  # noqa: E731
-    _wait_for(lambda: len(runs()) == 1, 10, "the run to open")
+    _wait_for(
+        lambda: len(runs()) == 1 and runs()[0].last_evaluated_at is not None,
+        20,
+        "the run to open and be evaluated",
+    )
     [run] = runs()
     assert run.status == RunStatus.WAITING
     assert any("rows" in reason for reason in run.last_reasons)
@@ -133,7 +137,7 @@ def test_two_controllers_sigterm_and_restart(
     emitted = _cli(env, "emit", "e2e", "rows", "count=50")
     assert emitted.returncode == 0, emitted.stderr
     triggered = lambda: engine.events("e2e", types=[EventType.JOB_TRIGGERED])  # noqa: E731
-    _wait_for(lambda: len(triggered()) == 1, 10, "the job to be submitted")
+    _wait_for(lambda: len(triggered()) == 1, 20, "the job to be submitted")
     rows = engine.store.get_sensors("e2e")["rows"]
     assert rows.written_at is not None
     latency = (triggered()[0].at - rows.written_at).total_seconds()
