@@ -134,6 +134,7 @@ class AirflowRunner:
     """
 
     job_type = "airflow"
+    dedups_on_token = True  # dag_run_id is the token: a repeat gets 409, adopts
 
     def __init__(
         self,

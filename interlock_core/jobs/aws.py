@@ -226,6 +226,7 @@ class GlueRunner(_AwsRunner):
     """
 
     job_type = "glue"
+    dedups_on_token = True  # a repeat finds its run by --interlock_token
 
     def submit(self, job: BaseModel, run: RunContext, token: str) -> JobHandle:
         """Start a job run (or adopt a recent one carrying this token).
@@ -399,6 +400,7 @@ class EmrRunner(_AwsRunner):
     """
 
     job_type = "emr"
+    dedups_on_token = False  # EMR steps have no idempotency token
 
     def submit(self, job: BaseModel, run: RunContext, token: str) -> JobHandle:
         """Add the step; ActionOnFailure CONTINUE so a failed step never ends the cluster.
@@ -496,6 +498,7 @@ class EmrServerlessRunner(_AwsRunner):
     """
 
     job_type = "emr-serverless"
+    dedups_on_token = True  # StartJobRun dedups on clientToken
 
     def submit(self, job: BaseModel, run: RunContext, token: str) -> JobHandle:
         """Start the job run.
@@ -600,6 +603,7 @@ class StepFunctionRunner(_AwsRunner):
     DescribeExecution, StopExecution."""
 
     job_type = "step-function"
+    dedups_on_token = True  # the execution is named after the token
 
     def submit(self, job: BaseModel, run: RunContext, token: str) -> JobHandle:
         """Start the execution; ``ExecutionAlreadyExists`` adopts the existing one.
@@ -682,6 +686,7 @@ class LambdaRunner(_AwsRunner):
     """Runs ``lambda`` jobs: a synchronous RequestResponse Invoke; the handle has the result."""
 
     job_type = "lambda"
+    dedups_on_token = False  # a repeated invoke runs again
 
     def submit(self, job: BaseModel, run: RunContext, token: str) -> JobHandle:
         """Invoke the function and wait for it.

@@ -68,7 +68,12 @@ class JobError(Exception):
 
 
 class JobRunner(Protocol):
-    """Submits, polls and cancels one job type. Every network call has a timeout."""
+    """Submits, polls and cancels one job type. Every network call has a timeout.
+
+    A runner may also set ``dedups_on_token = True`` when its target deduplicates on the
+    attempt's token: then a submit interrupted by a crash is simply submitted again (the repeat
+    adopts the job). Without it, the engine never re-submits blindly: the run becomes UNCERTAIN.
+    """
 
     job_type: str
 

@@ -147,6 +147,7 @@ class CommandRunner:
     """
 
     job_type = "command"
+    dedups_on_token = True  # a repeat adopts the job of the same token
 
     def __init__(
         self,

@@ -67,6 +67,7 @@ class DatabricksRunner:
     """
 
     job_type = "databricks"
+    dedups_on_token = True  # run-now dedups on idempotency_token
 
     def __init__(
         self,

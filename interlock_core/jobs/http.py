@@ -111,6 +111,7 @@ class HttpRunner:
     """
 
     job_type = "http"
+    dedups_on_token = False  # Idempotency-Key is only a request
 
     def __init__(
         self,
