@@ -5,6 +5,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from interlock_core.clock import ManualClock
 from interlock_core.engine import Interlock
 from interlock_core.jobs.base import RunContext
@@ -43,10 +45,8 @@ def test_a_crash_after_starting_a_command_job_does_not_run_it_twice(tmp_path: Pa
         raise SystemExit("controller killed")
 
     runners["command"].submit = submit_then_die  # type: ignore[method-assign]
-    try:
+    with pytest.raises(SystemExit):
         engine.advance_due()
-    except SystemExit:
-        pass
     runners["command"].submit = original_submit  # type: ignore[method-assign]
     run = engine.run("orders", "2026-03-04")
     assert run is not None and run.status == RunStatus.SUBMITTING
