@@ -8,6 +8,7 @@ race simply drops its decision, and only the winner publishes events or submits 
 
 import dataclasses
 import logging
+import math
 import os
 import socket
 import uuid
@@ -32,7 +33,13 @@ from interlock_core.jobs.base import (
 from interlock_core.lifecycle import ClaimRefused, EventDraft, Transition
 from interlock_core.rules import Evaluation, evaluate_rule, evaluate_rule_list
 from interlock_core.runs import NextAction, Run, RunOrigin, RunStatus
-from interlock_core.sensors import Sensor, SensorError, validate_name, validate_sensor_data
+from interlock_core.sensors import (
+    Sensor,
+    SensorError,
+    parse_number,
+    validate_name,
+    validate_sensor_data,
+)
 from interlock_core.storage.base import ConfigChange, Store
 
 log = logging.getLogger("interlock.engine")
@@ -1000,8 +1007,8 @@ def _drift(
     """The drift of ``data[field]`` from the baseline of ``key``, or None (Go's DetectDrift)."""
     if not baseline or key not in baseline or not isinstance(baseline[key], dict):
         return None
-    previous = _as_number(baseline[key].get(field))
-    current = _as_number(data.get(field))
+    previous = _finite_number(baseline[key].get(field))
+    current = _finite_number(data.get(field))
     if previous is None or current is None or abs(current - previous) <= threshold:
         return None
     return {
@@ -1014,15 +1021,6 @@ def _drift(
     }
 
 
-def _as_number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value) if value == value else None
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return None
-        return number if number == number and abs(number) != float("inf") else None
-    return None
+def _finite_number(value: Any) -> float | None:
+    number = parse_number(value)
+    return float(number) if number is not None and math.isfinite(number) else None

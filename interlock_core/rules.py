@@ -14,7 +14,7 @@ from typing import Any
 
 from interlock_core.config.durations import format_duration, parse_duration
 from interlock_core.config.models import Check, MatchMode, Rule, Validation
-from interlock_core.sensors import Sensor
+from interlock_core.sensors import Sensor, parse_number
 
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 """How far in the future a timestamp may be (clock skew) before age checks reject it."""
@@ -25,8 +25,6 @@ EPOCH_MILLISECONDS_FROM = 1e12
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MAX_NESTING = 64
 _MAX_SHOWN = 60
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_INTEGER = re.compile(r"[+-]?[0-9]+")
 # ISO dates are told apart from epoch strings by shape, so "20260304" is a date, not 1970.
 _ISO_LIKE = re.compile(r"[0-9]{4}-?[0-9]{2}-?[0-9]{2}(?:[T ][0-9:.,+\-Zz]*)?")
 
@@ -318,22 +316,7 @@ def _is_number(value: Any) -> bool:
 
 
 def _as_number(value: Any) -> int | float | None:
-    """An int or float from a number or a numeric string; None for anything else.
-
-    Strings follow Go's ``ParseFloat`` closely enough: no surrounding whitespace, no
-    underscores; exponents (``"1e3"``) are fine. Integer strings stay exact ints.
-    """
-    if _is_number(value):
-        number: int | float = value
-        return number
-    if not isinstance(value, str) or _NUMBER.fullmatch(value) is None:
-        return None
-    if _INTEGER.fullmatch(value):
-        try:
-            return int(value)
-        except ValueError:  # longer than Python's int-from-text digit limit
-            pass
-    return float(value)
+    return parse_number(value)
 
 
 def _finite(value: int | float) -> bool:

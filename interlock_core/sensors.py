@@ -68,6 +68,31 @@ def validate_sensor_data(key: str, data: object) -> dict[str, Any]:
     return data
 
 
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def parse_number(value: object) -> int | float | None:
+    """An int or float from a number or a numeric string; None for anything else.
+
+    Strings follow Go's ``ParseFloat`` closely enough: no surrounding whitespace, no
+    underscores; exponents (``"1e3"``) are fine. Integer strings stay exact ints. Bools are
+    not numbers. The result may be infinite or NaN for float inputs; callers check finiteness.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value
+    if not isinstance(value, str) or _NUMBER.fullmatch(value) is None:
+        return None
+    if _INTEGER.fullmatch(value):
+        try:
+            return int(value)
+        except ValueError:  # longer than Python's int-from-text digit limit
+            pass
+    return float(value)
+
+
 def is_finite_number(value: object) -> bool:
     """True for ints and finite floats (bools are not numbers here)."""
     if isinstance(value, bool):

@@ -1,6 +1,7 @@
 """The pipeline config (DESIGN.md §2): pydantic models with the seed's camelCase keys."""
 
 import datetime as dt
+import math
 import re
 from enum import StrEnum
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ from pydantic.alias_generators import to_camel
 
 from interlock_core.config.durations import format_duration, parse_duration
 from interlock_core.config.jobs import JOB_CONFIG_MODELS, JobConfigBase, JobType, canonical_job_keys
+from interlock_core.sensors import parse_number
 
 
 def _to_duration(value: Any) -> dt.timedelta:
@@ -159,7 +161,10 @@ class Rule(ConfigModel):
                 raise ValueError(
                     f"check {check.value!r} needs a duration value such as '2h', got {self.value!r}"
                 )
-            parse_duration(self.value)
+            if parse_duration(self.value) < dt.timedelta(0):
+                raise ValueError(
+                    f"check {check.value!r} needs a duration of at least 0, got {self.value!r}"
+                )
         return self
 
     @property
@@ -169,17 +174,9 @@ class Rule(ConfigModel):
 
 
 def _is_numeric_literal(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int | float):
-        return value == value and value not in (float("inf"), float("-inf"))
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return False
-        return number == number and abs(number) != float("inf")
-    return False
+    # The same parse the rule engine uses, so a value that loads can also pass at run time.
+    number = parse_number(value)
+    return number is not None and math.isfinite(number)
 
 
 class TriggerCondition(Rule):

@@ -787,3 +787,33 @@ def test_calendar_references_are_not_checked_without_calendars() -> None:
 
 def test_config_issue_str_without_line_or_path() -> None:
     assert str(ConfigIssue("file not found", file="a.yaml")) == "a.yaml: file not found"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('" 12"', "check 'gt' needs a numeric value, got ' 12'"),
+        ('"1_000"', "check 'gt' needs a numeric value, got '1_000'"),
+        ("true", "check 'gt' needs a numeric value, got True"),
+    ],
+)
+def test_numeric_rule_values_parse_like_the_rule_engine(value: str, message: str) -> None:
+    text = f"""\
+    pipeline: {{id: x}}
+    validation:
+      rules: [{{key: rows, check: gt, field: count, value: {value}}}]
+    """
+    [(line, path, got, _)] = issues_of(text)
+    assert (line, path) == (3, "validation.rules[0].value")
+    assert message in got
+
+
+def test_a_negative_age_threshold_is_an_error() -> None:
+    text = """\
+    pipeline: {id: x}
+    validation:
+      rules: [{key: fresh, check: age_lt, field: updatedAt, value: -1h}]
+    """
+    [(_, path, got, _)] = issues_of(text)
+    assert path in {"validation.rules[0]", "validation.rules[0].value"}
+    assert "needs a duration of at least 0" in got
