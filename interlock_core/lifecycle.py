@@ -59,6 +59,13 @@ class Transition:
         return self.run is not None
 
 
+def _finished(run: Run, status: RunStatus, now: dt.datetime, **changes: Any) -> Run:
+    """``run`` ended in ``status`` at ``now``: nothing is due for it any more."""
+    return run.evolve(
+        status=status, finished_at=now, updated_at=now, next_action=None, due_at=None, **changes
+    )
+
+
 def _event(
     event_type: EventType, message: str, dedup: str | None = None, **detail: Any
 ) -> EventDraft:
@@ -355,17 +362,15 @@ def decide_submit_error(
             ],
         )
     return Transition(
-        run.evolve(
-            status=RunStatus.FAILED,
+        _finished(
+            run,
+            RunStatus.FAILED,
+            now,
             submit_failures=failures,
             lease_owner=None,
             lease_expires_at=None,
             failure_category=category.value,
             message=message,
-            finished_at=now,
-            updated_at=now,
-            next_action=None,
-            due_at=None,
         ),
         [
             _event(
@@ -407,14 +412,12 @@ def decide_expired_lease(
         f"`interlock resolve {run.pipeline_id} {run.period} --succeeded|--failed|--retry`"
     )
     return Transition(
-        run.evolve(
-            status=RunStatus.UNCERTAIN,
+        _finished(
+            run,
+            RunStatus.UNCERTAIN,
+            now,
             lease_owner=None,
             lease_expires_at=None,
-            next_action=None,
-            due_at=None,
-            finished_at=now,
-            updated_at=now,
             message=message,
         ),
         [_event(EventType.TRIGGER_UNCERTAIN, message, token=run.token)],
@@ -488,14 +491,12 @@ def decide_cancelled(
         f"job {run.job_run_id} could not be confirmed cancelled; not retried (check the target)"
     )
     return Transition(
-        run.evolve(
-            status=RunStatus.TIMED_OUT,
+        _finished(
+            run,
+            RunStatus.TIMED_OUT,
+            now,
             failure_category=FailureCategory.TIMEOUT.value,
             message=message,
-            finished_at=now,
-            updated_at=now,
-            next_action=None,
-            due_at=None,
         ),
         [_event(EventType.STALE_RUN, message, runId=run.job_run_id, cancelConfirmed=False)],
     )
@@ -504,13 +505,11 @@ def decide_cancelled(
 def decide_success(run: Run, now: dt.datetime, message: str = "") -> Transition:
     """The attempt succeeded."""
     return Transition(
-        run.evolve(
-            status=RunStatus.SUCCEEDED,
-            finished_at=now,
+        _finished(
+            run,
+            RunStatus.SUCCEEDED,
+            now,
             succeeded_at=now,
-            updated_at=now,
-            next_action=None,
-            due_at=None,
             failure_category=None,
             message=message or "succeeded",
         ),
@@ -571,14 +570,12 @@ def decide_failure(
             [RETRY_REASON],
         )
     return Transition(
-        run.evolve(
-            status=RunStatus.FAILED,
+        _finished(
+            run,
+            RunStatus.FAILED,
+            now,
             failure_category=category.value,
             message=message,
-            finished_at=now,
-            updated_at=now,
-            next_action=None,
-            due_at=None,
         ),
         [
             failed,
@@ -677,14 +674,12 @@ def decide_report(
         return _with_prefix(
             decide_success(run, now, message or f"reported by {run.owner}"), [reported]
         )
-    failed = run.evolve(
-        status=RunStatus.FAILED,
+    failed = _finished(
+        run,
+        RunStatus.FAILED,
+        now,
         failure_category=FailureCategory.TRANSIENT.value,
         message=message or f"{run.owner} reported failure",
-        finished_at=now,
-        updated_at=now,
-        next_action=None,
-        due_at=None,
     )
     return Transition(
         failed,
@@ -710,13 +705,11 @@ def decide_stale_claim(run: Run, now: dt.datetime) -> Transition:
         else "claim unreported"
     )
     return Transition(
-        run.evolve(
-            status=RunStatus.TIMED_OUT,
+        _finished(
+            run,
+            RunStatus.TIMED_OUT,
+            now,
             message=message,
-            finished_at=now,
-            updated_at=now,
-            next_action=None,
-            due_at=None,
         ),
         [_event(EventType.STALE_RUN, message, owner=run.owner)],
     )
@@ -873,13 +866,11 @@ def decide_resolve(
         return _with_prefix(decide_success(run, now, note or "resolved as succeeded"), [resolved])
     if resolution == "failed":
         return Transition(
-            run.evolve(
-                status=RunStatus.FAILED,
+            _finished(
+                run,
+                RunStatus.FAILED,
+                now,
                 message=note or "resolved as failed",
-                finished_at=now,
-                updated_at=now,
-                next_action=None,
-                due_at=None,
                 lease_owner=None,
                 lease_expires_at=None,
             ),
