@@ -239,11 +239,10 @@ def decide_waiting(
         passed = base.evolve(gate_passed_at=run.gate_passed_at or now)
         if pipeline.dry_run:
             return Transition(
-                passed.evolve(
-                    status=RunStatus.SUCCEEDED,
-                    next_action=None,
-                    due_at=None,
-                    finished_at=now,
+                _finished(
+                    passed,
+                    RunStatus.SUCCEEDED,
+                    now,
                     succeeded_at=now,
                     message="dry run: the job would have been triggered",
                 ),
@@ -267,11 +266,10 @@ def decide_waiting(
     if now >= window_end:
         summary = "; ".join(reasons) or "the gate did not pass"
         return Transition(
-            base.evolve(
-                status=RunStatus.VALIDATION_EXHAUSTED,
-                next_action=None,
-                due_at=None,
-                finished_at=now,
+            _finished(
+                base,
+                RunStatus.VALIDATION_EXHAUSTED,
+                now,
                 message=f"evaluation window closed: {summary}",
             ),
             [
