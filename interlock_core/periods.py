@@ -281,11 +281,19 @@ def _strict_period(text: str) -> Period | None:
 
 
 def _period_fields(data: Any) -> tuple[dt.date | None, int | None]:
-    """The valid ``date`` and ``hour`` fields of sensor data (None where absent or invalid)."""
+    """The valid ``date`` and ``hour`` fields of sensor data (None where absent or invalid).
+
+    Strings as Go wrote them (``"2026-03-04"``/``"20260304"``, ``"00"``..``"23"``), and also
+    integers (``20260304``, ``0``..``23``), which Go ignored: a command line turns ``hour=10``
+    into a number, and silently reading that as a daily period would open the wrong run.
+    """
     if not isinstance(data, Mapping):
         return None, None
     date = None
     raw_date = data.get("date")
+    # `interlock emit ... date=20260304 hour=10` stores numbers (JSON scalars): read them too.
+    if isinstance(raw_date, int) and not isinstance(raw_date, bool):
+        raw_date = str(raw_date)
     if isinstance(raw_date, str) and _DATE_FIELD_FORM.fullmatch(raw_date):
         digits = raw_date.replace("-", "")
         try:
@@ -294,6 +302,8 @@ def _period_fields(data: Any) -> tuple[dt.date | None, int | None]:
             date = None
     hour = None
     raw_hour = data.get("hour")
+    if isinstance(raw_hour, int) and not isinstance(raw_hour, bool) and 0 <= raw_hour <= 23:
+        raw_hour = f"{raw_hour:02d}"
     if isinstance(raw_hour, str) and _HOUR_FIELD_FORM.fullmatch(raw_hour):
         hour = int(raw_hour) if int(raw_hour) <= 23 else None
     return date, hour

@@ -17,12 +17,16 @@ fi
 ensure_venv() {
   local extras="$1"
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-  local stamp="$VENV/.interlock-install-$extras"
+  local stamp="$VENV/.interlock-install-${extras:-core}"
   local want
   want="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -e "$ROOT[$extras]"
+    if [ -n "$extras" ]; then
+      "$VENV/bin/python" -m pip install --quiet -e "$ROOT[$extras]"
+    else
+      "$VENV/bin/python" -m pip install --quiet -e "$ROOT"
+    fi
     echo "$want" > "$stamp"
   fi
 }

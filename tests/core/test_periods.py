@@ -206,7 +206,8 @@ def test_hourly_period_ignores_daily_and_other_hour_suffixes() -> None:
             "2026-03-04", {"date": "2026-03-04", "hour": "07"}, True, id="daily-ignores-hour"
         ),
         pytest.param("2026-03-04", {"hour": "07"}, True, id="daily-hour-only"),
-        pytest.param("2026-03-04", {"date": 20260303}, True, id="non-string-date-ignored"),
+        pytest.param("2026-03-04", {"date": 20260303}, False, id="number-date-read"),
+        pytest.param("2026-03-04", {"date": True}, True, id="bool-date-ignored"),
         pytest.param("2026-03-04", {"date": "2026-02-30"}, True, id="invalid-date-ignored"),
         pytest.param("2026-03-04", {"date": "03/03/2026"}, True, id="other-format-ignored"),
         pytest.param("2026-03-04", {"date": None}, True, id="null-date-ignored"),
@@ -231,7 +232,8 @@ def test_hourly_period_ignores_daily_and_other_hour_suffixes() -> None:
         pytest.param(
             "2026-03-04T23", {"date": "2026-03-04", "hour": "24"}, True, id="hour-24-ignored"
         ),
-        pytest.param("2026-03-04T23", {"hour": 7}, True, id="non-string-hour-ignored"),
+        pytest.param("2026-03-04T23", {"hour": 7}, False, id="number-hour-read"),
+        pytest.param("2026-03-04T23", {"hour": 24}, True, id="number-hour-out-of-range-ignored"),
     ],
 )
 def test_unsuffixed_sensor_with_period_fields(
@@ -314,9 +316,10 @@ NOON = dt.datetime(2026, 3, 4, 12, 30, tzinfo=UTC)
             "up", {"date": "2026-03-01", "hour": "ab"}, "daily", "2026-03-01", id="hour-text"
         ),
         pytest.param(
-            "up", {"date": "2026-03-01", "hour": 7}, "daily", "2026-03-01", id="hour-number"
+            "up", {"date": "2026-03-01", "hour": 7}, "daily", "2026-03-01T07", id="hour-number"
         ),
-        pytest.param("up", {"date": 20260301}, "daily", "2026-03-04", id="date-number"),
+        pytest.param("up", {"date": 20260301}, "daily", "2026-03-01", id="date-number"),
+        pytest.param("up", {"date": 2026}, "daily", "2026-03-04", id="date-short-number"),
         pytest.param("up", {"date": "2026-02-30"}, "daily", "2026-03-04", id="date-invalid"),
         pytest.param("up", {"date": ""}, "daily", "2026-03-04", id="date-empty"),
         pytest.param(
@@ -401,6 +404,8 @@ def test_period_at(now: dt.datetime, granularity: str, zone: Any, period: str) -
         pytest.param("ready#2026-03-04T07", {"date": "2026-03-04", "hour": "08"}, id="hour"),
         pytest.param("ready#2026-03-04T07", {"hour": "23"}, id="hour-only-differs"),
         pytest.param("ready#2026-03-04T23", {"date": "2026-03-05", "hour": "23"}, id="midnight"),
+        pytest.param("ready#2026-03-04", {"date": 20260305}, id="number-date-differs"),
+        pytest.param("ready#2026-03-04T07", {"hour": 8}, id="number-hour-differs"),
     ],
 )
 def test_check_sensor_write_refuses_disagreement(key: str, data: dict[str, Any]) -> None:
@@ -417,7 +422,7 @@ def test_check_sensor_write_refuses_disagreement(key: str, data: dict[str, Any])
         pytest.param("ready#2026-03-04", {"date": "2026-03-04", "hour": "07"}, id="daily-key-hour"),
         pytest.param("ready#2026-03-04T07", {"date": "2026-03-04", "hour": "07"}, id="same-hour"),
         pytest.param("ready#2026-03-04T07", {"date": "2026-03-04"}, id="hourly-key-date-only"),
-        pytest.param("ready#2026-03-04", {"date": 20260305}, id="non-string-date-ignored"),
+        pytest.param("ready#2026-03-04", {"date": 20260304}, id="same-date-number"),
         pytest.param("ready#2026-03-04", {"date": "garbage"}, id="bad-date-ignored"),
         pytest.param("ready", {"date": "2026-03-05"}, id="no-suffix"),
         pytest.param("ready#latest", {"date": "2026-03-05"}, id="non-period-suffix"),
