@@ -121,6 +121,16 @@ def next_action(run: Run) -> str:
     return f"{run.next_action.value} at {format_time(run.due_at)}"
 
 
+# Identifiers stay whole; free text (messages, reasons) takes the wrapping.
+_NO_WRAP = frozenset(
+    {"pipeline", "period", "status", "attempt", "type", "at", "rule", "check", "result"}
+)
+
+
+def _column(table: Table, name: str) -> None:
+    table.add_column(name, overflow="fold", no_wrap=name in _NO_WRAP)
+
+
 def runs_table(runs: Sequence[Run]) -> Table:
     """The ``interlock status`` table."""
     table = Table(box=None, header_style="bold", pad_edge=False)
@@ -134,7 +144,7 @@ def runs_table(runs: Sequence[Run]) -> Table:
         "updated",
         "message",
     ):
-        table.add_column(column, overflow="fold")
+        _column(table, column)
     for run in runs:
         table.add_row(
             run.pipeline_id,
@@ -194,7 +204,7 @@ def rules_table(readiness: Readiness, rules: Sequence[Rule | None]) -> Table:
     """The ``interlock evaluate`` rule table."""
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("rule", "check", "field", "expected", "actual", "result", "reason"):
-        table.add_column(column, overflow="fold")
+        _column(table, column)
     for result, rule in zip(readiness.evaluation.results, rules, strict=True):
         table.add_row(
             result.key,
@@ -231,7 +241,7 @@ def events_table(events: Sequence[Event]) -> Table:
     """The ``interlock events`` table."""
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("at", "type", "pipeline", "period", "attempt", "message"):
-        table.add_column(column, overflow="fold")
+        _column(table, column)
     for event in events:
         table.add_row(*event_cells(event))
     return table
