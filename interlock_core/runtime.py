@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -72,21 +72,6 @@ def build_engine(
     return Interlock(store, runners, clock or SystemClock(), alerts)
 
 
-class FanOut:
-    """An alert sink that hands each event to several sinks; one failing never stops the rest."""
-
-    def __init__(self, sinks: Iterable[AlertSink]) -> None:
-        self.sinks = list(sinks)
-
-    def publish(self, event: Event) -> None:
-        """Give ``event`` to every sink."""
-        for sink in self.sinks:
-            try:
-                sink.publish(event)
-            except Exception:
-                log.exception("alert sink %r failed", sink)
-
-
 class ConsoleEvents:
     """Prints one line per event: what an operator watching ``interlock run`` sees."""
 
@@ -104,6 +89,65 @@ class ConsoleEvents:
             print(line, file=self.stream, flush=True)
 
 
+class AlertForwarder:
+    """Forwards the event log to the alert channels — events from every process.
+
+    ``interlock emit`` opening a run, an orchestrator's ``interlock report ... failed``, a
+    rerun from the CLI: they all land in the store's event log, not in this process. Every
+    runtime reads the log, prints each new event on its console, and delivers it to the
+    channels only if it wins that event's put-if-absent marker, so several ``interlock run``
+    processes on one store send each alert once.
+
+    Args:
+        engine: whose store holds the log.
+        console: where every new event is printed (None: nowhere).
+        channels: the alert dispatcher (deduplicated delivery).
+        replay: at start, events this recent are (re)considered — markers stop repeats.
+        overlap: how far back each pass looks again, for writers whose clocks or ids lag.
+    """
+
+    MARKER_TTL = timedelta(days=7)
+
+    def __init__(
+        self,
+        engine: Interlock,
+        console: AlertSink | None,
+        channels: AlertSink,
+        *,
+        replay: timedelta = timedelta(hours=1),
+        overlap: timedelta = timedelta(seconds=10),
+    ) -> None:
+        self.engine = engine
+        self.console = console
+        self.channels = channels
+        self.overlap = overlap
+        self._since = engine.clock.now() - replay
+        self._seen: dict[str, None] = {}
+        self._started = engine.clock.now()
+
+    def pump(self) -> int:
+        """Forward every event not seen yet; returns how many were new."""
+        now = self.engine.clock.now()
+        events = self.engine.store.query_events(since=self._since)
+        fresh = 0
+        for event in events:
+            if event.id in self._seen:
+                continue
+            self._seen[event.id] = None
+            fresh += 1
+            if self.console is not None and event.at >= self._started - self.overlap:
+                self.console.publish(event)
+            if self.engine.store.put_marker(
+                event.pipeline_id, f"alerted#{event.id}", now, expires_at=now + self.MARKER_TTL
+            ):
+                self.channels.publish(event)
+        if events:
+            self._since = max(self._since, events[-1].at - self.overlap)
+        while len(self._seen) > 50_000:  # bounded: the oldest ids are long out of the window
+            self._seen.pop(next(iter(self._seen)))
+        return fresh
+
+
 @dataclass
 class CycleReport:
     """What one pass of the loop did."""
@@ -111,6 +155,7 @@ class CycleReport:
     applied: list[str] = field(default_factory=list)
     advanced: int = 0
     watchdog_events: int = 0
+    forwarded: int = 0
 
 
 class PipelineWatcher:
@@ -160,6 +205,7 @@ class LocalRuntime:
         watchdog_every: how often the watchdog and SLA checks run.
         sync_every: how often the pipelines directory is checked for changes.
         sleep: how the loop waits (tests pass a fake).
+        forwarder: forwards the event log to the console and the alert channels.
     """
 
     def __init__(
@@ -171,8 +217,10 @@ class LocalRuntime:
         watchdog_every: timedelta = timedelta(minutes=1),
         sync_every: float = 2.0,
         sleep: Callable[[float], None] | None = None,
+        forwarder: AlertForwarder | None = None,
     ) -> None:
         self.engine = engine
+        self.forwarder = forwarder
         self.watcher = PipelineWatcher(engine, pipelines_dir) if pipelines_dir else None
         self.tick = tick
         self.watchdog_every = watchdog_every
@@ -212,6 +260,8 @@ class LocalRuntime:
             # Cron ticks must open on time, not once a minute: that check is cheap.
             self._open_scheduled()
         report.advanced += self._advance_all()
+        if self.forwarder is not None:
+            report.forwarded = self.forwarder.pump()
         return report
 
     def _advance_all(self) -> int:
@@ -313,9 +363,11 @@ def run_local(
         thread_store=default_thread_store(store_url),
         autostart=not once,
     )
-    engine = build_engine(store_url, alerts=FanOut([ConsoleEvents(out), dispatcher]))
+    # Alerts come from the event log (see AlertForwarder), not from this engine's publishes.
+    engine = build_engine(store_url)
     holder["engine"] = engine
-    runtime = LocalRuntime(engine, directory, tick=tick)
+    forwarder = AlertForwarder(engine, ConsoleEvents(out), dispatcher)
+    runtime = LocalRuntime(engine, directory, tick=tick, forwarder=forwarder)
     print(
         f"interlock: controlling {store_url}"
         + (f" with pipelines from {directory}" if directory else "")

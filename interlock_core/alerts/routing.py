@@ -363,8 +363,14 @@ class AlertConfig(_Model):
 
 
 def alert_config_path(pipelines_dir: str | os.PathLike[str]) -> Path:
-    """Where ``interlock.yaml`` lives for a pipelines directory: beside it."""
-    return Path(pipelines_dir).resolve().parent / ALERT_CONFIG_FILENAME
+    """Where ``interlock.yaml`` lives for a pipelines directory: inside it, else beside it
+    (like ``calendars/``). Returns the inside path when neither exists."""
+    folder = Path(pipelines_dir).resolve()
+    inside = folder / ALERT_CONFIG_FILENAME
+    beside = folder.parent / ALERT_CONFIG_FILENAME
+    if not inside.exists() and beside.exists():
+        return beside
+    return inside
 
 
 def default_alert_config(env: Mapping[str, str]) -> AlertConfig:

@@ -54,6 +54,8 @@ CALENDARS_DIR = "calendars"
 """The folder of named calendars, inside or beside the pipelines directory."""
 
 _SUFFIXES = (".yaml", ".yml")
+# The runtime's own settings (alert routing) may sit among the pipeline files.
+SETTINGS_FILES = frozenset({"interlock.yaml", "interlock.yml"})
 
 
 @dataclass(frozen=True)
@@ -219,7 +221,7 @@ def load_pipelines(directory: str | os.PathLike[str]) -> PipelineSet:
     """Load every pipeline file of a directory, and the calendars beside or inside it.
 
     Pipeline files are the ``*.yaml``/``*.yml`` files directly in ``directory`` (hidden files
-    are skipped). Calendars are the files of ``<directory>/calendars`` and
+    and the runtime's ``interlock.yaml`` are skipped). Calendars are the files of ``<directory>/calendars`` and
     ``<directory>/../calendars``.
 
     Args:
@@ -241,6 +243,7 @@ def load_pipelines(directory: str | os.PathLike[str]) -> PipelineSet:
             for entry in folder.iterdir()
             if entry.suffix.lower() in _SUFFIXES
             and not entry.name.startswith(".")
+            and entry.name.lower() not in SETTINGS_FILES
             and not entry.is_dir()
         )
     except OSError as exc:

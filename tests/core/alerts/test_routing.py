@@ -322,8 +322,14 @@ def test_non_mapping_sections(tmp_path: Path) -> None:
         load_alert_config(write(tmp_path, "alerts: [1]\n"), {})
 
 
-def test_the_file_sits_beside_the_pipelines_directory(tmp_path: Path) -> None:
-    assert alert_config_path(tmp_path / "pipelines") == tmp_path / "interlock.yaml"
+def test_the_file_sits_inside_or_beside_the_pipelines_directory(tmp_path: Path) -> None:
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    assert alert_config_path(pipelines) == pipelines / "interlock.yaml"  # neither: inside
+    (tmp_path / "interlock.yaml").write_text("alerts: {}\n")
+    assert alert_config_path(pipelines) == tmp_path / "interlock.yaml"
+    (pipelines / "interlock.yaml").write_text("alerts: {}\n")
+    assert alert_config_path(pipelines) == pipelines / "interlock.yaml"  # inside wins
 
 
 def test_config_is_immutable() -> None:

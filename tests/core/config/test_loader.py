@@ -472,3 +472,11 @@ def test_load_pipeline_ignores_a_broken_calendar_it_does_not_use(tmp_path: Path)
         f"{uses_bad}:2: schedule.calendar: calendar 'bad' is invalid "
         f"(see {tmp_path / 'calendars' / 'bad.yaml'})"
     ]
+
+
+def test_the_runtime_settings_file_is_not_a_pipeline(tmp_path: Path) -> None:
+    (tmp_path / "orders.yaml").write_text("pipeline: {id: orders}\n")
+    (tmp_path / "interlock.yaml").write_text("alerts: {channels: {log: {type: log}}}\n")
+    result = load_pipelines(tmp_path)
+    assert list(result.pipelines) == ["orders"]
+    assert result.errors == []

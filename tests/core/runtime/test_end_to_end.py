@@ -7,12 +7,15 @@ controller cleanly while its job is still running, and a restarted controller mu
 polling that job to completion.
 """
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -35,6 +38,39 @@ job:
     command: [{python}, {script}]
   jobCheckIntervalSeconds: 1
 """
+
+
+ALERTS = """\
+alerts:
+  channels:
+    hook: {type: webhook, urlEnv: E2E_HOOK_URL}
+  routes:
+    - {events: [RUN_OPENED, VALIDATION_PASSED, JOB_TRIGGERED, JOB_COMPLETED], channels: [hook]}
+"""
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that records every delivered event."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, object]] = []
+        lock = threading.Lock()
+        received = self.events
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with lock:
+                    received.extend(json.loads(body)["events"])
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -93,7 +129,9 @@ class Controllers:
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> Iterator[tuple[Controllers, dict[str, str], Interlock, Path]]:
+def setup(
+    tmp_path: Path,
+) -> Iterator[tuple[Controllers, dict[str, str], Interlock, Path, Receiver]]:
     pipelines = tmp_path / "pipelines"
     pipelines.mkdir()
     marker = tmp_path / "job-ran.txt"
@@ -103,22 +141,30 @@ def setup(tmp_path: Path) -> Iterator[tuple[Controllers, dict[str, str], Interlo
         "time.sleep(4)\n"
     )
     (pipelines / "e2e.yaml").write_text(PIPELINE.format(python=sys.executable, script=script))
+    (pipelines / "interlock.yaml").write_text(ALERTS)
+    receiver = Receiver()
     store_url = f"sqlite:///{tmp_path / 'interlock.db'}"
-    env = {**os.environ, "INTERLOCK_STORE": store_url, "INTERLOCK_PIPELINES": str(pipelines)}
+    env = {
+        **os.environ,
+        "INTERLOCK_STORE": store_url,
+        "INTERLOCK_PIPELINES": str(pipelines),
+        "E2E_HOOK_URL": receiver.url,
+    }
     controllers = Controllers(env, tmp_path)
     engine = Interlock(open_store(store_url))
     try:
-        yield controllers, env, engine, marker
+        yield controllers, env, engine, marker, receiver
     finally:
         controllers.kill_all()
         engine.store.close()
+        receiver.server.shutdown()
 
 
 @pytest.mark.slow
 def test_two_controllers_sigterm_and_restart(
-    setup: tuple[Controllers, dict[str, str], Interlock, Path],
+    setup: tuple[Controllers, dict[str, str], Interlock, Path, Receiver],
 ) -> None:
-    controllers, env, engine, marker = setup
+    controllers, env, engine, marker, receiver = setup
     first = controllers.start()
     second = controllers.start()
 
@@ -165,4 +211,14 @@ def test_two_controllers_sigterm_and_restart(
     assert listed.returncode == 0, listed.stderr
     types = [line for line in listed.stdout.splitlines() if line.strip()]
     assert any('"JOB_COMPLETED"' in line for line in types)
+    # Alerts: every routed event reaches the webhook exactly once, including RUN_OPENED,
+    # which the separate `interlock emit` process published, across two controllers and a
+    # restart.
+    routed = {"RUN_OPENED", "VALIDATION_PASSED", "JOB_TRIGGERED", "JOB_COMPLETED"}
+    _wait_for(lambda: len(receiver.events) >= 4, 15, "the alerts to be delivered")
+    time.sleep(1.0)
+    delivered = [str(e["type"]) for e in receiver.events]
+    assert sorted(delivered) == sorted(routed), delivered
+    ids = [e["id"] for e in receiver.events]
+    assert len(ids) == len(set(ids))
     print(f"\nsensor write -> submit latency: {latency * 1000:.0f} ms")
