@@ -221,8 +221,8 @@ def load_pipelines(directory: str | os.PathLike[str]) -> PipelineSet:
     """Load every pipeline file of a directory, and the calendars beside or inside it.
 
     Pipeline files are the ``*.yaml``/``*.yml`` files directly in ``directory`` (hidden files
-    and the runtime's ``interlock.yaml`` are skipped). Calendars are the files of ``<directory>/calendars`` and
-    ``<directory>/../calendars``.
+    and the runtime's ``interlock.yaml`` are skipped). Calendars are the files of
+    ``<directory>/calendars`` and ``<directory>/../calendars``.
 
     Args:
         directory: the pipelines directory.
