@@ -33,6 +33,8 @@ from interlock_core.storage import open_store
 log = logging.getLogger("interlock.runtime")
 
 DEFAULT_STORE = "sqlite:///./interlock.db"
+# Every pass opens ticks this recent; the minute watchdog does the long catch-up.
+SCHEDULE_LOOKBACK = timedelta(minutes=10)
 
 
 def state_dir_for(store_url: str) -> Path:
@@ -282,7 +284,7 @@ class LocalRuntime:
             if active is None:
                 continue
             try:
-                check_scheduled_runs(self.engine, active, now)
+                check_scheduled_runs(self.engine, active, now, lookback=SCHEDULE_LOOKBACK)
             except Exception:
                 log.exception("opening scheduled runs of %s failed", pipeline_id)
 

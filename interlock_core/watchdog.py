@@ -82,27 +82,46 @@ def _since(engine: Interlock, pipeline_id: str, now: dt.datetime) -> dt.datetime
     return start
 
 
-def check_scheduled_runs(engine: Interlock, active: ActiveConfig, now: dt.datetime) -> list[Event]:
-    """Open the run of the latest due cron tick / inclusion date; alert the older missed ones."""
+def check_scheduled_runs(
+    engine: Interlock,
+    active: ActiveConfig,
+    now: dt.datetime,
+    lookback: dt.timedelta | None = None,
+) -> list[Event]:
+    """Open the run of the latest due cron tick / inclusion date; alert the older missed ones.
+
+    Args:
+        engine: the engine.
+        active: the pipeline's config.
+        now: the check instant.
+        lookback: how far back to look (default: the whole catch-up window). The runtime's
+            every-tick call looks back minutes; the watchdog's catch-up looks back days.
+    """
     pipeline = active.pipeline
     if not (pipeline.schedule.cron or pipeline.schedule.include):
         return []
     start = _since(engine, pipeline.id, now)
+    if lookback is not None:
+        start = max(start, now - lookback)
     # The tick exactly at first apply counts: open the interval a microsecond earlier.
     ticks = schedule.schedule_ticks(pipeline, start - dt.timedelta(microseconds=1), now)
     if not ticks:
         return []
+    # Ticks finer than the period (a per-minute cron of an hourly pipeline) share a run:
+    # keep the latest tick of each period, so the store is asked once per period.
+    by_period: dict[str, dt.datetime] = {}
+    for tick in ticks:
+        by_period[schedule.period_of_tick(pipeline, tick)] = tick
     published: list[Event] = []
-    latest = ticks[-1]
+    latest_period = schedule.period_of_tick(pipeline, ticks[-1])
     missed_type = (
         EventType.SCHEDULE_MISSED if pipeline.schedule.cron else EventType.IRREGULAR_SCHEDULE_MISSED
     )
     origin = RunOrigin.CRON if pipeline.schedule.cron else RunOrigin.INCLUSION
-    for tick in ticks:
-        period = schedule.period_of_tick(pipeline, tick)
+    for period, tick in by_period.items():
         if engine.store.get_run(pipeline.id, period) is not None:
             continue
-        if tick == latest:
+        if period == latest_period:
             engine.open_run(pipeline.id, period, origin)
             continue
         if pipeline.dry_run or schedule.is_excluded_period(pipeline, active.calendars, period):
