@@ -60,11 +60,25 @@ class RunContext:
 
 
 class JobError(Exception):
-    """A submit, poll or cancel failed; ``category`` says whether retrying can help."""
+    """A submit, poll or cancel failed; ``category`` says whether retrying can help.
 
-    def __init__(self, message: str, category: FailureCategory = FailureCategory.TRANSIENT) -> None:
+    ``may_have_started`` matters for submits: False when the request certainly never reached
+    the target (connection refused, DNS failure, a refused address, a missing secret, a 4xx
+    refusal), True when it may have (a timeout or reset after sending, a 5xx). A target that
+    cannot deduplicate on the token must not be sent a submit again after a failure that may
+    have started the job: the engine makes such a run UNCERTAIN instead.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        category: FailureCategory = FailureCategory.TRANSIENT,
+        *,
+        may_have_started: bool = True,
+    ) -> None:
         super().__init__(message)
         self.category = category
+        self.may_have_started = may_have_started
 
 
 class JobRunner(Protocol):
