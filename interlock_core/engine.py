@@ -27,6 +27,8 @@ from interlock_core.jobs.base import (
     JobError,
     JobHandle,
     JobRunner,
+    JobState,
+    JobStatus,
     RunContext,
     idempotency_token,
 )
@@ -593,25 +595,24 @@ class Interlock:
         if run.lease_owner is not None:
             if run.lease_expires_at is not None and run.lease_expires_at > now:
                 return None  # another controller is submitting right now
-            runner = self.runners.get(
-                active.pipeline.job.type.value
-                if active.pipeline.job and active.pipeline.job.type
-                else ""
-            )
-            dedups = bool(getattr(runner, "dedups_on_token", False))
             transition = lifecycle.decide_expired_lease(
-                run, target_dedups=dedups, controller=self.controller_id, now=now
+                run,
+                active.pipeline,
+                target_dedups=self._dedups(active),
+                controller=self.controller_id,
+                now=now,
             )
             stored = self._commit(run, transition, now)
             if stored is None or stored.status != RunStatus.SUBMITTING:
                 return stored
             return self._submit(stored, active)
         # A backoff retry after an infrastructure error: take the lease, then submit.
+        lease = lifecycle.submit_lease(active.pipeline)
         leased = self.store.update_run(
             run.evolve(
                 lease_owner=self.controller_id,
-                lease_expires_at=now + lifecycle.SUBMIT_LEASE,
-                due_at=now + lifecycle.SUBMIT_LEASE,
+                lease_expires_at=now + lease,
+                due_at=now + lease,
                 updated_at=now,
             ),
             run.version,
@@ -632,30 +633,29 @@ class Interlock:
                 )
             handle = runner.submit(job.config, context, token)
         except JobError as exc:
-            now = self.clock.now()
-            used = self._retries_used(run)
-            return self._commit(
-                run,
-                lifecycle.decide_submit_error(run, pipeline, exc.category, str(exc), now, used),
-                now,
-            )
+            category, message, started = exc.category, str(exc), exc.may_have_started
         except Exception as exc:  # a runner bug must not wedge the run: treat as infrastructure
             log.exception("submit of %s %s raised", run.pipeline_id, run.period)
+            category, message, started = FailureCategory.TRANSIENT, repr(exc), True
+        else:
             now = self.clock.now()
-            used = self._retries_used(run)
             return self._commit(
                 run,
-                lifecycle.decide_submit_error(
-                    run, pipeline, FailureCategory.TRANSIENT, repr(exc), now, used
-                ),
+                lifecycle.decide_submitted(run, pipeline, handle, now, self._retries_used(run)),
                 now,
             )
         now = self.clock.now()
-        return self._commit(
+        transition = lifecycle.decide_submit_error(
             run,
-            lifecycle.decide_submitted(run, pipeline, handle, now, self._retries_used(run)),
+            pipeline,
+            category,
+            message,
             now,
+            self._retries_used(run),
+            may_have_started=started,
+            target_dedups=self._dedups(active),
         )
+        return self._commit(run, transition, now)
 
     def _handle(self, run: Run) -> JobHandle:
         return JobHandle(run.job_run_id or "", dict(run.job_metadata))
@@ -663,6 +663,10 @@ class Interlock:
     def _runner_for(self, active: ActiveConfig) -> JobRunner | None:
         job = active.pipeline.job
         return self.runners.get(job.type.value) if job and job.type else None
+
+    def _dedups(self, active: ActiveConfig) -> bool:
+        """Whether the job's target deduplicates a repeated submit on the attempt token."""
+        return bool(getattr(self._runner_for(active), "dedups_on_token", False))
 
     def _poll(self, run: Run, active: ActiveConfig, now: datetime) -> Run | None:
         runner = self._runner_for(active)
@@ -683,20 +687,42 @@ class Interlock:
         )
 
     def _cancel(self, run: Run, active: ActiveConfig, now: datetime) -> Run | None:
+        """Cancel a job past its poll window — unless it finished in the meantime.
+
+        Targets confirm a cancel of a job that is already over, so the job's own status is read
+        before and after the cancel: a job that succeeded at the last moment is a success (not
+        a timeout to retry, which would run it twice), one that failed is that failure.
+        """
         runner = self._runner_for(active)
-        try:
-            confirmed = runner.cancel(self._handle(run)) if runner is not None else False
-        except Exception as exc:
-            log.warning("cancel of %s %s failed: %s", run.pipeline_id, run.period, exc)
-            confirmed = False
+        handle = self._handle(run)
+        finished = self._finished_status(runner, handle)
+        confirmed = False
+        if finished is None:
+            try:
+                confirmed = runner.cancel(handle) if runner is not None else False
+            except Exception as exc:
+                log.warning("cancel of %s %s failed: %s", run.pipeline_id, run.period, exc)
+            if confirmed:
+                after = self._finished_status(runner, handle)
+                if after is not None and after.state == JobState.SUCCEEDED:
+                    finished = after
         now = self.clock.now()
-        return self._commit(
-            run,
-            lifecycle.decide_cancelled(
-                run, active.pipeline, confirmed, now, self._retries_used(run)
-            ),
-            now,
-        )
+        used = self._retries_used(run)
+        if finished is not None:
+            transition = lifecycle.decide_job_status(run, active.pipeline, finished, now, used)
+        else:
+            transition = lifecycle.decide_cancelled(run, active.pipeline, confirmed, now, used)
+        return self._commit(run, transition, now)
+
+    def _finished_status(self, runner: JobRunner | None, handle: JobHandle) -> JobStatus | None:
+        """The job's status if the target says it is over, else None (running or unknown)."""
+        if runner is None:
+            return None
+        try:
+            status = runner.status(handle)
+        except Exception:
+            return None
+        return None if status.state == JobState.RUNNING else status
 
     def _retries_used(self, run: Run) -> int:
         return self.store.count_reruns(run.pipeline_id, run.period, [lifecycle.RETRY_REASON])

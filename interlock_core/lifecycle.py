@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from interlock_core.config.durations import format_duration
+from interlock_core.config.jobs import JobType
 from interlock_core.config.models import Pipeline, Rule, Validation
 from interlock_core.events import EventType
 from interlock_core.jobs.base import FailureCategory, JobHandle, JobState, JobStatus
@@ -20,8 +21,15 @@ from interlock_core.rules import Evaluation, RuleResult, evaluate_rule, evaluate
 from interlock_core.runs import NextAction, Run, RunOrigin, RunStatus
 from interlock_core.sensors import Sensor
 
-# A submit that takes longer than this is presumed dead; its lease lets others recover it.
+# A submit that takes longer than its lease is presumed dead, and others may recover it. The
+# lease is at least this, and longer for job types whose submit may legitimately take longer.
 SUBMIT_LEASE = dt.timedelta(minutes=2)
+# Client-side attempts inside one submit (first try plus retries of unsent requests), and the
+# margin on top of the timeouts, when sizing a lease from a job's own timeout.
+_SUBMIT_TRIES = 3
+_LEASE_MARGIN = dt.timedelta(minutes=1)
+# A Lambda invoke may run for its 15-minute maximum before it answers.
+_LAMBDA_LEASE = dt.timedelta(minutes=20)
 # Infrastructure failures while submitting are retried this many times in total, with backoff.
 MAX_SUBMIT_ATTEMPTS = 3
 SUBMIT_BACKOFF = dt.timedelta(seconds=30)
@@ -70,6 +78,25 @@ def _event(
     event_type: EventType, message: str, dedup: str | None = None, **detail: Any
 ) -> EventDraft:
     return EventDraft(event_type, message, dict(detail), dedup)
+
+
+def submit_lease(pipeline: Pipeline) -> dt.timedelta:
+    """How long a submit may take before other controllers treat its controller as dead.
+
+    Long enough for the slowest legitimate submit of this job (its HTTP timeout over every
+    client-side try, counting the response read, or a Lambda's full run), so a slow but healthy
+    submit is never taken over.
+    """
+    job = pipeline.job
+    if job is None or job.type is None:
+        return SUBMIT_LEASE
+    if job.type == JobType.LAMBDA:
+        return _LAMBDA_LEASE
+    timeout = getattr(job.config, "timeout", None)
+    if job.type == JobType.COMMAND or not isinstance(timeout, int | float):
+        return SUBMIT_LEASE  # a command's timeout is its run time; its submit is instant
+    worst = dt.timedelta(seconds=2 * timeout * _SUBMIT_TRIES) + _LEASE_MARGIN
+    return max(SUBMIT_LEASE, worst)
 
 
 # --------------------------------------------------------------------------- the gate
@@ -256,9 +283,9 @@ def decide_waiting(
                 status=RunStatus.SUBMITTING,
                 token=token,
                 lease_owner=controller,
-                lease_expires_at=now + SUBMIT_LEASE,
+                lease_expires_at=now + submit_lease(pipeline),
                 next_action=NextAction.SUBMIT,
-                due_at=now + SUBMIT_LEASE,
+                due_at=now + submit_lease(pipeline),
             ),
             events,
         )
@@ -329,12 +356,28 @@ def decide_submit_error(
     message: str,
     now: dt.datetime,
     retries_used: int,
+    *,
+    may_have_started: bool = False,
+    target_dedups: bool = True,
 ) -> Transition:
-    """Submitting failed. Infrastructure errors are retried with backoff, then the run fails;
-    a PERMANENT error (bad request, missing secret) is a job failure of its own class."""
+    """Submitting failed.
+
+    A PERMANENT error (bad request, missing secret) is a job failure of its own class. A
+    failure that may have started the job (a timeout after sending) on a target that cannot
+    deduplicate on the token is the same uncertainty as a crash mid-submit: the run becomes
+    UNCERTAIN and is never submitted again blindly. Other infrastructure errors are retried
+    with backoff (same token), then the run fails.
+    """
     if category == FailureCategory.PERMANENT:
         return decide_failure(
             run, pipeline, category, f"submit refused: {message}", now, retries_used
+        )
+    if may_have_started and not target_dedups:
+        return _uncertain(
+            run,
+            now,
+            f"the submit of attempt {run.attempt} failed after it may have reached the target "
+            f"({message}), and the job type cannot deduplicate a repeat",
         )
     failures = run.submit_failures + 1
     if failures < MAX_SUBMIT_ATTEMPTS:
@@ -387,7 +430,7 @@ def decide_submit_error(
 
 
 def decide_expired_lease(
-    run: Run, *, target_dedups: bool, controller: str, now: dt.datetime
+    run: Run, pipeline: Pipeline, *, target_dedups: bool, controller: str, now: dt.datetime
 ) -> Transition:
     """A SUBMITTING run whose controller vanished mid-submit.
 
@@ -399,14 +442,23 @@ def decide_expired_lease(
         return Transition(
             run.evolve(
                 lease_owner=controller,
-                lease_expires_at=now + SUBMIT_LEASE,
-                due_at=now + SUBMIT_LEASE,
+                lease_expires_at=now + submit_lease(pipeline),
+                due_at=now + submit_lease(pipeline),
                 updated_at=now,
             )
         )
-    message = (
+    return _uncertain(
+        run,
+        now,
         f"the submit of attempt {run.attempt} was interrupted and the job type cannot tell "
-        "whether it started; check the target, then run "
+        "whether it started",
+    )
+
+
+def _uncertain(run: Run, now: dt.datetime, why: str) -> Transition:
+    """Nobody knows whether the attempt's job started: an operator must look and resolve."""
+    message = (
+        f"{why}; check the target, then run "
         f"`interlock resolve {run.pipeline_id} {run.period} --succeeded|--failed|--retry`"
     )
     return Transition(

@@ -63,13 +63,14 @@ class ScriptedAttempt:
     statuses: list[str] = field(default_factory=lambda: ["succeeded"])
     cancel: bool = True
     submit_errors: int = 0  # infrastructure failures before the submit goes through
+    submit_timeouts: int = 0  # submits that time out after reaching the target
 
 
 class ScriptedRunner:
     """A JobRunner whose every answer comes from the scenario; records every submission."""
 
     job_type = "command"
-    dedups_on_token = False
+    dedups_on_token = False  # so an ambiguous submit must end UNCERTAIN, never be repeated
 
     def __init__(self, scripts: dict[str, list[dict[str, Any]]]) -> None:
         self.scripts = {
@@ -89,7 +90,10 @@ class ScriptedRunner:
         calls = self.submit_calls.get(token, 0) + 1
         self.submit_calls[token] = calls
         if calls <= script.submit_errors:
-            raise JobError("connection refused", FailureCategory.TRANSIENT)
+            raise JobError("connection refused", FailureCategory.TRANSIENT, may_have_started=False)
+        if calls <= script.submit_timeouts:
+            self.submissions.append((run.pipeline_id, run.period, run.attempt, token))
+            raise JobError("read timed out after sending", FailureCategory.TRANSIENT)
         if script.submit == "error":
             raise JobError("submit rejected", FailureCategory(script.category))
         self.submissions.append((run.pipeline_id, run.period, run.attempt, token))

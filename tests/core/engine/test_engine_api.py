@@ -192,3 +192,75 @@ def test_each_attempt_keeps_the_config_it_started_with(
     run = engine.run("orders", "2026-03-04")
     assert run is not None and run.status == RunStatus.SUCCEEDED
     assert run.config_hash == started_with
+
+
+class FinishesBeforeCancel(DedupRunner):
+    """Running at every poll, but done by the time the cancel arrives (targets confirm a cancel
+    of a finished job)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancel_calls = 0
+        self.after_cancel = False
+
+    def status(self, handle: JobHandle) -> JobStatus:
+        if self.after_cancel:
+            return JobStatus(JobState.SUCCEEDED)
+        return JobStatus(JobState.RUNNING)
+
+    def cancel(self, handle: JobHandle) -> bool:
+        self.cancel_calls += 1
+        self.after_cancel = True
+        return True
+
+
+def test_a_job_that_succeeds_before_its_cancel_is_a_success_not_a_retry(clock: ManualClock) -> None:
+    runner = FinishesBeforeCancel()
+    engine = Interlock(open_store("memory://"), {"command": runner}, clock)
+    apply_documents(
+        engine,
+        {**ORDERS, "job": {**ORDERS["job"], "maxRetries": 2, "jobPollWindowSeconds": 60}},
+    )
+    engine.emit("orders", "go", {})
+    engine.advance_due()
+    for _ in range(3):
+        clock.advance(dt.timedelta(seconds=61))
+        engine.advance_due()
+    run = engine.run("orders", "2026-03-04")
+    assert run is not None and run.status == RunStatus.SUCCEEDED and run.attempt == 1
+    assert runner.cancel_calls == 1
+    assert len(runner.jobs) == 1  # no second job for the period
+    types = [e.type for e in engine.events("orders")]
+    assert EventType.JOB_POLL_EXHAUSTED in types
+    assert EventType.JOB_CANCELLED not in types and EventType.RETRY_SCHEDULED not in types
+
+
+@pytest.mark.parametrize(
+    ("job", "lease"),
+    [
+        ({"type": "command", "config": {"command": "true", "timeout": 3600}}, SUBMIT_LEASE),
+        (
+            {"type": "http", "config": {"url": "https://x.example/run", "timeout": 10}},
+            SUBMIT_LEASE,
+        ),
+        (
+            {"type": "http", "config": {"url": "https://x.example/run", "timeout": 30}},
+            dt.timedelta(seconds=2 * 30 * 3 + 60),
+        ),
+        (
+            {"type": "http", "config": {"url": "https://x.example/run", "timeout": 600}},
+            dt.timedelta(seconds=2 * 600 * 3 + 60),
+        ),
+        ({"type": "lambda", "config": {"functionName": "f"}}, dt.timedelta(minutes=20)),
+        ({"type": "glue", "config": {"jobName": "j"}}, SUBMIT_LEASE),
+    ],
+    ids=["command", "http-short", "http-30s", "http-long", "lambda", "glue"],
+)
+def test_the_submit_lease_outlasts_the_slowest_legitimate_submit(
+    job: dict[str, Any], lease: dt.timedelta
+) -> None:
+    from interlock_core.config.models import Pipeline
+    from interlock_core.lifecycle import submit_lease
+
+    pipeline = Pipeline.model_validate({"pipeline": {"id": "p"}, "job": job})
+    assert submit_lease(pipeline) == lease
