@@ -20,6 +20,7 @@ from interlock_core import lifecycle, periods, schedule, sla
 from interlock_core.alerts.base import AlertSink, NullAlerts
 from interlock_core.clock import Clock, SystemClock
 from interlock_core.config.errors import ConfigError, ConfigIssue
+from interlock_core.config.models import Pipeline
 from interlock_core.config.stored import ActiveConfig, ConfigCache, envelope, envelope_hash
 from interlock_core.events import Event, EventType
 from interlock_core.jobs.base import (
@@ -278,10 +279,7 @@ class Interlock:
         if trigger is not None and periods.trigger_key_matches(trigger.key, sensor.key):
             result = evaluate_rule(trigger, {trigger.key: sensor}, now)
             if result.passed:
-                period = periods.period_of_sensor(
-                    sensor.key, sensor.data, pipeline.granularity, now, pipeline.schedule.tz
-                )
-                self._on_trigger(active, period, now)
+                self._on_trigger(active, sensor_period(pipeline, sensor, now), now)
         if pipeline.post_run is not None and any(
             periods.trigger_key_matches(rule.key, sensor.key) for rule in pipeline.post_run.rules
         ):
@@ -350,9 +348,7 @@ class Interlock:
         pipeline = active.pipeline
         post_run = pipeline.post_run
         assert post_run is not None
-        period = periods.period_of_sensor(
-            sensor.key, sensor.data, pipeline.granularity, now, pipeline.schedule.tz
-        )
+        period = sensor_period(pipeline, sensor, now)
         run = self.store.get_run(pipeline.id, period)
         if run is None or run.status not in {RunStatus.SUCCEEDED, RunStatus.RUNNING}:
             return
@@ -1013,6 +1009,14 @@ class Interlock:
         """Publish one event (for the watchdog, runtimes and adapters)."""
         draft = EventDraft(event_type, message, dict(detail or {}), dedup)
         return self._publish(pipeline_id, period, attempt, [draft], self.clock.now())
+
+
+def sensor_period(pipeline: Pipeline, sensor: Sensor, at: datetime) -> str:
+    """The period a sensor write is for: the one it names (key suffix, ``date``/``hour``), else
+    the pipeline's current period at ``at`` — for a cron pipeline the last tick's period (which
+    honours ``periodOffset``), else today's local date or the current UTC hour."""
+    named = periods.named_period(sensor.key, sensor.data, at)
+    return named if named is not None else schedule.current_period(pipeline, at)
 
 
 def _source_key(path: str | os.PathLike[str] | None) -> str:

@@ -906,6 +906,21 @@ def decide_resolve(
         raise ValueError(
             f"{run.pipeline_id} {run.period} is {run.status.value}; nothing to resolve"
         )
+    # Never two jobs for one period: a job that may still run is not resolved around.
+    if run.status == RunStatus.RUNNING:
+        raise ValueError(
+            f"{run.pipeline_id} {run.period} has a running job ({run.job_run_id}); it is polled "
+            "until it ends or its poll window closes and it is cancelled — resolve after that"
+        )
+    if (
+        run.status == RunStatus.SUBMITTING
+        and run.lease_expires_at is not None
+        and run.lease_expires_at > now
+    ):
+        raise ValueError(
+            f"{run.pipeline_id} {run.period} is being submitted by {run.lease_owner}; "
+            "resolve only after its lease expires"
+        )
     resolved = _event(
         EventType.RUN_RESOLVED,
         f"resolved as {resolution} by an operator" + (f": {note}" if note else ""),

@@ -206,6 +206,18 @@ def period_of_sensor(
     Returns:
         The canonical period string (``YYYY-MM-DD`` or ``YYYY-MM-DDTHH``).
     """
+    return named_period(key, data, now) or period_at(now, granularity, timezone)
+
+
+def named_period(key: str, data: Any, now: dt.datetime) -> str | None:
+    """The period a sensor names itself — its key suffix, else its ``date``/``hour`` fields —
+    or None when it names none (the caller decides what an undated sensor means).
+
+    Args:
+        key: the sensor key (may carry a period suffix).
+        data: the sensor data.
+        now: for an ``hour`` without a ``date``: the latest such UTC hour at or before it.
+    """
     _, suffix = split_period_suffix(key)
     if suffix is not None:
         return str(suffix)
@@ -216,7 +228,7 @@ def period_of_sensor(
         return str(Period(date, hour))
     if date is not None:
         return str(Period(date))
-    return period_at(now, granularity, timezone)
+    return None
 
 
 def check_sensor_write(key: str, data: Any) -> None:

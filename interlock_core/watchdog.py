@@ -13,7 +13,7 @@ from collections.abc import Callable
 from interlock_core import lifecycle, periods, schedule, sla
 from interlock_core.config.durations import format_duration
 from interlock_core.config.stored import ActiveConfig
-from interlock_core.engine import FIRST_APPLIED, Interlock
+from interlock_core.engine import FIRST_APPLIED, Interlock, sensor_period
 from interlock_core.events import Event, EventType
 from interlock_core.lifecycle import EventDraft
 from interlock_core.rules import evaluate_rule
@@ -190,9 +190,9 @@ def check_trigger_recovery(
             continue
         if not evaluate_rule(trigger, {trigger.key: sensor}, now).passed:
             continue
-        period = periods.period_of_sensor(
-            sensor.key, sensor.data, pipeline.granularity, now, pipeline.schedule.tz
-        )
+        # An undated sensor is for the period it was written in, not the current one: an old
+        # "ready" must never open (and run) every later period.
+        period = sensor_period(pipeline, sensor, sensor.written_at or now)
         if engine.store.get_run(pipeline.id, period) is not None:
             continue
         announce = EventDraft(
@@ -398,19 +398,38 @@ def _sla_alert(
 
 
 def _recent_periods(engine: Interlock, active: ActiveConfig, now: dt.datetime) -> list[str]:
-    """Periods whose deadlines may fall around now: the current one and a few before it."""
+    """Periods whose deadlines may fall around now, oldest first.
+
+    Scheduled pipelines: the periods of their ticks in the catch-up window — only periods a
+    run was expected for (a weekday cron has no Saturday period to alert). Sensor-driven
+    pipelines: the current period (from ``now``) and the few before it.
+    """
     pipeline = active.pipeline
-    current = periods.parse_period(schedule.current_period(pipeline, now))
-    found: list[str] = []
+    if pipeline.schedule.cron or pipeline.schedule.include:
+        return _tick_periods(active, now)
+    current = periods.parse_period(
+        periods.period_at(now, pipeline.granularity, pipeline.schedule.tz)
+    )
     if current.hour is None:
-        for back in range(0, 3):
-            found.append((current.date - dt.timedelta(days=back)).isoformat())
-        found.append((current.date + dt.timedelta(days=1)).isoformat())
-    else:
-        start = current.start_utc
-        for back in range(-1, 4):
-            found.append(periods.hourly_period(start - dt.timedelta(hours=back)))
-    return found
+        return [(current.date - dt.timedelta(days=back)).isoformat() for back in (2, 1, 0)]
+    start = current.start_utc
+    return [periods.hourly_period(start - dt.timedelta(hours=back)) for back in (4, 3, 2, 1, 0)]
+
+
+# Tick periods per (pipeline, config, instant): several checks of one pass ask for the same.
+_TICK_PERIODS: dict[tuple[str, str, dt.datetime], list[str]] = {}
+
+
+def _tick_periods(active: ActiveConfig, now: dt.datetime) -> list[str]:
+    key = (active.pipeline.id, active.hash, now)
+    cached = _TICK_PERIODS.get(key)
+    if cached is None:
+        if len(_TICK_PERIODS) > 512:
+            _TICK_PERIODS.clear()
+        ticks = schedule.schedule_ticks(active.pipeline, now - CATCH_UP, now)
+        cached = list(dict.fromkeys(schedule.period_of_tick(active.pipeline, t) for t in ticks))
+        _TICK_PERIODS[key] = cached
+    return cached
 
 
 def _iso(value: dt.datetime | None) -> str | None:
