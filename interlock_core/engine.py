@@ -215,6 +215,25 @@ class Interlock:
         """Ids of every configured pipeline."""
         return [c.pipeline_id for c in self.store.list_configs()]
 
+    def _period_for(self, pipeline: Pipeline, period: str) -> str:
+        """A period from outside (CLI, adapters), normalised, in the pipeline's granularity.
+
+        Raises:
+            InterlockError: not a period, or a day for an hourly pipeline (or the reverse),
+                which would open a run no schedule expects.
+        """
+        try:
+            parsed = periods.parse_period(period)
+        except ValueError as exc:
+            raise InterlockError(str(exc)) from exc
+        if parsed.granularity != pipeline.granularity:
+            example = "2026-03-04T10" if pipeline.granularity.value == "hourly" else "2026-03-04"
+            raise InterlockError(
+                f"{pipeline.id} has {pipeline.granularity.value} periods, but {period!r} is "
+                f"{parsed.granularity.value} (use a period like {example})"
+            )
+        return str(parsed)
+
     def _require_config(self, pipeline_id: str) -> ActiveConfig:
         active = self.config(pipeline_id)
         if active is None:
@@ -260,10 +279,13 @@ class Interlock:
                 raise SensorError(str(exc)) from exc
             validate_name("sensor key", key)
         periods.check_sensor_write(key, document)
-        if not allow_unknown and self.config(pipeline_id) is None:
+        active = self.config(pipeline_id)
+        if not allow_unknown and active is None:
             raise InterlockError(
                 f"unknown pipeline {pipeline_id!r}: apply its config first or pass --allow-unknown"
             )
+        if active is not None:
+            _check_trigger_granularity(active.pipeline, key, document, self.clock.now())
         sensor = self.store.put_sensor(pipeline_id, key, document, self.clock.now())
         self.handle_sensor_write(pipeline_id, sensor)
         return sensor
@@ -297,11 +319,18 @@ class Interlock:
             if not scheduled:
                 self.open_run(pipeline.id, period, RunOrigin.TRIGGER, trigger_arrived_at=now)
             return
+        if run.trigger_arrived_at is None and not run.is_terminal:
+            # A cron run waits for its trigger: its relative SLA counts from this arrival.
+            self.store.update_run(run.evolve(trigger_arrived_at=now), run.version)
         if run.status == RunStatus.VALIDATION_EXHAUSTED:
             if self.store.put_marker(pipeline.id, f"late-trigger#{period}", now):
-                window_end = schedule.evaluation_window_end(pipeline, period, now)
                 reopened = lifecycle.new_attempt(
-                    run, pipeline, active.hash, RunOrigin.LATE_TRIGGER, now, window_end
+                    run,
+                    pipeline,
+                    active.hash,
+                    RunOrigin.LATE_TRIGGER,
+                    now,
+                    _reopen_window(pipeline, now),
                 )
                 self._commit(
                     run,
@@ -312,6 +341,7 @@ class Interlock:
                                 EventType.RUN_OPENED,
                                 f"late trigger reopened {period} as attempt {reopened.attempt}",
                                 {"origin": RunOrigin.LATE_TRIGGER.value},
+                                attempt=reopened.attempt,
                             )
                         ],
                     ),
@@ -342,7 +372,7 @@ class Interlock:
                 [EventDraft(EventType.LATE_DATA_ARRIVAL, "trigger passed again after success")],
                 now,
             )
-            self.request_rerun(pipeline.id, period, "late-data")
+            self._rerun(pipeline.id, period, "late-data", bypass_breaker=True)
 
     def _on_post_run_sensor(self, active: ActiveConfig, sensor: Sensor, now: datetime) -> None:
         pipeline = active.pipeline
@@ -389,7 +419,9 @@ class Interlock:
                 now,
             )
             if not pipeline.dry_run:
-                self.request_rerun(pipeline.id, period, "data-drift")
+                self._rerun(pipeline.id, period, "data-drift", bypass_breaker=False)
+            return
+        if pipeline.dry_run:  # a dry run only reports drift (Go §8.7), never real post-run events
             return
         view = periods.sensors_for_period(self.store.get_sensors(pipeline.id), period)
         evaluation = evaluate_rule_list(post_run.rules, "ALL", view, now)
@@ -441,7 +473,7 @@ class Interlock:
         pipeline = active.pipeline
         now = self.clock.now()
         period = (
-            periods.normalize_period(period) if period else schedule.current_period(pipeline, now)
+            self._period_for(pipeline, period) if period else schedule.current_period(pipeline, now)
         )
         existing = self.store.get_run(pipeline_id, period)
         if existing is not None:
@@ -463,6 +495,10 @@ class Interlock:
                 now,
             )
             return None
+        if trigger_arrived_at is None and pipeline.schedule.trigger is not None:
+            # The trigger may have arrived before the tick opened the run.
+            arrival = self.store.get_marker(pipeline_id, f"first-arrival#{period}")
+            trigger_arrived_at = arrival.created_at if arrival is not None else None
         window_end = schedule.evaluation_window_end(pipeline, period, now)
         run = lifecycle.open_run(
             pipeline,
@@ -526,6 +562,12 @@ class Interlock:
         return periods.sensors_for_period(sensors, period), version
 
     def _evaluate_waiting(self, run: Run, active: ActiveConfig, now: datetime) -> Run | None:
+        # Until its job is submitted an attempt follows the current config (gate, window,
+        # job); it pins the config it submits with.
+        current = self.config(run.pipeline_id)
+        if current is not None and current.hash != run.config_hash:
+            active = current
+            run = run.evolve(config_hash=current.hash)
         pipeline = active.pipeline
         view, version = self._sensor_view(run.pipeline_id, run.period)
         evaluation = lifecycle.evaluate_gate(pipeline, view, now)
@@ -739,7 +781,7 @@ class Interlock:
         for _ in range(5):
             now = self.clock.now()
             resolved = (
-                periods.normalize_period(period)
+                self._period_for(pipeline, period)
                 if period
                 else schedule.current_period(pipeline, now)
             )
@@ -772,11 +814,14 @@ class Interlock:
             ClaimRefused: the run is not claimed, or claimed by another owner.
             InterlockError: there is no such run.
         """
-        period = periods.normalize_period(period)
+        period = self._period_for(self._require_config(pipeline_id).pipeline, period)
         for _ in range(5):
             run = self.store.get_run(pipeline_id, period)
             if run is None:
-                raise InterlockError(f"no run for {pipeline_id} {period}")
+                raise InterlockError(
+                    f"no run for {pipeline_id} {period} (a job-less run is claimed first: "
+                    "`interlock claim`)"
+                )
             now = self.clock.now()
             stored = self._commit(
                 run, lifecycle.decide_report(run, outcome, owner, now, message), now
@@ -787,11 +832,33 @@ class Interlock:
 
     # ------------------------------------------------------------------ reruns, resolve
 
-    def request_rerun(self, pipeline_id: str, period: str, reason: str = "manual") -> RerunResult:
-        """Reopen a finished run as a new attempt (manual, ``data-drift``, ``late-data``)."""
+    def request_rerun(
+        self, pipeline_id: str, period: str, reason: str = "manual", *, force: bool = False
+    ) -> RerunResult:
+        """Reopen a finished run as a new attempt, within the budget of its reason.
+
+        Args:
+            pipeline_id: the pipeline.
+            period: the period to rerun.
+            reason: why; each reason string has its own ``maxManualReruns`` budget.
+            force: rerun a success even though no sensor changed since (the operator fixed
+                the job, not the data); the budget still applies.
+
+        Raises:
+            InterlockError: unknown pipeline, bad period or a reserved reason.
+        """
+        if reason in lifecycle.RESERVED_REASONS:
+            raise InterlockError(
+                f"the rerun reason {reason!r} is reserved for Interlock itself; use another"
+            )
+        return self._rerun(pipeline_id, period, reason, bypass_breaker=force)
+
+    def _rerun(
+        self, pipeline_id: str, period: str, reason: str, *, bypass_breaker: bool
+    ) -> RerunResult:
         active = self._require_config(pipeline_id)
         pipeline = active.pipeline
-        period = periods.normalize_period(period)
+        period = self._period_for(pipeline, period)
         if not reason or len(reason) > 100:
             raise InterlockError("a rerun needs a reason of 1-100 characters")
         run = self.store.get_run(pipeline_id, period)
@@ -810,10 +877,10 @@ class Interlock:
             budget=budget,
             excluded_reason=schedule.is_excluded_period(pipeline, active.calendars, period),
             fresh_sensor_since_success=fresh,
+            bypass_circuit_breaker=bypass_breaker,
         )
-        window_end = schedule.evaluation_window_end(pipeline, period, now)
         transition = lifecycle.decide_rerun(
-            run, pipeline, reason, facts, now, active.hash, window_end
+            run, pipeline, reason, facts, now, active.hash, _reopen_window(pipeline, now)
         )
         if transition.run is None:
             self._publish(pipeline_id, period, run.attempt, transition.events, now)
@@ -835,12 +902,12 @@ class Interlock:
             InterlockError: no such run, or it cannot be resolved.
         """
         active = self._require_config(pipeline_id)
-        period = periods.normalize_period(period)
+        period = self._period_for(active.pipeline, period)
         run = self.store.get_run(pipeline_id, period)
         if run is None:
             raise InterlockError(f"no run for {pipeline_id} {period}")
         now = self.clock.now()
-        window_end = schedule.evaluation_window_end(active.pipeline, period, now)
+        window_end = _reopen_window(active.pipeline, now)
         try:
             transition = lifecycle.decide_resolve(
                 run, active.pipeline, resolution, now, active.hash, window_end, note
@@ -862,7 +929,7 @@ class Interlock:
         pipeline = active.pipeline
         now = at or self.clock.now()
         resolved = (
-            periods.normalize_period(period) if period else schedule.current_period(pipeline, now)
+            self._period_for(pipeline, period) if period else schedule.current_period(pipeline, now)
         )
         view, _ = self._sensor_view(pipeline_id, resolved)
         evaluation = lifecycle.evaluate_gate(pipeline, view, now)
@@ -906,9 +973,14 @@ class Interlock:
             self._publish(before.pipeline_id, before.period, before.attempt, transition.events, now)
             return before
         run = transition.run
+        if run.attempt > before.attempt:
+            # A new attempt (retry, rerun, late trigger) starts with the current config.
+            current = self.config(run.pipeline_id)
+            if current is not None:
+                run = run.evolve(config_hash=current.hash)
         drafts = list(transition.events)
         if run.status == RunStatus.SUCCEEDED and before.status != RunStatus.SUCCEEDED:
-            run, extra = self._on_success(run, now)
+            run, extra = self._on_success(run, now, first=before.succeeded_at is None)
             drafts.extend(extra)
         stored = self.store.update_run(run, before.version)
         if stored is None:
@@ -921,13 +993,14 @@ class Interlock:
         self._publish(stored.pipeline_id, stored.period, attempt, drafts, now)
         return stored
 
-    def _on_success(self, run: Run, now: datetime) -> tuple[Run, list[EventDraft]]:
-        """Post-success work decided with the success: the baseline and the SLA verdict."""
+    def _on_success(
+        self, run: Run, now: datetime, *, first: bool = True
+    ) -> tuple[Run, list[EventDraft]]:
+        """Post-success work decided with the success: the baseline, and — for the period's
+        first success only — the SLA verdict (a rerun does not re-judge a delivered period)."""
         active = self._config_for(run)
         pipeline = active.pipeline
         drafts: list[EventDraft] = []
-        if run.dry_run:
-            return run, drafts
         post_run = pipeline.post_run
         if post_run is not None and post_run.rules:
             view, _ = self._sensor_view(run.pipeline_id, run.period)
@@ -943,6 +1016,8 @@ class Interlock:
                         {"keys": sorted(baseline)},
                     )
                 )
+        if run.dry_run or not first:  # dry runs got their SLA projection at would-trigger
+            return run, drafts
         deadlines = self._sla_deadlines(active, run)
         if deadlines is not None:
             verdict = sla.completion_verdict(deadlines, now)
@@ -980,9 +1055,10 @@ class Interlock:
         for draft in drafts:
             if draft.dedup is not None and not self.store.put_marker(pipeline_id, draft.dedup, now):
                 continue
+            about = draft.attempt if draft.attempt is not None else attempt
             events.append(
                 Event(
-                    draft.type, pipeline_id, period, attempt, now, draft.message, dict(draft.detail)
+                    draft.type, pipeline_id, period, about, now, draft.message, dict(draft.detail)
                 )
             )
         if not events:
@@ -1009,6 +1085,34 @@ class Interlock:
         """Publish one event (for the watchdog, runtimes and adapters)."""
         draft = EventDraft(event_type, message, dict(detail or {}), dedup)
         return self._publish(pipeline_id, period, attempt, [draft], self.clock.now())
+
+
+def _check_trigger_granularity(
+    pipeline: Pipeline, key: str, data: dict[str, Any], now: datetime
+) -> None:
+    """A trigger sensor naming a day for an hourly pipeline (or an hour for a daily one) would
+    open a run no schedule expects: refuse the write."""
+    trigger = pipeline.schedule.trigger
+    if trigger is None or not periods.trigger_key_matches(trigger.key, key):
+        return
+    named = periods.named_period(key, data, now)
+    if named is None:
+        return
+    granularity = periods.parse_period(named).granularity
+    if granularity != pipeline.granularity:
+        hint = "add hour=HH (a UTC hour)" if pipeline.granularity.value == "hourly" else ""
+        raise SensorError(
+            f"trigger sensor {key!r} names the {granularity.value} period {named}, but "
+            f"{pipeline.id} has {pipeline.granularity.value} periods"
+            + (f": {hint}" if hint else "")
+        )
+
+
+def _reopen_window(pipeline: Pipeline, now: datetime) -> datetime:
+    """The evaluation window of a reopened period (late trigger, rerun, resolve --retry): a full
+    window from now. The trigger deadline only bounds a period's first opening — a reopen after
+    it would otherwise get a window that closed before it began."""
+    return now + pipeline.schedule.evaluation.window
 
 
 def sensor_period(pipeline: Pipeline, sensor: Sensor, at: datetime) -> str:

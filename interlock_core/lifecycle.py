@@ -36,6 +36,9 @@ SUBMIT_BACKOFF = dt.timedelta(seconds=30)
 
 RETRY_REASON = "job-fail-retry"
 DRIFT_REASONS = frozenset({"data-drift", "late-data"})
+# Ledger reasons only Interlock itself may use: an operator's rerun cannot borrow their
+# budgets or the late-data bypass of the circuit breaker.
+RESERVED_REASONS = DRIFT_REASONS | {RETRY_REASON}
 JOBLESS_OWNER = "interlock"
 
 
@@ -51,6 +54,7 @@ class EventDraft:
     message: str
     detail: dict[str, Any] = field(default_factory=dict)
     dedup: str | None = None
+    attempt: int | None = None  # the attempt it is about, when not the run's previous one
 
 
 @dataclass(frozen=True)
@@ -150,8 +154,10 @@ def evaluate_gate(
 
 
 def failing_reasons(evaluation: Evaluation) -> list[str]:
-    """The reasons of the failing rules, prefixed with their sensor key."""
-    return [f"{r.key}: {r.reason}" for r in evaluation.results if not r.passed]
+    """The reasons of the failing rules, prefixed with their sensor key, each once (three
+    rules on a missing sensor give one "not found")."""
+    reasons = [f"{r.key}: {r.reason}" for r in evaluation.results if not r.passed]
+    return list(dict.fromkeys(reasons))
 
 
 # --------------------------------------------------------------------------- opening
@@ -276,7 +282,14 @@ def decide_waiting(
                 events,
             )
         if not pipeline.has_job:
-            # Job-less: an orchestrator claims the run; nothing is due until it does.
+            # Job-less: an orchestrator claims the run. Until the window closes the gate keeps
+            # being evaluated, so "ready" stays true; after it, the run waits for its claim.
+            window_end = run.window_ends_at or now
+            if now < window_end:
+                next_at = min(now + pipeline.schedule.evaluation.interval, window_end)
+                return Transition(
+                    passed.evolve(next_action=NextAction.EVALUATE, due_at=next_at), events
+                )
             return Transition(passed.evolve(next_action=None, due_at=None), events)
         return Transition(
             passed.evolve(
@@ -292,6 +305,19 @@ def decide_waiting(
     window_end = run.window_ends_at or now
     if now >= window_end:
         summary = "; ".join(reasons) or "the gate did not pass"
+        if pipeline.dry_run:
+            exhausted = _event(
+                EventType.DRY_RUN_COMPLETED,
+                f"dry run: the gate did not pass within the window: {summary}",
+                outcome="validation-exhausted",
+                reasons=reasons,
+            )
+        else:
+            exhausted = _event(
+                EventType.VALIDATION_EXHAUSTED,
+                f"evaluation window closed before the gate passed: {summary}",
+                reasons=reasons,
+            )
         return Transition(
             _finished(
                 base,
@@ -299,13 +325,7 @@ def decide_waiting(
                 now,
                 message=f"evaluation window closed: {summary}",
             ),
-            [
-                _event(
-                    EventType.VALIDATION_EXHAUSTED,
-                    f"evaluation window closed before the gate passed: {summary}",
-                    reasons=reasons,
-                )
-            ],
+            [exhausted],
         )
     next_at = min(now + pipeline.schedule.evaluation.interval, window_end)
     # A gate that passed once and fails again (job-less, not yet claimed) is no longer ready.
@@ -776,6 +796,8 @@ class RerunFacts:
     budget: int
     excluded_reason: str | None
     fresh_sensor_since_success: bool
+    # Late data is itself the fresh sensor; an operator may also force past the breaker.
+    bypass_circuit_breaker: bool = False
 
 
 def rerun_budget(pipeline: Pipeline, reason: str) -> tuple[int, frozenset[str]]:
@@ -839,7 +861,7 @@ def decide_rerun(
         )
     if (
         run.status == RunStatus.SUCCEEDED
-        and reason != "late-data"
+        and not facts.bypass_circuit_breaker
         and not facts.fresh_sensor_since_success
     ):
         return Transition(
@@ -872,12 +894,12 @@ def decide_rerun(
     return Transition(
         reopened,
         [
-            _event(
+            EventDraft(
                 EventType.RERUN_ACCEPTED,
-                f"rerun accepted for {run.pipeline_id} {run.period} (reason: {reason})",
-                reason=reason,
-                rerunCount=facts.used + 1,
-                budget=facts.budget,
+                f"rerun accepted for {run.pipeline_id} {run.period} as attempt "
+                f"{reopened.attempt} (reason: {reason})",
+                {"reason": reason, "rerunCount": facts.used + 1, "budget": facts.budget},
+                attempt=reopened.attempt,
             )
         ],
         [reason],
@@ -921,6 +943,8 @@ def decide_resolve(
             f"{run.pipeline_id} {run.period} is being submitted by {run.lease_owner}; "
             "resolve only after its lease expires"
         )
+    if resolution == "failed" and run.status == RunStatus.FAILED:
+        raise ValueError(f"{run.pipeline_id} {run.period} is already FAILED")
     resolved = _event(
         EventType.RUN_RESOLVED,
         f"resolved as {resolution} by an operator" + (f": {note}" if note else ""),

@@ -320,8 +320,8 @@ def check_sla(engine: Interlock, active: ActiveConfig, now: dt.datetime) -> list
         if schedule.is_excluded_period(pipeline, active.calendars, period):
             continue
         run = engine.store.get_run(pipeline.id, period)
-        if run is not None and run.status == RunStatus.SUCCEEDED:
-            continue
+        if run is not None and run.succeeded_at is not None:
+            continue  # delivered once: a later rerun does not un-meet the SLA
         published.extend(
             _sla_alert(engine, pipeline.id, period, run, deadlines, now, relative=False)
         )
@@ -335,7 +335,7 @@ def check_relative_sla(engine: Interlock, active: ActiveConfig, now: dt.datetime
         return []
     published: list[Event] = []
     for run in engine.store.list_runs(pipeline.id, None, limit=50):
-        if run.trigger_arrived_at is None or run.status == RunStatus.SUCCEEDED:
+        if run.trigger_arrived_at is None or run.succeeded_at is not None:
             continue
         if run.trigger_arrived_at < now - CATCH_UP:
             continue
