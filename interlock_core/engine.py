@@ -143,6 +143,12 @@ class Interlock:
         errors: list[ConfigError] = list(pipeline_set.errors)
         if errors and not partial:
             raise ConfigError([issue for error in errors for issue in error.issues])
+        if remove_missing and not pipeline_set.pipelines and not errors:
+            # An empty directory is almost always a wrong path, not "delete every pipeline".
+            raise InterlockError(
+                "no pipeline files to apply; refusing to remove every configured pipeline "
+                "(check the directory, or remove pipelines one file at a time)"
+            )
         configs: dict[str, tuple[dict[str, Any], str, str]] = {}
         for pipeline_id, pipeline in pipeline_set.pipelines.items():
             document = envelope(pipeline, pipeline_set.calendars)
@@ -188,13 +194,21 @@ class Interlock:
             issue = error.issues[0] if error.issues else ConfigIssue(str(error))
             pipeline_id = by_source.get(_source_key(issue.file), "")
             text = str(error)
-            marker = f"{EventType.CONFIG_INVALID.value}#{envelope_hash({'e': text})[:16]}"
+            # Once per edit of the file: re-applying an unchanged broken file is quiet, breaking
+            # it again after a fix alerts again.
+            edition = {"e": text, "v": _file_edition(issue.file)}
+            marker = f"{EventType.CONFIG_INVALID.value}#{envelope_hash(edition)[:16]}"
+            consequence = (
+                "the last good config stays active"
+                if pipeline_id
+                else "it has no earlier good config, so its pipeline is not active"
+            )
             drafts.append(
                 (
                     pipeline_id,
                     EventDraft(
                         EventType.CONFIG_INVALID,
-                        f"invalid config, last good config stays active: {text}",
+                        f"invalid config ({consequence}): {text}",
                         {"file": issue.file, "line": issue.line, "path": issue.path},
                         dedup=marker,
                     ),
@@ -778,6 +792,10 @@ class Interlock:
         """
         active = self._require_config(pipeline_id)
         pipeline = active.pipeline
+        if pipeline.has_job:
+            raise ClaimRefused(
+                f"{pipeline_id} has a job; wait for its SUCCEEDED instead of claiming it"
+            )
         for _ in range(5):
             now = self.clock.now()
             resolved = (
@@ -785,13 +803,19 @@ class Interlock:
                 if period
                 else schedule.current_period(pipeline, now)
             )
-            run = self.store.get_run(pipeline_id, resolved) or self.open_run(
-                pipeline_id, resolved, RunOrigin.MANUAL
-            )
-            if run is None:
-                raise ClaimRefused(f"{pipeline_id} {resolved} is excluded by the calendar")
             view, _ = self._sensor_view(pipeline_id, resolved)
             evaluation = lifecycle.evaluate_gate(pipeline, view, now)
+            run = self.store.get_run(pipeline_id, resolved)
+            if run is None:
+                # A refused claim leaves nothing behind: a run opens only for a passing gate.
+                if not evaluation.passed:
+                    raise ClaimRefused(
+                        f"gate not ready for {pipeline_id} {resolved}: "
+                        + "; ".join(lifecycle.failing_reasons(evaluation))
+                    )
+                run = self.open_run(pipeline_id, resolved, RunOrigin.TRIGGER)
+                if run is None:
+                    raise ClaimRefused(f"{pipeline_id} {resolved} is excluded by the calendar")
             transition = lifecycle.decide_claim(run, pipeline, owner, evaluation, now)
             if transition.run is None:
                 return run
@@ -1121,6 +1145,16 @@ def sensor_period(pipeline: Pipeline, sensor: Sensor, at: datetime) -> str:
     honours ``periodOffset``), else today's local date or the current UTC hour."""
     named = periods.named_period(sensor.key, sensor.data, at)
     return named if named is not None else schedule.current_period(pipeline, at)
+
+
+def _file_edition(path: str | None) -> str:
+    """Identifies one edit of a file (its modification time), or "" when it cannot be read."""
+    if not path:
+        return ""
+    try:
+        return str(os.stat(path).st_mtime_ns)
+    except OSError:
+        return ""
 
 
 def _source_key(path: str | os.PathLike[str] | None) -> str:

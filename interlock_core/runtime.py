@@ -25,7 +25,7 @@ from typing import TextIO
 from interlock_core.alerts.base import AlertSink
 from interlock_core.clock import Clock, SystemClock
 from interlock_core.config.loader import load_pipelines
-from interlock_core.engine import Interlock
+from interlock_core.engine import Interlock, InterlockError
 from interlock_core.events import Event, EventType
 from interlock_core.jobs.base import JobRunner
 from interlock_core.storage import open_store
@@ -191,7 +191,10 @@ class PipelineWatcher:
             return []
         self._fingerprint = fingerprint
         pipeline_set = load_pipelines(self.directory)
-        result = self.engine.apply(pipeline_set, partial=True)
+        try:
+            result = self.engine.apply(pipeline_set, partial=True)
+        except InterlockError as exc:  # e.g. the directory emptied: keep what is configured
+            return [f"not applied: {exc}"]
         lines = [f"{c.pipeline_id}: {c.action}" for c in result.changes if c.action != "unchanged"]
         lines += [f"invalid: {error}" for error in result.invalid]
         return lines

@@ -230,7 +230,16 @@ def check_trigger_deadlines(
         if schedule.is_excluded_period(pipeline, active.calendars, period):
             continue
         run = engine.store.get_run(pipeline.id, period)
-        if run is not None and (run.gate_passed_at is not None or run.status != RunStatus.WAITING):
+        if run is not None and (
+            run.gate_passed_at is not None
+            or run.succeeded_at is not None
+            or run.status not in {RunStatus.WAITING, RunStatus.VALIDATION_EXHAUSTED}
+        ):
+            continue
+        # A cron run's window ends at the deadline, so it may already be exhausted: what
+        # matters is whether the trigger itself arrived for the period.
+        view = periods.sensors_for_period(engine.store.get_sensors(pipeline.id), period)
+        if evaluate_rule(trigger, view, now).passed:
             continue
         if run is None:
             # Record the period as closed (no RUN_OPENED: nothing opened), so a late trigger

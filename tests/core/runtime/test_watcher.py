@@ -54,10 +54,18 @@ def test_changes_apply_and_a_broken_file_keeps_the_last_good_config(tmp_path: Pa
     updated = engine.config("orders")
     assert updated is not None and updated.pipeline.validation.rules[0].value == 200
 
+    # Deleting one file of several removes its pipeline ...
+    (directory / "other.yaml").write_text(GOOD.replace("id: orders", "id: other"))
+    assert runtime.run_once(force_checks=True).applied == ["other: created"]
     (directory / "orders.yaml").unlink()
     assert runtime.run_once(force_checks=True).applied == ["orders: removed"]
     assert engine.config("orders") is None
     assert len(engine.events(types=[EventType.PIPELINE_REMOVED])) == 1
+    # ... but an emptied directory (a wrong mount, a bad checkout) removes nothing.
+    (directory / "other.yaml").unlink()
+    [line] = runtime.run_once(force_checks=True).applied
+    assert line.startswith("not applied: no pipeline files to apply")
+    assert engine.config("other") is not None
 
 
 def test_a_sensor_written_straight_into_the_store_wakes_waiting_runs(tmp_path: Path) -> None:
@@ -90,3 +98,23 @@ def test_a_file_named_relatively_then_absolutely_is_the_same_file(
     assert engine.config("orders") is not None
     [invalid] = engine.events(types=[EventType.CONFIG_INVALID])
     assert invalid.pipeline_id == "orders"
+
+
+def test_breaking_a_file_again_after_a_fix_alerts_again(tmp_path: Path) -> None:
+    import os
+
+    runtime, engine, directory = _runtime(tmp_path)
+    path = directory / "orders.yaml"
+    path.write_text(GOOD)
+    runtime.run_once(force_checks=True)
+    for edition in range(2):
+        path.write_text(BROKEN)
+        os.utime(path, ns=(10**18 + edition, 10**18 + edition))
+        runtime.run_once(force_checks=True)
+        runtime.run_once(force_checks=True)  # unchanged: no new alert
+        path.write_text(GOOD)
+        os.utime(path, ns=(2 * 10**18 + edition, 2 * 10**18 + edition))
+        runtime.run_once(force_checks=True)
+    invalid = engine.events(types=[EventType.CONFIG_INVALID])
+    assert len(invalid) == 2
+    assert "the last good config stays active" in invalid[0].message
