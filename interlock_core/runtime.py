@@ -68,9 +68,8 @@ def build_engine(
 
     store = open_store(store_url)
     if runners is None:
-        state_dir = state_dir_for(store_url)
-        state_dir.mkdir(parents=True, exist_ok=True)
-        runners = default_runners(state_dir)
+        # Created by the command runner on its first submit, not by every read-only command.
+        runners = default_runners(state_dir_for(store_url))
     return Interlock(store, runners, clock or SystemClock(), alerts)
 
 
@@ -137,7 +136,7 @@ class AlertForwarder:
                 continue
             self._seen[event.id] = None
             fresh += 1
-            if self.console is not None and event.at >= self._started - self.overlap:
+            if self.console is not None and event.at >= self._started:
                 self.console.publish(event)
             if self.engine.store.put_marker(
                 event.pipeline_id, f"alerted#{event.id}", now, expires_at=now + self.MARKER_TTL

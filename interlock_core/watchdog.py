@@ -369,8 +369,9 @@ def _sla_alert(
 ) -> list[Event]:
     breach_type = EventType.RELATIVE_SLA_BREACH if relative else EventType.SLA_BREACH
     warning_type = EventType.RELATIVE_SLA_WARNING if relative else EventType.SLA_WARNING
-    status = run.status.value if run is not None else "not started"
-    if run is None:
+    started = run is not None and (run.submitted_at is not None or run.claimed_at is not None)
+    status = run.status.value if run is not None and started else "not started"
+    if not started:
         hint = "pipeline not started — check sensor data and the trigger"
     elif run.status in {RunStatus.RUNNING, RunStatus.SUBMITTING, RunStatus.CLAIMED}:
         hint = "pipeline running — may complete before breach"
