@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from interlock_core.config.jobs import AirflowJob
-from interlock_core.jobs.aws import ClientFactory, classify_aws_error, default_client_factory
+from interlock_core.jobs.aws import ClientFactory, aws_job_error, default_client_factory
 from interlock_core.jobs.base import (
     FailureCategory,
     JobError,
@@ -44,7 +44,9 @@ from interlock_core.jobs.netguard import (
     Sleep,
     category_for_status,
     excerpt,
+    not_started,
     safe_url,
+    status_may_have_started,
 )
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,8 @@ class _Reply:
     status: int
     data: Any
     text: str
+    # Whether the request may have done something at the target (see HttpResponse).
+    may_have_started: bool = True
 
     def describe(self) -> str:
         return f"HTTP {self.status}: {self.text}" if self.text else f"HTTP {self.status}"
@@ -186,13 +190,22 @@ class AirflowRunner:
                 environ=self._environ,
             )
             if target.username_env and target.password_env:
-                headers["Authorization"] = f"Bearer {self._access_token(target, refreshed)}"
-            response = client.request(method, url, headers=headers, json_body=body, retries=retries)
+                # However the exchange fails, the call itself was not sent.
+                with not_started():
+                    token = self._access_token(target, refreshed)
+                headers["Authorization"] = f"Bearer {token}"
+            # Every call here may be repeated: the trigger dedups on its dag_run_id (a repeat
+            # gets 409), the others read, set a state or exchange credentials.
+            response = client.request(
+                method, url, headers=headers, json_body=body, retries=retries, idempotent=True
+            )
             if response.status == 401 and target.username_env and not refreshed:
                 # The cached JWT expired: exchange the credentials again, once.
                 refreshed = True
                 continue
-            return _Reply(response.status, response.json(), response.excerpt())
+            return _Reply(
+                response.status, response.json(), response.excerpt(), response.may_have_started()
+            )
 
     def _access_token(self, target: _Target, refresh: bool) -> str:
         assert target.url is not None
@@ -208,7 +221,12 @@ class AirflowRunner:
         }
         url = f"{target.url.rstrip('/')}/auth/token"
         response = self._client(target).request(
-            "POST", url, json_body=credentials, headers={"Accept": "application/json"}, retries=1
+            "POST",
+            url,
+            json_body=credentials,
+            headers={"Accept": "application/json"},
+            retries=1,
+            idempotent=True,
         )
         if response.status in (401, 403):
             raise JobError(
@@ -248,10 +266,12 @@ class AirflowRunner:
             answer = getattr(exc, "response", None)
             if isinstance(answer, dict) and "RestApiStatusCode" in answer:
                 data = answer.get("RestApiResponse")
-                return _Reply(int(answer["RestApiStatusCode"]), data, _text(data))
-            raise JobError(f"{what}: {exc}", classify_aws_error(exc)) from exc
+                status = int(answer["RestApiStatusCode"])
+                return _Reply(status, data, _text(data), status_may_have_started(status))
+            raise aws_job_error(what, exc) from exc
         data = response.get("RestApiResponse")
-        return _Reply(int(response.get("RestApiStatusCode", 200)), data, _text(data))
+        status = int(response.get("RestApiStatusCode", 200))
+        return _Reply(status, data, _text(data), status_may_have_started(status))
 
     # --- JobRunner ------------------------------------------------------------------------
 
@@ -281,10 +301,14 @@ class AirflowRunner:
         Raises:
             JobError: 4xx PERMANENT, 5xx/timeouts TRANSIENT, bad credentials PERMANENT.
         """
-        config = expect_config(job, AirflowJob)
+        with not_started():
+            config = expect_config(job, AirflowJob)
+            conf = self._conf(config, run, token)
         target = _Target(
             dag_id=config.dag_id,
-            url=config.url,
+            # User info is never sent (the client dials host and port only): keep it out of
+            # the handle, which is stored with the run.
+            url=safe_url(config.url) if config.url else None,
             mwaa_environment=config.mwaa_environment,
             region=config.region or None,
             token_env=config.token_env,
@@ -295,7 +319,7 @@ class AirflowRunner:
             allow_private_network=config.allow_private_network,
             variables=run_variables(run, token),
         )
-        body = {"dag_run_id": token, "logical_date": None, "conf": self._conf(config, run, token)}
+        body = {"dag_run_id": token, "logical_date": None, "conf": conf}
         reply = self._call(target, "POST", target.runs_path(), body, retries=_SUBMIT_RETRIES)
         adopted = False
         if reply.status == 409:
@@ -315,6 +339,8 @@ class AirflowRunner:
         return JobError(
             f"airflow {action} {target.dag_id} at {where}: {reply.describe()}",
             category_for_status(reply.status),
+            # An adopt follows a 409: the DAG run exists whatever the GET answered.
+            may_have_started=action == "adopt" or reply.may_have_started,
         )
 
     def _get_run(self, handle: JobHandle) -> tuple[_Target, str, dict[str, Any]]:

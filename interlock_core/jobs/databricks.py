@@ -26,7 +26,14 @@ from interlock_core.jobs.base import (
     run_variables,
 )
 from interlock_core.jobs.http import build_headers, http_error
-from interlock_core.jobs.netguard import HttpClient, HttpResponse, Resolver, Sleep, safe_url
+from interlock_core.jobs.netguard import (
+    HttpClient,
+    HttpResponse,
+    Resolver,
+    Sleep,
+    not_started,
+    safe_url,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +111,11 @@ class DatabricksRunner:
             rand=self._rand,
             resolver=self._resolver,
         )
-        response = client.request(method, url, headers=headers, json_body=body, retries=_RETRIES)
+        # Every call here may be repeated: run-now dedups on its idempotency_token, runs/get
+        # reads and runs/cancel of a stopped run changes nothing.
+        response = client.request(
+            method, url, headers=headers, json_body=body, retries=_RETRIES, idempotent=True
+        )
         return f"{method} {safe_url(url.split('?', 1)[0])}", response
 
     def submit(self, job: BaseModel, run: RunContext, token: str) -> JobHandle:
@@ -114,9 +125,12 @@ class DatabricksRunner:
             JobError: PERMANENT for a missing token variable or a 4xx answer, TRANSIENT for
                 5xx or a timeout.
         """
-        config = expect_config(job, DatabricksJob)
+        with not_started():
+            config = expect_config(job, DatabricksJob)
         meta: dict[str, Any] = {
-            "databricks_workspace_url": config.workspace_url,
+            # User info is never sent (the client dials host and port only): keep it out of
+            # the handle, which is stored with the run.
+            "databricks_workspace_url": safe_url(config.workspace_url),
             "databricks_job_id": str(config.job_id),
             "token_env": config.token_env,
             "headers": dict(config.headers),

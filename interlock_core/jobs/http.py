@@ -38,10 +38,12 @@ from interlock_core.jobs.netguard import (
     Resolver,
     Sleep,
     category_for_status,
+    not_started,
     safe_url,
 )
 
-_SUBMIT_RETRIES = 2  # the Go reference's 3 attempts
+# The Go reference's 3 attempts; a submit repeats only what certainly never left (see submit).
+_SUBMIT_RETRIES = 2
 
 
 def default_body(run: RunContext, token: str) -> dict[str, Any]:
@@ -69,7 +71,8 @@ def build_headers(
     Values are computed at call time from the environment and never stored.
 
     Raises:
-        JobError: PERMANENT when ``token_env`` names an unset variable.
+        JobError: PERMANENT when ``token_env`` names an unset variable (nothing was sent, so
+            ``may_have_started`` is False).
     """
     env = os.environ if environ is None else environ
     headers: dict[str, str] = {
@@ -77,7 +80,8 @@ def build_headers(
         **{name: str(expand_interlock(value, variables, env)) for name, value in templates.items()},
     }
     if token_env:
-        headers["Authorization"] = f"Bearer {env_secret(token_env, env)}"
+        with not_started():
+            headers["Authorization"] = f"Bearer {env_secret(token_env, env)}"
     return headers
 
 
@@ -95,8 +99,13 @@ def read_field(data: Any, path: str) -> Any:
 
 
 def http_error(what: str, response: HttpResponse) -> JobError:
-    """A JobError for a non-2xx answer: 4xx PERMANENT, 5xx TRANSIENT."""
-    return JobError(f"{what}: {response.describe()}", category_for_status(response.status))
+    """A JobError for a non-2xx answer: 4xx PERMANENT, 5xx TRANSIENT; a 3xx/4xx refusal did not
+    start the job, a 5xx may have (:meth:`HttpResponse.may_have_started`)."""
+    return JobError(
+        f"{what}: {response.describe()}",
+        category_for_status(response.status),
+        may_have_started=response.may_have_started(),
+    )
 
 
 class HttpRunner:
@@ -136,12 +145,18 @@ class HttpRunner:
         )
 
     def submit(self, job: BaseModel, run: RunContext, token: str) -> JobHandle:
-        """Send the request (with ``Idempotency-Key: <token>``), retrying 5xx/network errors.
+        """Send the request (with ``Idempotency-Key: <token>``).
+
+        The target is not known to deduplicate, so only failures that certainly never reached
+        it (connection refused, a failed name lookup or TLS handshake) are retried here; a
+        timeout or reset after sending and a 5xx answer are raised with ``may_have_started``,
+        and the engine does not send the request again.
 
         Raises:
             JobError: 4xx PERMANENT, 5xx/timeouts TRANSIENT, a refused address PERMANENT.
         """
-        config = expect_config(job, HttpJob)
+        with not_started():
+            config = expect_config(job, HttpJob)
         env = os.environ if self._environ is None else self._environ
         variables = run_variables(run, token)
         headers = build_headers(
@@ -160,13 +175,18 @@ class HttpRunner:
         client = self._client(config.timeout, config.allow_private_network)
         what = f"{config.method.upper()} {safe_url(config.url)}"
         response = client.request(
-            config.method, config.url, headers=headers, body=body, retries=_SUBMIT_RETRIES
+            config.method,
+            config.url,
+            headers=headers,
+            body=body,
+            retries=_SUBMIT_RETRIES,
+            idempotent=False,
         )
         data = response.json()
         run_id_value = read_field(data, config.run_id_field)
         run_id = str(run_id_value) if run_id_value not in (None, "") else None
         metadata: dict[str, Any] = {
-            "url": config.url,
+            "url": safe_url(config.url),  # never user info, should a config carry some
             "method": config.method.upper(),
             "http_status": response.status,
             "token": token,
@@ -223,6 +243,8 @@ class HttpRunner:
     ) -> JobHandle:
         assert config.status_url is not None
         status_url = config.status_url.replace("{run_id}", urllib.parse.quote(run_id, safe=""))
+        # User info is never sent (the client dials host and port only): keep it out of storage.
+        status_url = safe_url(status_url)
         return JobHandle(
             run_id=run_id,
             metadata={
@@ -274,7 +296,7 @@ class HttpRunner:
         client = self._client(
             float(meta.get("timeout", 30)), bool(meta.get("allow_private_network"))
         )
-        response = client.request("GET", status_url, headers=headers, retries=1)
+        response = client.request("GET", status_url, headers=headers, retries=1, idempotent=True)
         what = f"GET {safe_url(status_url)}"
         if not 200 <= response.status < 300:
             raise http_error(what, response)

@@ -262,6 +262,39 @@ def test_cancel_marks_the_run_failed(
     assert len(server.calls("PATCH", RUN_PATH)) == 1
 
 
+def test_submit_failures_before_the_trigger_started_nothing(
+    server: FakeServer, airflow: FakeAirflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AF_TOKEN")
+    with pytest.raises(JobError, match="AF_TOKEN") as caught:
+        AirflowRunner().submit(job(server, tokenEnv="AF_TOKEN"), RUN, TOKEN)
+    assert caught.value.may_have_started is False
+    # The credential exchange fails: the trigger was never sent.
+    server.on("POST", "/auth/token", Reply(503, {"detail": "down"}))
+    with pytest.raises(JobError) as caught:
+        AirflowRunner(sleep=SleepRecorder()).submit(
+            job(server, usernameEnv="AF_USER", passwordEnv="AF_PASS"), RUN, TOKEN
+        )
+    assert caught.value.category is FailureCategory.TRANSIENT
+    assert caught.value.may_have_started is False
+    assert server.calls("POST", "/api/v2/dags/etl/dagRuns") == []
+
+
+def test_a_refused_trigger_started_nothing_and_a_5xx_may_have(
+    server: FakeServer, runner: AirflowRunner
+) -> None:
+    server.on("POST", "/api/v2/dags/etl/dagRuns", Reply(400, {"detail": "bad conf"}))
+    with pytest.raises(JobError) as caught:
+        runner.submit(job(server, tokenEnv="AF_TOKEN"), RUN, TOKEN)
+    assert caught.value.may_have_started is False
+    server.on("POST", "/api/v2/dags/etl/dagRuns", Reply(500, {"detail": "oops"}))
+    with pytest.raises(JobError) as caught:
+        runner.submit(job(server, tokenEnv="AF_TOKEN"), RUN, TOKEN)
+    assert caught.value.may_have_started is True
+    # The trigger dedups on its dag_run_id, so it is safely repeated: 1 + 2 retries.
+    assert len(server.calls("POST", "/api/v2/dags/etl/dagRuns")) == 1 + 3
+
+
 def test_cancel_refused_is_not_confirmed(
     server: FakeServer, airflow: FakeAirflow, runner: AirflowRunner
 ) -> None:

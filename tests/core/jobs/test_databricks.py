@@ -193,6 +193,7 @@ def test_4xx_is_permanent(server: FakeServer, runner: DatabricksRunner) -> None:
     with pytest.raises(JobError, match="INVALID_PARAMETER_VALUE") as caught:
         runner.submit(job(server), RUN, TOKEN)
     assert caught.value.category is FailureCategory.PERMANENT
+    assert caught.value.may_have_started is False
     assert len(server.requests) == 1
 
 
@@ -203,6 +204,8 @@ def test_5xx_is_retried_then_transient(
     with pytest.raises(JobError, match="HTTP 500") as caught:
         runner.submit(job(server), RUN, TOKEN)
     assert caught.value.category is FailureCategory.TRANSIENT
+    assert caught.value.may_have_started is True
+    # run-now dedups on its idempotency_token, so repeating it is safe.
     assert len(server.requests) == 3
     assert len(sleeps) == 2
 
@@ -240,6 +243,7 @@ def test_missing_token_variable_is_permanent_and_names_it(
     with pytest.raises(JobError, match="DBX_TOKEN") as caught:
         runner.submit(job(server), RUN, TOKEN)
     assert caught.value.category is FailureCategory.PERMANENT
+    assert caught.value.may_have_started is False
     assert server.requests == []
 
 

@@ -1,6 +1,7 @@
 """The http job against a local server."""
 
 import json
+import socket
 from typing import Any
 
 import pytest
@@ -89,25 +90,43 @@ def test_dict_body_is_json_with_expansion_and_string_body_is_sent_as_is(
     assert server.requests[-1].body == b"plain; rm -rf / $5 orders"
 
 
-def test_5xx_is_retried_twice_with_backoff_then_transient(
+def test_a_5xx_is_not_sent_again_and_may_have_started_the_job(
     server: FakeServer, runner: HttpRunner, sleeps: SleepRecorder
 ) -> None:
+    # The target may have started the job before failing: another POST could start a second.
     server.on("POST", "/hook", Reply(503, body=b"busy\x00\nnow"))
     with pytest.raises(JobError) as caught:
         runner.submit(job(server), RUN, TOKEN)
     assert caught.value.category is FailureCategory.TRANSIENT
+    assert caught.value.may_have_started is True
     assert "HTTP 503" in str(caught.value)
     assert "busy now" in str(caught.value)
-    assert len(server.calls("POST", "/hook")) == 3
+    assert len(server.calls("POST", "/hook")) == 1
+    assert sleeps == []
+
+
+def test_a_refused_connection_is_retried_with_backoff_and_started_nothing(
+    runner: HttpRunner, sleeps: SleepRecorder
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    config = HttpJob.model_validate(
+        {"url": f"http://127.0.0.1:{port}/", "allowPrivateNetwork": True}
+    )
+    with pytest.raises(JobError) as caught:
+        runner.submit(config, RUN, TOKEN)
+    assert caught.value.category is FailureCategory.TRANSIENT
+    assert caught.value.may_have_started is False
     assert sleeps == [pytest.approx(0.2), pytest.approx(0.4)]
 
 
-def test_a_5xx_then_success_succeeds(server: FakeServer, runner: HttpRunner) -> None:
-    server.on("POST", "/hook", Reply(502), Reply(200, {}))
-    handle = runner.submit(job(server), RUN, TOKEN)
-    assert handle.result is not None
-    assert handle.result.state is JobState.SUCCEEDED
-    assert len(server.requests) == 2
+def test_a_5xx_status_poll_is_retried(server: FakeServer, runner: HttpRunner) -> None:
+    server.on("POST", "/hook", Reply(200, {"run_id": 7}))
+    server.on("GET", "/s/7", Reply(502), Reply(200, {"state": "success"}))
+    handle = runner.submit(job(server, statusUrl=server.url + "/s/{run_id}"), RUN, TOKEN)
+    assert runner.status(handle).state is JobState.SUCCEEDED
+    assert len(server.calls("GET", "/s/7")) == 2
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
@@ -118,15 +137,28 @@ def test_4xx_is_permanent_and_not_retried(
     with pytest.raises(JobError) as caught:
         runner.submit(job(server), RUN, TOKEN)
     assert caught.value.category is FailureCategory.PERMANENT
+    assert caught.value.may_have_started is False  # a refusal: nothing was started
     assert f"HTTP {status}" in str(caught.value)
     assert len(server.requests) == 1
 
 
-def test_timeout_is_transient(server: FakeServer, runner: HttpRunner) -> None:
+def test_429_is_transient_and_started_nothing(server: FakeServer, runner: HttpRunner) -> None:
+    server.on("POST", "/hook", Reply(429, {"error": "slow down"}))
+    with pytest.raises(JobError) as caught:
+        runner.submit(job(server), RUN, TOKEN)
+    assert caught.value.category is FailureCategory.TRANSIENT
+    assert caught.value.may_have_started is False
+
+
+def test_timeout_is_transient_may_have_started_and_is_not_sent_again(
+    server: FakeServer, runner: HttpRunner
+) -> None:
     server.on("POST", "/hook", Reply(200, {}, delay=3))
     with pytest.raises(JobError, match="timed out") as caught:
         runner.submit(job(server, timeout=0.2), RUN, TOKEN)
     assert caught.value.category is FailureCategory.TRANSIENT
+    assert caught.value.may_have_started is True
+    assert len(server.calls("POST", "/hook")) == 1
 
 
 def test_missing_token_env_is_permanent_and_names_the_variable(
@@ -136,7 +168,24 @@ def test_missing_token_env_is_permanent_and_names_the_variable(
     with pytest.raises(JobError, match="NOPE_TOKEN") as caught:
         runner.submit(job(server, tokenEnv="NOPE_TOKEN"), RUN, TOKEN)
     assert caught.value.category is FailureCategory.PERMANENT
+    assert caught.value.may_have_started is False
     assert server.requests == []
+
+
+def test_user_info_in_a_url_is_never_stored(server: FakeServer, runner: HttpRunner) -> None:
+    # Configs refuse it; a handle built from an unchecked config must not keep it either.
+    server.on("POST", "/hook", Reply(200, {"run_id": "r1"}))
+    authority = f"svc:S3cr3tPW@127.0.0.1:{server.port}"
+    config = HttpJob.model_construct(
+        url=f"http://{authority}/hook",
+        status_url=f"http://{authority}/s/{{run_id}}",
+        allow_private_network=True,
+    )
+    handle = runner.submit(config, RUN, TOKEN)
+    assert "S3cr3tPW" not in json.dumps(handle.metadata)
+    assert handle.metadata["url"] == server.url + "/hook"
+    assert handle.metadata["status_url"] == server.url + "/s/r1"
+    assert "authorization" not in server.requests[0].headers
 
 
 def test_status_url_polling_from_a_fresh_runner(

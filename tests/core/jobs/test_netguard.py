@@ -1,7 +1,10 @@
 """The SSRF guard and the shared HTTP client."""
 
+import contextlib
 import ipaddress
 import socket
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -218,3 +221,195 @@ def test_unknown_host_is_transient(outbound_connects: list[Any]) -> None:
         client.request("GET", "http://nowhere.invalid/")
     assert caught.value.category is FailureCategory.TRANSIENT
     assert outbound_connects == []
+
+
+# --- what is retried, and whether a failed request may have started the job ----------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # closed again: nothing listens there
+
+
+def test_connection_refused_never_reached_the_target(sleeps: SleepRecorder) -> None:
+    client = HttpClient(timeout=1, allow_private_network=True, sleep=sleeps, rand=lambda: 0.5)
+    with pytest.raises(JobError) as caught:
+        client.request("POST", f"http://127.0.0.1:{_closed_port()}/", body=b"{}", retries=2)
+    assert caught.value.may_have_started is False
+    assert len(sleeps) == 2  # a POST is retried when it certainly never left
+
+
+def test_a_failed_lookup_is_retried_and_never_reached_the_target(sleeps: SleepRecorder) -> None:
+    lookups: list[str] = []
+
+    def fail(host: str, *args: Any, **kwargs: Any) -> list[Any]:
+        lookups.append(host)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    client = HttpClient(timeout=1, resolver=fail, sleep=sleeps)
+    with pytest.raises(JobError, match="cannot resolve") as caught:
+        client.request("POST", "http://jobs.example.com/run", retries=1)
+    assert caught.value.category is FailureCategory.TRANSIENT
+    assert caught.value.may_have_started is False
+    assert lookups == ["jobs.example.com", "jobs.example.com"]
+
+
+def test_a_refused_address_never_reached_the_target(outbound_connects: list[Any]) -> None:
+    with pytest.raises(JobError) as caught:
+        HttpClient(timeout=1).request("POST", "http://169.254.169.254/", retries=2)
+    assert caught.value.category is FailureCategory.PERMANENT
+    assert caught.value.may_have_started is False
+    assert outbound_connects == []
+
+
+def test_a_post_that_timed_out_after_sending_is_not_sent_again(
+    server: FakeServer, sleeps: SleepRecorder
+) -> None:
+    # The target starts the job on arrival but answers late: a repeat would start another.
+    server.on("POST", "/start", Reply(200, {"ok": True}, delay=3))
+    client = HttpClient(timeout=0.3, allow_private_network=True, sleep=sleeps)
+    with pytest.raises(JobError, match="timed out") as caught:
+        client.request("POST", server.url + "/start", json_body={}, retries=2)
+    assert caught.value.category is FailureCategory.TRANSIENT
+    assert caught.value.may_have_started is True
+    assert len(server.calls("POST", "/start")) == 1
+    assert sleeps == []
+
+
+def test_an_idempotent_request_is_retried_after_a_timeout(
+    server: FakeServer, sleeps: SleepRecorder
+) -> None:
+    server.on("GET", "/state", Reply(200, {}, delay=3), Reply(200, {"state": "ok"}))
+    client = HttpClient(timeout=0.3, allow_private_network=True, sleep=sleeps)
+    response = client.request("GET", server.url + "/state", retries=1, idempotent=True)
+    assert response.json() == {"state": "ok"}
+    assert response.retried_after_sending is True
+    assert len(server.calls("GET", "/state")) == 2
+
+
+def test_a_connection_closed_after_sending_may_have_started_the_job(
+    sleeps: SleepRecorder,
+) -> None:
+    received: list[bytes] = []
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = listener.accept()
+                received.append(conn.recv(65536))
+                conn.close()  # read the request, then hang up without an answer
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        client = HttpClient(timeout=2, allow_private_network=True, sleep=sleeps)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/start"
+        with pytest.raises(JobError) as caught:
+            client.request("POST", url, json_body={"a": 1}, retries=2)
+        assert caught.value.may_have_started is True
+        assert len(received) == 1
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize(("idempotent", "requests"), [(False, 1), (True, 3)])
+def test_a_5xx_is_repeated_only_when_the_request_is_idempotent(
+    server: FakeServer, sleeps: SleepRecorder, idempotent: bool, requests: int
+) -> None:
+    server.on("POST", "/start", Reply(503, {"busy": True}))
+    client = HttpClient(timeout=2, allow_private_network=True, sleep=sleeps)
+    response = client.request(
+        "POST", server.url + "/start", json_body={}, retries=2, idempotent=idempotent
+    )
+    assert response.status == 503
+    assert response.may_have_started() is True
+    assert len(server.calls("POST", "/start")) == requests
+
+
+def test_a_refusal_answer_did_not_start_anything(server: FakeServer) -> None:
+    server.on("POST", "/start", Reply(429), Reply(403))
+    client = HttpClient(timeout=2, allow_private_network=True)
+    assert client.request("POST", server.url + "/start").may_have_started() is False
+    assert client.request("POST", server.url + "/start").may_have_started() is False
+
+
+# --- one deadline for the whole exchange ---------------------------------------------------
+
+
+def _trickling_server(head: bytes, pause: float, tail: bytes) -> tuple[socket.socket, str]:
+    """A server that answers ``head``, then one ``X`` per ``pause`` seconds (16 of them) inside
+    a header line, then ``tail``: each byte arrives well within the socket timeout."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(head)
+                for _ in range(16):
+                    time.sleep(pause)
+                    conn.sendall(b"X")
+                conn.sendall(tail)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, f"http://127.0.0.1:{listener.getsockname()[1]}/x"
+
+
+def test_a_server_trickling_headers_cannot_hold_a_request_past_its_timeout() -> None:
+    listener, url = _trickling_server(
+        b"HTTP/1.1 200 OK\r\n", 0.15, b": y\r\nContent-Length: 2\r\n\r\n{}"
+    )
+    try:
+        client = HttpClient(timeout=0.5, allow_private_network=True)
+        started = time.monotonic()
+        with pytest.raises(JobError, match=r"timed out after 0\.5 s") as caught:
+            client.request("POST", url, body=b"{}")
+        assert time.monotonic() - started < 1.2  # 16 x 0.15 s = 2.4 s without the deadline
+        assert caught.value.may_have_started is True
+    finally:
+        listener.close()
+
+
+def test_a_server_trickling_the_body_cannot_hold_a_request_past_its_timeout() -> None:
+    listener, url = _trickling_server(b"HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n", 0.15, b"")
+    try:
+        client = HttpClient(timeout=0.5, allow_private_network=True)
+        started = time.monotonic()
+        with pytest.raises(JobError, match="timed out"):
+            client.request("GET", url)
+        assert time.monotonic() - started < 1.2
+    finally:
+        listener.close()
+
+
+def test_a_silent_tls_handshake_times_out_as_never_sent(sleeps: SleepRecorder) -> None:
+    accepted: list[socket.socket] = []
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(listener.accept()[0])  # accept, then never say a word
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        client = HttpClient(timeout=0.3, allow_private_network=True, sleep=sleeps)
+        url = f"https://127.0.0.1:{listener.getsockname()[1]}/start"
+        started = time.monotonic()
+        with pytest.raises(JobError, match="timed out") as caught:
+            client.request("POST", url, json_body={}, retries=1)
+        assert time.monotonic() - started < 1.5
+        assert caught.value.may_have_started is False  # no byte of the request was sent
+        assert len(sleeps) == 1  # so it was tried again
+    finally:
+        listener.close()
+        for conn in accepted:
+            conn.close()
