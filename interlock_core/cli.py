@@ -6,8 +6,15 @@ lives here. The group turns every error a command raises into one ``error: ...``
 stderr and a non-zero exit status, so a user never sees a traceback unless ``--debug`` is
 given.
 
-Exit statuses: 0 success; 1 an error or a refusal (``evaluate``: not ready); 2 a usage error
-(``evaluate``: any error, so that 1 keeps meaning "not ready").
+Exit statuses: 0 success; 1 an error or a refusal (``evaluate``: not ready); 2 a usage error:
+a bad option or argument (an unknown ``--type``, a malformed ``--period``, ``--since``,
+``--at`` or ``--data``, ...) — and for ``evaluate`` any error, so that 1 keeps meaning "not
+ready". Refusals (``claim``, ``report``, ``rerun``, ``resolve``) print ``error: REASON`` on
+stderr like every other error.
+
+Read-only commands (``status``, ``events``, ``evaluate``) never create a store: a missing
+SQLite file is an error (a wrong ``--store`` or working directory), unless ``--pipelines``
+is given, whose apply writes the store.
 """
 
 import dataclasses
@@ -15,6 +22,7 @@ import difflib
 import importlib
 import json
 import math
+import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -24,10 +32,18 @@ from types import ModuleType
 from typing import IO, Any, NoReturn, TypeVar
 
 import click
+from rich.text import Text
 
 from interlock_core import cli_format as fmt
-from interlock_core.config import ConfigError, PipelineSet, load_pipeline_files, load_pipelines
+from interlock_core.config import (
+    ConfigError,
+    ConfigIssue,
+    PipelineSet,
+    load_pipeline_files,
+    load_pipelines,
+)
 from interlock_core.config.durations import parse_duration
+from interlock_core.config.loader import CALENDARS_DIR, SETTINGS_FILES
 from interlock_core.config.models import Rule
 from interlock_core.engine import Interlock, InterlockError
 from interlock_core.events import Event, EventType
@@ -43,9 +59,19 @@ FOLLOW_INTERVAL_SECONDS = 0.75
 FOLLOW_PAGE = 1000
 DEFAULT_EVENT_LIMIT = 100
 DEFAULT_STATUS_LIMIT = 50
+PIPELINE_SUFFIXES = (".yaml", ".yml")
+# The runtime settings file (alert routing); see interlock_core.alerts.routing, which is
+# imported only when a settings file is checked (it pulls in the alert channels).
+SETTINGS_FILE = "interlock.yaml"
+
+
+class NoStoreError(Exception):
+    """A read-only command found no store where ``--store`` points (exit 1; evaluate 2)."""
+
 
 # Errors whose message is enough for the user; anything else also names its type.
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (
+    NoStoreError,
     InterlockError,
     ClaimRefused,
     StoreError,
@@ -167,16 +193,51 @@ def json_option(function: F) -> F:
 # ----------------------------------------------------------------------------- the engine
 
 
-def _engine(ctx: click.Context, *, auto_apply: bool = True) -> Interlock:
-    """The engine for this invocation, built once; applies ``--pipelines`` first if given."""
+def _engine(ctx: click.Context, *, auto_apply: bool = True, read_only: bool = False) -> Interlock:
+    """The engine for this invocation, built once; applies ``--pipelines`` first if given.
+
+    Args:
+        ctx: the command's context.
+        auto_apply: apply ``--pipelines`` (when given) before anything else.
+        read_only: the command only reads: refuse to create a missing SQLite store (unless
+            the ``--pipelines`` apply is about to write it).
+    """
     settings = _settings(ctx)
     if settings.engine is None:
+        pipeline_set = None
+        if auto_apply and settings.pipelines is not None:
+            pipeline_set = _load_for_auto_apply(settings.pipelines)
+        if read_only and pipeline_set is None:
+            _require_store(settings.store)
         engine = _build_engine(settings.store)
         settings.engine = engine
         ctx.find_root().call_on_close(engine.store.close)
-        if auto_apply and settings.pipelines is not None:
-            _auto_apply(engine, settings.pipelines)
+        if pipeline_set is not None:
+            _auto_apply(engine, pipeline_set)
     return settings.engine
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file a ``sqlite:///`` URL names; None for other stores and for URLs
+    that ``open_store`` refuses (it reports those itself)."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return None
+    path = url[len(prefix) :].partition("?")[0]
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return Path(path)
+
+
+def _require_store(url: str) -> None:
+    """Fail when a read-only command would create an empty SQLite store."""
+    path = sqlite_file(url)
+    if path is None or path.exists():
+        return
+    raise NoStoreError(
+        f"no store at {Path(os.path.abspath(path))} (apply pipelines with `interlock apply "
+        "DIR` or start `interlock run` first, or point --store / INTERLOCK_STORE at a store)"
+    )
 
 
 def _build_engine(store_url: str) -> Interlock:
@@ -201,16 +262,31 @@ def _optional_module(name: str) -> ModuleType | None:
         raise  # the module exists but one of its imports is broken: say so
 
 
-def _auto_apply(engine: Interlock, directory: Path) -> None:
+def _load_for_auto_apply(directory: Path) -> PipelineSet | None:
+    """Load the ``--pipelines`` directory; None (with a warning) when it holds no pipeline
+    files, so that a wrong or emptied directory never removes every pipeline."""
+    # Absolute paths: the engine matches a broken file to the pipeline it last configured
+    # by its stored source path, which must not depend on the directory we were run from.
+    folder = directory.resolve()
+    pipeline_set = load_pipelines(folder)
+    if not pipeline_files(folder):
+        click.echo(
+            f"warning: no pipeline files (*.yaml, *.yml) in {folder}; nothing applied "
+            "(the store's pipelines stay as they are)",
+            err=True,
+        )
+        return None
+    return pipeline_set
+
+
+def _auto_apply(engine: Interlock, pipeline_set: PipelineSet) -> None:
     """Apply the pipelines directory file by file (DESIGN.md §2, "Configs at run time").
 
     A broken file keeps its pipeline's last good config (the engine records CONFIG_INVALID),
     so the command goes on; only the warning reaches the user. Nothing is printed when
     nothing changed, so scripts see the same output with or without ``--pipelines``.
     """
-    # Absolute paths: the engine matches a broken file to the pipeline it last configured
-    # by its stored source path, which must not depend on the directory we were run from.
-    result = engine.apply(load_pipelines(directory.resolve()), partial=True)
+    result = engine.apply(pipeline_set, partial=True)
     for error in result.invalid:
         for issue in error.issues:
             click.echo(f"warning: {issue} (the last good config stays active)", err=True)
@@ -219,8 +295,76 @@ def _auto_apply(engine: Interlock, directory: Path) -> None:
             click.echo(f"applied: {change.pipeline_id} {change.action}", err=True)
 
 
-def _print(renderable: Any) -> None:
-    fmt.make_console().print(renderable)
+def pipeline_files(directory: Path) -> list[Path]:
+    """The files ``load_pipelines`` reads as pipelines in a directory (the same rule)."""
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return []
+    return sorted(
+        entry
+        for entry in entries
+        if entry.suffix.lower() in PIPELINE_SUFFIXES
+        and not entry.name.startswith(".")
+        and entry.name.lower() not in SETTINGS_FILES
+        and not entry.is_dir()
+    )
+
+
+def unloaded_yaml(directory: Path) -> list[tuple[Path, int]]:
+    """Subdirectories (but ``calendars/`` and hidden ones) holding YAML files, which are
+    never loaded as pipelines, with how many each holds."""
+    found: list[tuple[Path, int]] = []
+    try:
+        children = sorted(directory.iterdir())
+    except OSError:
+        return found
+    for child in children:
+        if not child.is_dir() or child.name.startswith(".") or child.name == CALENDARS_DIR:
+            continue
+        count = 0
+        for _root, dirs, names in os.walk(child):
+            dirs[:] = [name for name in dirs if not name.startswith(".")]
+            count += sum(
+                1
+                for name in names
+                if Path(name).suffix.lower() in PIPELINE_SUFFIXES and not name.startswith(".")
+            )
+        if count:
+            found.append((child, count))
+    return found
+
+
+def _subdirectory_warnings(directory: Path) -> list[str]:
+    return [
+        f"{child}: {_plural(count, 'YAML file')} in a subdirectory, not loaded "
+        f"(pipeline files must be directly in {directory})"
+        for child, count in unloaded_yaml(directory)
+    ]
+
+
+def _empty_directory_hint(directory: Path) -> str:
+    """`` — did you mean DIR/pipelines?`` when a subdirectory holds pipeline files."""
+    candidates = [directory / "pipelines"] + [child for child, _ in unloaded_yaml(directory)]
+    for candidate in candidates:
+        if candidate.is_dir() and pipeline_files(candidate):
+            return f" — did you mean {candidate}?"
+    return ""
+
+
+def _check_settings(path: Path) -> ConfigError | None:
+    """Validate the runtime settings file (``interlock.yaml``); None when valid."""
+    from interlock_core.alerts.routing import load_alert_config
+
+    try:
+        load_alert_config(path, os.environ)
+    except ConfigError as exc:
+        return exc
+    return None
+
+
+def _print(renderable: fmt.Grid | Text) -> None:
+    fmt.show(renderable)
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -277,7 +421,36 @@ def parse_data_option(text: str | None) -> dict[str, Any]:
     except ValueError as exc:
         raise CliUsageError(f"--data is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise CliUsageError(f"--data must be a JSON object, got {type(value).__name__}")
+        raise CliUsageError(f"--data must be a JSON object, got {json_type_name(value)}")
+    return value
+
+
+def json_type_name(value: Any) -> str:
+    """The JSON name of a parsed value's type: null, boolean, number, string, array, object."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def check_period(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A click callback: a ``--period`` or ``PERIOD`` must be a period (usage error, exit 2).
+
+    The value is returned as given; the engine normalises it.
+    """
+    if value is None:
+        return None
+    try:
+        normalize_period(value)
+    except ValueError as exc:
+        raise CliUsageError(_one_line(str(exc))) from None
     return value
 
 
@@ -369,44 +542,142 @@ def main(ctx: click.Context, store: str, pipelines: Path | None, debug: bool) ->
 # ----------------------------------------------------------------------------- validate
 
 
+@dataclasses.dataclass
+class _Checked:
+    """What ``validate`` found in one argument."""
+
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    errors: list[ConfigError] = dataclasses.field(default_factory=list)
+    ok: list[str] = dataclasses.field(default_factory=list)
+    valid: int = 0
+
+    @classmethod
+    def of(cls, pipeline_set: PipelineSet) -> "_Checked":
+        return cls(
+            warnings=list(pipeline_set.warnings),
+            errors=list(pipeline_set.errors),
+            ok=[
+                f"ok: {source} ({pipeline_id})"
+                for pipeline_id, source in sorted(pipeline_set.sources.items())
+            ],
+            valid=len(pipeline_set.pipelines),
+        )
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.pass_context
 def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     """Check pipeline files and directories of pipeline files.
 
-    Every error is printed as FILE:LINE: FIELD: MESSAGE. Exit status 0 when everything loads
-    (warnings included), 1 on any error. Nothing is written to the store.
+    A directory's runtime settings file (interlock.yaml, inside or beside it) is checked
+    too. Every error is printed as FILE:LINE: FIELD: MESSAGE. Exit status 0 when everything
+    loads (warnings included), 1 on any error or a directory without pipeline files.
+    Nothing is written to the store.
     """
-    results: list[PipelineSet] = []
-    files = [path for path in paths if not path.is_dir()]
+    checked: list[_Checked] = []
+    files: list[Path] = []
+    empty: list[Path] = []
+    settings_seen: set[Path] = set()
     for path in paths:
         if path.is_dir():
-            try:
-                results.append(load_pipelines(path))
-            except ConfigError as exc:
-                results.append(PipelineSet(errors=[exc]))
+            result = _check_directory(path, settings_seen)
+            checked.append(result)
+            if not pipeline_files(path) and not result.errors:
+                empty.append(path)
+        elif path.name.lower() in SETTINGS_FILES:
+            checked.append(_check_settings_file(path, settings_seen))
+        else:
+            files.append(path)
     if files:
-        results.append(load_pipeline_files(files))
-    valid = sum(len(result.pipelines) for result in results)
-    bad_files = sum(len(result.errors) for result in results)
+        checked.append(_Checked.of(load_pipeline_files(files)))
+    valid = sum(result.valid for result in checked)
+    bad_files = sum(len(result.errors) for result in checked)
     issues = 0
-    for result in results:
+    for result in checked:
         for warning in result.warnings:
             click.echo(f"warning: {warning}")
         for error in result.errors:
             for issue in error.issues:
                 issues += 1
                 click.echo(str(issue))
-        for pipeline_id, source in sorted(result.sources.items()):
-            click.echo(f"ok: {source} ({pipeline_id})")
+        for line in result.ok:
+            click.echo(line)
+    summary: list[str] = []
     if bad_files:
-        click.echo(
-            f"{_plural(issues, 'error')} in {_plural(bad_files, 'file')}; "
-            f"{_plural(valid, 'pipeline')} valid"
-        )
+        summary.append(f"{_plural(issues, 'error')} in {_plural(bad_files, 'file')}")
+    if empty:
+        where = "1 directory" if len(empty) == 1 else f"{len(empty)} directories"
+        summary.append(f"no pipeline files in {where}")
+    summary.append(f"{_plural(valid, 'pipeline')} valid")
+    click.echo("; ".join(summary))
+    if bad_files or empty:
         ctx.exit(1)
-    click.echo(f"{_plural(valid, 'pipeline')} valid")
+
+
+def _check_directory(path: Path, settings_seen: set[Path]) -> _Checked:
+    """A pipelines directory: its pipeline files, its settings file and what is not loaded."""
+    try:
+        pipeline_set = load_pipelines(path)
+    except ConfigError as exc:
+        return _Checked(errors=[exc])
+    result = _Checked.of(pipeline_set)
+    if not pipeline_files(path):
+        # Said once, our way (with a hint), instead of the loader's warning.
+        loader_warning = f"{path}: no pipeline files (*.yaml, *.yml) found"
+        result.warnings = [w for w in result.warnings if w != loader_warning]
+        result.warnings.append(
+            f"no pipeline files (*.yaml, *.yml) in {path}{_empty_directory_hint(path)}"
+        )
+    result.warnings.extend(_subdirectory_warnings(path))
+    settings = _directory_settings(path, settings_seen)
+    result.warnings.extend(settings.warnings)
+    result.errors.extend(settings.errors)
+    result.ok.extend(settings.ok)
+    return result
+
+
+def _directory_settings(directory: Path, seen: set[Path]) -> _Checked:
+    """The settings file the runtime reads for a pipelines directory (if there is one), and
+    a warning for an ``interlock.yml`` it would not read."""
+    from interlock_core.alerts.routing import alert_config_path
+
+    found = alert_config_path(directory)  # absolute
+    # Named like the directory was (relative stays relative), as the pipeline files are.
+    shown = found if directory.is_absolute() else Path(os.path.relpath(found))
+    result = _check_settings_file(shown, seen, optional=True)
+    for folder in (directory, directory.parent):
+        for name in sorted(SETTINGS_FILES - {SETTINGS_FILE}):
+            stray = folder / name
+            if stray.is_file() and stray.resolve() not in seen:
+                seen.add(stray.resolve())
+                result.warnings.append(
+                    f"{stray}: not read by the runtime; name the settings file {SETTINGS_FILE}"
+                )
+    return result
+
+
+def _check_settings_file(path: Path, seen: set[Path], *, optional: bool = False) -> _Checked:
+    """The runtime settings file (``interlock.yaml``: alert routing), each file once."""
+    result = _Checked()
+    resolved = path.resolve()
+    if resolved in seen:
+        return result
+    seen.add(resolved)
+    if resolved.name != SETTINGS_FILE:
+        result.warnings.append(
+            f"{path}: not read by the runtime; name the settings file {SETTINGS_FILE}"
+        )
+    if not path.is_file():
+        if not optional:
+            result.errors.append(ConfigError(ConfigIssue("file not found", file=str(path))))
+        return result
+    error = _check_settings(path)
+    if error is not None:
+        result.errors.append(error)
+    else:
+        result.ok.append(f"ok: {path} (runtime settings)")
+    return result
 
 
 def _plural(count: int, noun: str) -> str:
@@ -424,20 +695,33 @@ def _plural(count: int, noun: str) -> str:
 def apply_command(ctx: click.Context, directory: Path, as_json: bool) -> None:
     """Validate a pipelines directory and write it to the store, all or nothing.
 
-    Any invalid file: every error is printed as FILE:LINE: ..., nothing is written, exit 1.
-    Unchanged pipelines are no-ops; pipelines whose file is gone are removed.
+    Any invalid file (its runtime settings file interlock.yaml included): every error is
+    printed as FILE:LINE: ..., nothing is written, exit 1. Unchanged pipelines are no-ops;
+    pipelines whose file is gone are removed. A directory without pipeline files is refused
+    (exit 1): it is almost always the wrong directory, not "remove every pipeline".
     """
     # Absolute paths, as in the automatic apply: sources are compared across invocations.
-    pipeline_set = load_pipelines(directory.resolve())
-    for warning in pipeline_set.warnings:
+    folder = directory.resolve()
+    pipeline_set = load_pipelines(folder)
+    empty = not pipeline_files(folder)
+    loader_warning = f"{folder}: no pipeline files (*.yaml, *.yml) found"
+    settings = _directory_settings(folder, set())
+    warnings = [w for w in pipeline_set.warnings if w != loader_warning]
+    for warning in [*warnings, *_subdirectory_warnings(folder), *settings.warnings]:
         click.echo(f"warning: {warning}", err=True)
-    if pipeline_set.errors:
-        issues = [issue for error in pipeline_set.errors for issue in error.issues]
+    if empty and not pipeline_set.errors:
+        raise CliError(
+            f"no pipeline files (*.yaml, *.yml) in {folder}; nothing applied"
+            + _empty_directory_hint(folder)
+        )
+    errors = [*pipeline_set.errors, *settings.errors]
+    if errors:
+        issues = [issue for error in errors for issue in error.issues]
         for issue in issues:
             click.echo(f"error: {issue}", err=True)
         click.echo(
             f"error: {_plural(len(issues), 'error')} in "
-            f"{_plural(len(pipeline_set.errors), 'file')}; nothing was applied",
+            f"{_plural(len(errors), 'file')}; nothing was applied",
             err=True,
         )
         ctx.exit(1)
@@ -466,7 +750,9 @@ def apply_command(ctx: click.Context, directory: Path, as_json: bool) -> None:
 @click.argument("key")
 @click.argument("fields", nargs=-1, metavar="[FIELD=VALUE]...")
 @click.option("--data", "data_text", metavar="JSON_OBJECT", help="Sensor data as a JSON object.")
-@click.option("--period", help="Write the sensor for this period (KEY#PERIOD).")
+@click.option(
+    "--period", callback=check_period, help="Write the sensor for this period (KEY#PERIOD)."
+)
 @click.option("--allow-unknown", is_flag=True, help="Accept a pipeline that is not configured.")
 @json_option
 @store_option
@@ -502,7 +788,9 @@ def emit(
 
 @main.command()
 @click.argument("pipeline")
-@click.option("--period", help="The period to evaluate (default: the current period).")
+@click.option(
+    "--period", callback=check_period, help="The period to evaluate (default: the current period)."
+)
 @click.option("--at", "at_text", metavar="TIME", help="Evaluate at this ISO-8601 instant.")
 @json_option
 @store_option
@@ -517,7 +805,7 @@ def evaluate(
     """
     ctx.meta[ERROR_EXIT_KEY] = 2
     at = parse_time(at_text) if at_text is not None else None
-    engine = _engine(ctx)
+    engine = _engine(ctx, read_only=True)
     readiness = engine.evaluate(pipeline, period, at)
     rules = _gate_rules(engine, pipeline, len(readiness.evaluation.results))
     if as_json:
@@ -565,7 +853,7 @@ def _gate_rules(engine: Interlock, pipeline_id: str, count: int) -> list[Rule | 
 @click.pass_context
 def status(ctx: click.Context, pipeline: str | None, limit: int, as_json: bool) -> None:
     """Show runs: status, attempt, next action, job run id (newest periods first)."""
-    engine = _engine(ctx)
+    engine = _engine(ctx, read_only=True)
     runs = engine.status(pipeline, limit)
     if pipeline is not None and not runs:
         _warn_unknown_pipeline(engine, pipeline)
@@ -602,7 +890,7 @@ def _warn_unknown_pipeline(engine: Interlock, pipeline_id: str) -> None:
     metavar="TYPE",
     help="Only events of this type (repeatable, or comma-separated).",
 )
-@click.option("--period", help="Only events about this period.")
+@click.option("--period", callback=check_period, help="Only events about this period.")
 @click.option("--since", metavar="TIME|DURATION", help="Only events since a time, or e.g. 2h ago.")
 @click.option(
     "--limit",
@@ -628,7 +916,9 @@ def events(
 ) -> None:
     """Show the event log, oldest first (--json: one JSON object per line)."""
     types = parse_event_types(type_names)
-    engine = _engine(ctx)
+    if since is not None:
+        parse_since(since, datetime.now(UTC))  # a bad --since is a usage error, checked first
+    engine = _engine(ctx, read_only=True)
     since_at = parse_since(since, engine.clock.now()) if since is not None else None
     period = normalize_period(period) if period is not None else None
     found = engine.events(pipeline, types, since_at, None, period, None, limit)
@@ -653,11 +943,17 @@ def _follow(
     since: datetime | None,
     as_json: bool,
 ) -> None:
-    """Print events as they are appended, until Ctrl-C (exit status 0)."""
+    """Print events as they are appended, until Ctrl-C (exit status 0).
+
+    The table has the columns of ``events``, its header printed once, then a line per event.
+    """
+    stream = None if as_json else fmt.EventStream(engine.pipeline_ids(), found)
+    if stream is not None:
+        click.echo(stream.header())
 
     def show(batch: list[Event]) -> None:
         for event in batch:
-            click.echo(event.to_json() if as_json else "  ".join(fmt.event_cells(event)))
+            click.echo(event.to_json() if stream is None else stream.line(event))
 
     show(found)
     last_id = found[-1].id if found else None
@@ -692,17 +988,25 @@ def _pause(seconds: float) -> None:
 
 @main.command()
 @click.argument("pipeline")
-@click.argument("period")
+@click.argument("period", callback=check_period)
 @click.option(
     "--reason", default="manual", show_default=True, help="Why (budgets count per reason)."
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Rerun a success although no sensor changed since (the job was fixed, not the "
+    "data); the budget still applies.",
 )
 @json_option
 @store_option
 @pipelines_option
 @click.pass_context
-def rerun(ctx: click.Context, pipeline: str, period: str, reason: str, as_json: bool) -> None:
+def rerun(
+    ctx: click.Context, pipeline: str, period: str, reason: str, force: bool, as_json: bool
+) -> None:
     """Reopen a finished run as a new attempt. Exit 0 accepted, 1 refused."""
-    result = _engine(ctx).request_rerun(pipeline, period, reason)
+    result = _engine(ctx).request_rerun(pipeline, period, reason, force=force)
     if as_json:
         click.echo(
             fmt.dumps(
@@ -714,10 +1018,17 @@ def rerun(ctx: click.Context, pipeline: str, period: str, reason: str, as_json: 
             )
         )
     elif result.accepted:
-        click.echo(f"accepted: {result.message}")
-    else:
-        click.echo(f"rejected: {result.message}", err=True)
+        click.echo(f"accepted: {_with_new_attempt(result.message, result.run)}")
+    if not result.accepted:
+        click.echo(f"error: {_one_line(result.message)}", err=True)
     ctx.exit(0 if result.accepted else 1)
+
+
+def _with_new_attempt(message: str, run: Run | None) -> str:
+    """An accepted rerun's message, naming the new attempt if it does not already."""
+    if run is None or f"attempt {run.attempt}" in message:
+        return message
+    return f"{message} (new attempt {run.attempt})"
 
 
 # ----------------------------------------------------------------------------- claims
@@ -725,7 +1036,7 @@ def rerun(ctx: click.Context, pipeline: str, period: str, reason: str, as_json: 
 
 @main.command()
 @click.argument("pipeline")
-@click.argument("period", required=False)
+@click.argument("period", required=False, callback=check_period)
 @click.option("--owner", required=True, help="Who takes the run, e.g. airflow:dag/run_id.")
 @json_option
 @store_option
@@ -741,7 +1052,7 @@ def claim(ctx: click.Context, pipeline: str, period: str | None, owner: str, as_
 
 @main.command()
 @click.argument("pipeline")
-@click.argument("period")
+@click.argument("period", callback=check_period)
 @click.argument("outcome", type=click.Choice(["success", "failed"]))
 @click.option("--owner", help="The claim owner (refused when another owner holds the claim).")
 @click.option("--message", default="", help="A note stored with the outcome.")
@@ -765,7 +1076,7 @@ def report(
 
 @main.command()
 @click.argument("pipeline")
-@click.argument("period")
+@click.argument("period", callback=check_period)
 @click.option("--succeeded", is_flag=True, help="The job did succeed.")
 @click.option("--failed", is_flag=True, help="The job failed (or never ran).")
 @click.option("--retry", is_flag=True, help="Start a new attempt (the gate is re-evaluated).")
@@ -793,14 +1104,14 @@ def resolve(
     if len(chosen) != 1:
         raise CliUsageError("give exactly one of --succeeded, --failed, --retry")
     run = _engine(ctx).resolve(pipeline, period, chosen[0], note)
-    _show_run(run, as_json, "resolved")
+    _show_run(run, as_json, "resolved", new_attempt=chosen[0] == "retry")
 
 
-def _show_run(run: Run, as_json: bool, verb: str) -> None:
+def _show_run(run: Run, as_json: bool, verb: str, *, new_attempt: bool = False) -> None:
     if as_json:
         click.echo(fmt.dumps(fmt.run_to_dict(run)))
     else:
-        click.echo(f"{verb}: {fmt.run_line(run)}")
+        click.echo(f"{verb}: {fmt.run_line(run, new_attempt=new_attempt)}")
 
 
 # ----------------------------------------------------------------------------- runtimes

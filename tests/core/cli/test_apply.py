@@ -142,3 +142,91 @@ def test_validate_still_works_and_writes_nothing(cli: Cli) -> None:
     assert result.exit_code == 1
     assert "bad.yaml:10:" in result.stdout
     assert cli.store().list_configs() == []
+
+
+# ----------------------------------------------------------------------------- empty directories
+
+
+def test_apply_of_a_directory_without_pipeline_files_is_refused(cli: Cli) -> None:
+    cli.write("orders.yaml", ORDERS)
+    cli.write("inventory.yaml", INVENTORY)
+    assert _actions(cli) == {"inventory": "created", "orders": "created"}
+    project = cli.pipelines.parent
+
+    # The parent of the pipelines directory, by mistake: nothing is removed.
+    result = cli("apply", str(project))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == (
+        f"error: no pipeline files (*.yaml, *.yml) in {project}; nothing applied — did you "
+        f"mean {cli.pipelines}?"
+    )
+    assert sorted(c.pipeline_id for c in cli.store().list_configs()) == ["inventory", "orders"]
+    assert cli("events", "--type", "PIPELINE_REMOVED", "--json").stdout == ""
+
+    empty = project / "empty"
+    empty.mkdir()
+    refused = cli("apply", str(empty), "--json")
+    assert refused.exit_code == 1
+    assert refused.stdout == ""
+    assert (
+        refused.stderr == f"error: no pipeline files (*.yaml, *.yml) in {empty}; nothing applied\n"
+    )
+    assert len(cli.store().list_configs()) == 2
+
+    # Deleting some files still removes their pipelines.
+    (cli.pipelines / "inventory.yaml").unlink()
+    assert _actions(cli) == {"orders": "unchanged", "inventory": "removed"}
+
+
+def test_the_pipelines_option_skips_an_empty_directory(cli: Cli) -> None:
+    cli.write("orders.yaml", ORDERS)
+    assert cli("apply", str(cli.pipelines)).exit_code == 0
+    (cli.pipelines / "orders.yaml").rename(cli.pipelines.parent / "orders.yaml.bak")
+
+    result = cli("status", "--json", auto=True)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == []
+    assert result.stderr == (
+        f"warning: no pipeline files (*.yaml, *.yml) in {cli.pipelines}; nothing applied "
+        "(the store's pipelines stay as they are)\n"
+    )
+    assert [c.pipeline_id for c in cli.store().list_configs()] == ["orders"]
+    assert cli("events", "--type", "PIPELINE_REMOVED", "--json").stdout == ""
+
+
+# ----------------------------------------------------------------------------- settings file
+
+
+def test_apply_refuses_an_invalid_settings_file(cli: Cli) -> None:
+    cli.write("orders.yaml", ORDERS)
+    settings = cli.pipelines / "interlock.yaml"
+    settings.write_text(
+        "alerts:\n  channels: {ops: {type: slak}}\n  routes: [{events: ['*'], channels: [ops]}]\n",
+        encoding="utf-8",
+    )
+    result = cli("apply", str(cli.pipelines))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"error: {settings}: alerts.channels.ops: unknown channel type 'slak'; use one of "
+        "slack, webhook, log (did you mean 'slack'?)",
+        "error: 1 error in 1 file; nothing was applied",
+    ]
+    assert cli.store().list_configs() == []
+
+    settings.write_text("alerts:\n  channels: {ops: {type: log}}\n", encoding="utf-8")
+    assert _actions(cli) == {"orders": "created"}
+
+
+def test_apply_warns_about_yaml_in_subdirectories(cli: Cli) -> None:
+    cli.write("orders.yaml", ORDERS)
+    (cli.pipelines / "drafts").mkdir()
+    (cli.pipelines / "drafts" / "inventory.yaml").write_text(INVENTORY, encoding="utf-8")
+    result = cli("apply", str(cli.pipelines))
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == (
+        f"warning: {cli.pipelines / 'drafts'}: 1 YAML file in a subdirectory, not loaded "
+        f"(pipeline files must be directly in {cli.pipelines})\n"
+    )
+    assert [c.pipeline_id for c in cli.store().list_configs()] == ["orders"]

@@ -48,13 +48,28 @@ def test_console_script(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "interlock"
     if not script.exists():
         pytest.skip("the interlock console script is not installed in this environment")
-    result = subprocess.run(
-        [str(script), "status", "--json"],
-        capture_output=True,
-        text=True,
-        env=_env(tmp_path),
-        cwd=tmp_path,
-        timeout=60,
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(script), *args],
+            capture_output=True,
+            text=True,
+            env=_env(tmp_path),
+            cwd=tmp_path,
+            timeout=60,
+        )
+
+    # A read-only command does not create the store it is pointed at.
+    missing = run("status", "--json")
+    assert missing.returncode == 1
+    assert missing.stderr == (
+        f"error: no store at {tmp_path / 'i.db'} (apply pipelines with `interlock apply DIR` "
+        "or start `interlock run` first, or point --store / INTERLOCK_STORE at a store)\n"
     )
+    assert not (tmp_path / "i.db").exists()
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "inventory.yaml").write_text(INVENTORY, encoding="utf-8")
+    assert run("apply", "pipelines").returncode == 0
+    result = run("status", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []

@@ -30,10 +30,10 @@ def test_unexpected_errors_name_their_type_and_suggest_debug(
 
 
 def test_debug_shows_the_traceback_of_expected_errors_too(ready_cli: Cli) -> None:
-    result = ready_cli("--debug", "evaluate", "orders", "--period", "2026-13-01")
+    result = ready_cli("--debug", "evaluate", "nope")
     assert result.exit_code == 2
     assert "Traceback (most recent call last)" in result.stderr
-    assert result.stderr.splitlines()[-1].startswith("error: invalid period")
+    assert result.stderr.splitlines()[-1].startswith("error: unknown pipeline 'nope'")
 
 
 def test_store_errors_are_one_line(cli: Cli) -> None:

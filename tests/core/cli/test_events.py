@@ -16,6 +16,7 @@ def _lines(text: str) -> list[dict[str, object]]:
 
 
 def test_no_events(cli: Cli) -> None:
+    cli.store()  # an existing, empty store
     result = cli("events")
     assert result.exit_code == 0
     assert result.stdout.strip() == "no events"
@@ -119,12 +120,14 @@ def test_follow_prints_new_events_until_ctrl_c(
     assert len(pauses) == 3
     assert all(0.5 <= seconds <= 1 for seconds in pauses)
     lines = result.stdout.splitlines()
-    assert len(lines) == 2  # the config event already there, then the new run
     if as_json:
         assert [json.loads(line)["type"] for line in lines] == ["CONFIG_APPLIED", "RUN_OPENED"]
     else:
-        assert "CONFIG_APPLIED" in lines[0]
-        assert "RUN_OPENED" in lines[1] and PERIOD in lines[1]
+        # The columns of `events`: the header once, the config event already there, the run.
+        assert len(lines) == 3
+        assert lines[0].split() == ["at", "type", "pipeline", "period", "attempt", "message"]
+        assert lines[1].split()[2:6] == ["CONFIG_APPLIED", "orders", "-", "-"]
+        assert lines[2].split()[2:6] == ["RUN_OPENED", "orders", PERIOD, "1"]
 
 
 def test_follow_from_an_empty_log(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -141,6 +144,7 @@ def test_follow_from_an_empty_log(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> 
             raise KeyboardInterrupt
 
     monkeypatch.setattr(cli_module, "_pause", pause)
+    cli.store()  # an existing, empty store
     result = cli("events", "--follow", "--json")
     assert result.exit_code == 0
     assert [json.loads(line)["type"] for line in result.stdout.splitlines()] == ["CONFIG_APPLIED"]

@@ -32,6 +32,7 @@ def _only_error_line(stderr: str) -> str:
 
 
 def test_status_of_an_empty_store(cli: Cli) -> None:
+    cli.store()  # created, as `interlock apply` or `interlock run` would
     result = cli("status")
     assert result.exit_code == 0
     assert result.stdout.strip() == "no runs yet"
@@ -150,8 +151,8 @@ def test_rerun_rejected_then_accepted(ready_cli: Cli) -> None:
     _succeeded(ready_cli)
     rejected = ready_cli("rerun", "inventory", PERIOD, "--reason", "fix")
     assert rejected.exit_code == 1
-    assert rejected.stderr.startswith("rejected: ")
-    assert "no sensor changed" in rejected.stderr
+    assert rejected.stdout == ""
+    assert "no sensor changed" in _only_error_line(rejected.stderr)
 
     # A new sensor after the success lets the circuit breaker pass.
     ready_cli("emit", "inventory", "extra", "n=1", "--period", PERIOD)
@@ -164,6 +165,15 @@ def test_rerun_rejected_then_accepted(ready_cli: Cli) -> None:
     events = ready_cli("events", "--type", "RERUN_ACCEPTED,RERUN_REJECTED", "--json")
     types = [json.loads(line)["type"] for line in events.stdout.splitlines()]
     assert types == ["RERUN_REJECTED", "RERUN_ACCEPTED"]
+
+
+def test_rerun_force_passes_the_circuit_breaker(ready_cli: Cli) -> None:
+    _succeeded(ready_cli)
+    assert ready_cli("rerun", "inventory", PERIOD, "--reason", "code-fix").exit_code == 1
+    forced = ready_cli("rerun", "inventory", PERIOD, "--reason", "code-fix", "--force")
+    assert forced.exit_code == 0, forced.stderr
+    assert forced.stdout.startswith("accepted: ")
+    assert "attempt 2" in forced.stdout
 
 
 def test_rerun_default_reason_is_manual(ready_cli: Cli) -> None:
@@ -189,7 +199,7 @@ def test_rerun_errors(ready_cli: Cli) -> None:
     assert unknown.exit_code == 1
     assert "unknown pipeline" in _only_error_line(unknown.stderr)
     bad_period = ready_cli("rerun", "inventory", "March")
-    assert bad_period.exit_code == 1
+    assert bad_period.exit_code == 2  # a malformed argument is a usage error
     assert "invalid period" in _only_error_line(bad_period.stderr)
 
 
@@ -237,3 +247,44 @@ def test_resolve_refusals(ready_cli: Cli) -> None:
     waiting = ready_cli("resolve", "inventory", PERIOD, "--succeeded")
     assert waiting.exit_code == 1
     assert "nothing to resolve" in _only_error_line(waiting.stderr)
+
+
+# ----------------------------------------------------------------------------- new attempts
+
+
+def test_reopening_a_run_names_the_new_attempt(ready_cli: Cli) -> None:
+    _claimed(ready_cli)
+    assert ready_cli("resolve", "inventory", PERIOD, "--failed").exit_code == 0
+    retry = ready_cli("resolve", "inventory", PERIOD, "--retry")
+    assert retry.exit_code == 0, retry.stderr
+    assert retry.stdout.startswith(f"resolved: inventory {PERIOD}: WAITING (new attempt 2)")
+
+    claim = ready_cli("claim", "inventory", PERIOD, "--owner", OWNER)
+    assert "(attempt 2)" in claim.stdout
+    ready_cli("report", "inventory", PERIOD, "success", "--owner", OWNER)
+    ready_cli("emit", "inventory", "extra", "n=1", "--period", PERIOD)
+    rerun = ready_cli("rerun", "inventory", PERIOD)
+    assert rerun.exit_code == 0, rerun.stderr
+    assert rerun.stdout.startswith("accepted: ")
+    assert "attempt 3" in rerun.stdout
+
+
+def test_an_accepted_rerun_names_its_attempt_even_if_the_message_does_not() -> None:
+    from datetime import UTC, datetime
+
+    from interlock_core.cli import _with_new_attempt
+    from interlock_core.runs import Run, RunStatus
+
+    now = datetime.now(UTC)
+    run = Run(
+        pipeline_id="p",
+        period=PERIOD,
+        status=RunStatus.WAITING,
+        attempt=4,
+        opened_at=now,
+        attempt_started_at=now,
+        updated_at=now,
+    )
+    assert _with_new_attempt("rerun accepted", run) == "rerun accepted (new attempt 4)"
+    assert _with_new_attempt("reopened as attempt 4", run) == "reopened as attempt 4"
+    assert _with_new_attempt("rerun accepted", None) == "rerun accepted"
