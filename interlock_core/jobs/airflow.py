@@ -361,7 +361,12 @@ class AirflowRunner:
         return _map_state(dag_run_id, data)
 
     def cancel(self, handle: JobHandle) -> bool:
-        """Mark the DAG run failed (``PATCH state=failed``); True when Airflow confirms."""
+        """Mark the DAG run failed (``PATCH state=failed``).
+
+        True only when Airflow confirms: the PATCH answer shows the run ``failed``, or a fresh
+        read shows it finished. A 2xx without a state (a proxy, an odd MWAA answer) is not a
+        confirmation.
+        """
         try:
             target, dag_run_id, data = self._get_run(handle)
             if str(data.get("state", "")) in _TERMINAL:
@@ -374,7 +379,18 @@ class AirflowRunner:
             logger.warning("airflow cancel of %s: %s", handle.run_id, reply.describe())
             return False
         answer = reply.data if isinstance(reply.data, dict) else {}
-        return str(answer.get("state", "failed")) == "failed"
+        if answer.get("state") == "failed":
+            return True
+        try:
+            _target, _run_id, data = self._get_run(handle)
+        except JobError as exc:
+            logger.warning("airflow cancel of %s: cannot confirm: %s", handle.run_id, exc)
+            return False
+        state = str(data.get("state", ""))
+        if state not in _TERMINAL:
+            logger.warning("airflow cancel of %s: the run is still %s", handle.run_id, state)
+            return False
+        return True
 
 
 def _map_state(dag_run_id: str, data: dict[str, Any]) -> JobStatus:

@@ -262,6 +262,31 @@ def test_cancel_marks_the_run_failed(
     assert len(server.calls("PATCH", RUN_PATH)) == 1
 
 
+def test_a_cancel_answer_without_a_state_is_not_a_confirmation(
+    server: FakeServer, airflow: FakeAirflow, runner: AirflowRunner
+) -> None:
+    # A proxy (or an odd MWAA answer) says 2xx with an empty body; the run still runs.
+    handle = runner.submit(job(server, tokenEnv="AF_TOKEN"), RUN, TOKEN)
+    airflow.sequences[TOKEN] = collections.deque(["running"])
+    server.on("PATCH", RUN_PATH, Reply(200, body=b""))
+    assert runner.cancel(handle) is False
+    assert runner.status(handle).state is JobState.RUNNING
+
+
+def test_a_cancel_answer_without_a_state_is_confirmed_by_a_fresh_read(
+    server: FakeServer, airflow: FakeAirflow, runner: AirflowRunner
+) -> None:
+    handle = runner.submit(job(server, tokenEnv="AF_TOKEN"), RUN, TOKEN)
+    airflow.sequences[TOKEN] = collections.deque(["running", "failed"])
+
+    def accepted(request: Recorded) -> Reply:
+        return Reply(204)
+
+    server.on("PATCH", RUN_PATH, accepted)
+    assert runner.cancel(handle) is True
+    assert len(server.calls("GET", RUN_PATH)) == 2
+
+
 def test_submit_failures_before_the_trigger_started_nothing(
     server: FakeServer, airflow: FakeAirflow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
