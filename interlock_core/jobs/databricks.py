@@ -38,11 +38,28 @@ from interlock_core.jobs.netguard import (
 logger = logging.getLogger(__name__)
 
 _RETRIES = 2
-_TERMINAL_LIFE_CYCLES = frozenset({"TERMINATED", "SKIPPED", "INTERNAL_ERROR"})
+# Why a run is skipped, when the reason passes: the job's (or the workspace's) limit of
+# concurrent runs was reached. Trying again later can run it. ``result_state`` carries
+# MAXIMUM_CONCURRENT_RUNS_REACHED; the newer ``status.termination_details.code`` the others.
+_TRANSIENT_SKIPS = frozenset(
+    {
+        "MAXIMUM_CONCURRENT_RUNS_REACHED",
+        "MAX_CONCURRENT_RUNS_EXCEEDED",
+        "WORKSPACE_RUN_LIMIT_EXCEEDED",
+        "MAX_JOB_QUEUE_SIZE_EXCEEDED",
+        "CLUSTER_REQUEST_LIMIT_EXCEEDED",
+    }
+)
 
 
-def map_run_state(state: Mapping[str, Any]) -> JobStatus:
-    """Map a run's ``state`` object (``life_cycle_state``, ``result_state``) to a JobStatus."""
+def map_run_state(state: Mapping[str, Any], status: Mapping[str, Any] | None = None) -> JobStatus:
+    """Map a run's ``state`` object (``life_cycle_state``, ``result_state``) to a JobStatus.
+
+    Args:
+        state: the run's ``state`` from ``runs/get``.
+        status: the run's newer ``status`` object, when the answer has one: its
+            ``termination_details.code`` tells why a run was skipped.
+    """
     life = str(state.get("life_cycle_state") or "")
     result = str(state.get("result_state") or "")
     message = str(state.get("state_message") or "")
@@ -53,8 +70,17 @@ def map_run_state(state: Mapping[str, Any]) -> JobStatus:
             return JobStatus(JobState.SUCCEEDED, message=text)
         if result == "CANCELED":
             return JobStatus(JobState.FAILED, FailureCategory.TRANSIENT, f"cancelled ({text})")
+        if result == "TIMEDOUT":
+            # The job's own timeout_seconds stopped it: the TIMEOUT budget, like Glue's TIMEOUT.
+            return JobStatus(JobState.FAILED, FailureCategory.TIMEOUT, text)
         return JobStatus(JobState.FAILED, FailureCategory.TRANSIENT, text)
     if life == "SKIPPED":
+        details = (status or {}).get("termination_details")
+        code = str(details.get("code") or "") if isinstance(details, Mapping) else ""
+        # Older answers only say so in the message ("... maximum concurrent runs ...").
+        concurrency = "concurrent run" in message.lower()
+        if result in _TRANSIENT_SKIPS or code in _TRANSIENT_SKIPS or concurrency:
+            return JobStatus(JobState.FAILED, FailureCategory.TRANSIENT, text)
         return JobStatus(JobState.FAILED, FailureCategory.PERMANENT, text)
     if life == "INTERNAL_ERROR":
         return JobStatus(JobState.FAILED, FailureCategory.TRANSIENT, text)
@@ -170,7 +196,8 @@ class DatabricksRunner:
         state = data.get("state") if isinstance(data, dict) else None
         if not isinstance(state, dict):
             raise JobError(f"{what}: the answer has no state", FailureCategory.TRANSIENT)
-        return map_run_state(state)
+        status = data.get("status") if isinstance(data, dict) else None
+        return map_run_state(state, status if isinstance(status, dict) else None)
 
     def status(self, handle: JobHandle) -> JobStatus:
         """``runs/get`` mapped by :func:`map_run_state`.

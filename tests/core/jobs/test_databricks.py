@@ -163,7 +163,7 @@ def test_status_sequence_from_another_process(
         (
             {"life_cycle_state": "TERMINATED", "result_state": "TIMEDOUT"},
             JobState.FAILED,
-            FailureCategory.TRANSIENT,
+            FailureCategory.TIMEOUT,
         ),
         (
             {"life_cycle_state": "TERMINATED", "result_state": "CANCELED"},
@@ -171,6 +171,30 @@ def test_status_sequence_from_another_process(
             FailureCategory.TRANSIENT,
         ),
         ({"life_cycle_state": "SKIPPED"}, JobState.FAILED, FailureCategory.PERMANENT),
+        (
+            {"life_cycle_state": "SKIPPED", "result_state": "MAXIMUM_CONCURRENT_RUNS_REACHED"},
+            JobState.FAILED,
+            FailureCategory.TRANSIENT,
+        ),
+        (
+            {
+                "life_cycle_state": "SKIPPED",
+                "state_message": "Skipping this run because the limit of 1 maximum concurrent "
+                "runs has been reached.",
+            },
+            JobState.FAILED,
+            FailureCategory.TRANSIENT,
+        ),
+        (
+            {"life_cycle_state": "SKIPPED", "result_state": "EXCLUDED"},
+            JobState.FAILED,
+            FailureCategory.PERMANENT,
+        ),
+        (
+            {"life_cycle_state": "SKIPPED", "result_state": "DISABLED"},
+            JobState.FAILED,
+            FailureCategory.PERMANENT,
+        ),
         ({"life_cycle_state": "INTERNAL_ERROR"}, JobState.FAILED, FailureCategory.TRANSIENT),
     ],
 )
@@ -179,6 +203,24 @@ def test_state_mapping(
 ) -> None:
     status = map_run_state(state)
     assert (status.state, status.category) == (expected, category)
+
+
+def test_a_run_skipped_for_the_concurrency_limit_is_transient(
+    server: FakeServer, fake: FakeDatabricks, runner: DatabricksRunner
+) -> None:
+    # Newer answers say why in status.termination_details, next to the deprecated state.
+    handle = runner.submit(job(server), RUN, TOKEN)
+    answer = {
+        "run_id": 1000,
+        "state": {"life_cycle_state": "SKIPPED", "state_message": "skipped"},
+        "status": {
+            "state": "TERMINATED",
+            "termination_details": {"code": "MAX_CONCURRENT_RUNS_EXCEEDED", "type": "CLIENT_ERROR"},
+        },
+    }
+    server.on("GET", "/api/2.1/jobs/runs/get", Reply(200, answer))
+    status = runner.status(handle)
+    assert (status.state, status.category) == (JobState.FAILED, FailureCategory.TRANSIENT)
 
 
 def test_cancelled_run_says_so() -> None:
