@@ -369,13 +369,14 @@ def _sla_alert(
 ) -> list[Event]:
     breach_type = EventType.RELATIVE_SLA_BREACH if relative else EventType.SLA_BREACH
     warning_type = EventType.RELATIVE_SLA_WARNING if relative else EventType.SLA_WARNING
-    started = run is not None and (run.submitted_at is not None or run.claimed_at is not None)
-    status = run.status.value if run is not None and started else "not started"
-    if not started:
+    if run is None or (run.submitted_at is None and run.claimed_at is None):
+        status = "not started"
         hint = "pipeline not started — check sensor data and the trigger"
     elif run.status in {RunStatus.RUNNING, RunStatus.SUBMITTING, RunStatus.CLAIMED}:
+        status = run.status.value
         hint = "pipeline running — may complete before breach"
     else:
+        status = run.status.value
         hint = f"pipeline {status.lower()} — investigate"
     detail = {
         "status": status,
