@@ -1,9 +1,15 @@
 """AWS job types: glue, emr, emr-serverless, step-function and lambda, through boto3.
 
-boto3 is imported only inside :func:`default_client_factory`, so the core installs and imports
-without it. Every runner takes a ``client_factory(service, region) -> client`` so tests can hand
-in moto-backed or stubbed clients. Every handle keeps the id its target returned (the Go version
+boto3 is imported only inside the client factories, so the core installs and imports without it.
+Every runner takes a ``client_factory(service, region) -> client`` so tests can hand in
+moto-backed or stubbed clients. Every handle keeps the id its target returned (the Go version
 kept only Glue's), so any process can poll or cancel the job later.
+
+Submits that the service cannot deduplicate (Glue StartJobRun, EMR AddJobFlowSteps, Lambda
+Invoke) go through a client that never retries (:func:`no_retry_client_factory`): botocore
+would otherwise send the call again after a read timeout, when the first one may already have
+started the job. Their failures say whether the call may have reached the service
+(:func:`aws_may_have_started`), so the engine only repeats what certainly did not.
 """
 
 import json
@@ -37,6 +43,7 @@ from interlock_core.jobs.base import (
     period_parts,
     run_variables,
 )
+from interlock_core.jobs.netguard import not_started
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +92,39 @@ _PERMANENT_LOCAL_ERRORS = frozenset(
 )
 
 
-def default_client_factory(service: str, region: str | None) -> Any:
-    """A boto3 client with explicit connect/read timeouts and standard retries."""
+# botocore errors raised before the request left (no connection, no credentials, a bad
+# parameter): such a call certainly did not reach the service. ConnectionError is botocore's
+# base of the connect failures (EndpointConnectionError, ConnectTimeoutError, ProxyConnection-
+# Error); its HTTPClientError family (ReadTimeoutError, ConnectionClosedError, ...) comes after
+# sending and stays "may have started".
+_NOT_SENT_ERRORS = frozenset(
+    {
+        "ConnectionError",
+        "EndpointConnectionError",
+        "ConnectTimeoutError",
+        "ProxyConnectionError",
+        "NoCredentialsError",
+        "PartialCredentialsError",
+        "CredentialRetrievalError",
+        "UnknownCredentialError",
+        "TokenRetrievalError",
+        "SSOTokenLoadError",
+        "UnauthorizedSSOTokenError",
+        "NoRegionError",
+        "InvalidRegionError",
+        "ParamValidationError",
+        "UnknownServiceError",
+        "ProfileNotFound",
+    }
+)
+# Error codes that say the service gave up on the call without saying whether it acted,
+# whatever their HTTP status.
+_AMBIGUOUS_CODES = frozenset(
+    {"OperationTimeoutException", "RequestTimeout", "RequestTimeoutException"}
+)
+
+
+def _boto_client(service: str, region: str | None, *, retries: bool) -> Any:
     # boto3 is an optional dependency: imported only when an AWS job actually runs.
     import boto3
     from botocore.config import Config
@@ -95,9 +133,21 @@ def default_client_factory(service: str, region: str | None) -> Any:
     config = Config(
         connect_timeout=_CONNECT_TIMEOUT,
         read_timeout=read_timeout,
-        retries={"max_attempts": 3, "mode": "standard"},
+        # total_max_attempts counts the first call (botocore's max_attempts does not).
+        retries={"total_max_attempts": 4 if retries else 1, "mode": "standard"},
     )
     return boto3.client(service, region_name=region, config=config)
+
+
+def default_client_factory(service: str, region: str | None) -> Any:
+    """A boto3 client with explicit connect/read timeouts and standard retries (4 attempts)."""
+    return _boto_client(service, region, retries=True)
+
+
+def no_retry_client_factory(service: str, region: str | None) -> Any:
+    """A boto3 client like :func:`default_client_factory`'s that makes every call once: for
+    submits the service cannot deduplicate, which must not be sent twice."""
+    return _boto_client(service, region, retries=False)
 
 
 def resolve_region(configured: str | None, environ: Mapping[str, str] | None = None) -> str | None:
@@ -137,16 +187,45 @@ def classify_aws_error(exc: BaseException) -> FailureCategory:
     return FailureCategory.TRANSIENT
 
 
+def aws_may_have_started(exc: BaseException) -> bool:
+    """Whether the call that raised ``exc`` may have reached the service and acted.
+
+    False for errors raised before anything was sent (no connection, no credentials, a bad
+    parameter) and for a 4xx refusal (throttling, validation, access denied, a conflict); True
+    for a 5xx, a read timeout, a connection closed mid-call, and anything not recognised.
+    """
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = aws_error_code(exc)
+        meta = response.get("ResponseMetadata")
+        status = meta.get("HTTPStatusCode") if isinstance(meta, dict) else None
+        if code in _AMBIGUOUS_CODES:
+            return True
+        return not (isinstance(status, int) and 400 <= status < 500)
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if "HTTPClientError" in names:  # after sending: read timeout, closed connection, ...
+        return True
+    return not names & _NOT_SENT_ERRORS
+
+
 def aws_job_error(what: str, exc: BaseException) -> JobError:
-    """A JobError for a failed AWS call, classified by :func:`classify_aws_error`."""
-    return JobError(f"{what}: {exc}", classify_aws_error(exc))
+    """A JobError for a failed AWS call, classified by :func:`classify_aws_error` and
+    :func:`aws_may_have_started`."""
+    return JobError(
+        f"{what}: {exc}", classify_aws_error(exc), may_have_started=aws_may_have_started(exc)
+    )
 
 
 class _AwsRunner:
     """Client caching, error wrapping and cancel confirmation shared by the AWS runners.
 
     Args:
-        client_factory: ``(service, region) -> client``; default boto3 with timeouts.
+        client_factory: ``(service, region) -> client``; default boto3 with timeouts and
+            retries.
+        submit_client_factory: the clients for submits the service cannot deduplicate, which
+            must be sent once; default :func:`no_retry_client_factory` with the default
+            ``client_factory``, else ``client_factory`` itself (a custom factory decides its
+            clients' retries).
         sleep: waits between confirmation polls (tests pass a no-op).
         cancel_timeout: seconds ``cancel`` waits for the target to report the job stopped.
         cancel_poll: seconds between those polls.
@@ -158,26 +237,41 @@ class _AwsRunner:
         self,
         *,
         client_factory: ClientFactory | None = None,
+        submit_client_factory: ClientFactory | None = None,
         sleep: Callable[[float], None] = time.sleep,
         cancel_timeout: float = 30.0,
         cancel_poll: float = 2.0,
     ) -> None:
         self._factory = client_factory or default_client_factory
+        if submit_client_factory is not None:
+            self._submit_factory = submit_client_factory
+        elif client_factory is None:
+            self._submit_factory = no_retry_client_factory
+        else:
+            self._submit_factory = client_factory
         self._sleep = sleep
         self.cancel_timeout = cancel_timeout
         self.cancel_poll = cancel_poll
-        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._clients: dict[tuple[str, str | None, bool], Any] = {}
         self._lock = threading.Lock()
 
-    def client(self, service: str, region: str | None) -> Any:
-        """A cached client for ``service`` in ``region``."""
-        key = (service, region)
+    def client(self, service: str, region: str | None, *, once: bool = False) -> Any:
+        """A cached client for ``service`` in ``region``; ``once=True`` for the client that
+        never retries (submits the service cannot deduplicate).
+
+        Raises:
+            JobError: the client cannot be created (nothing was sent).
+        """
+        key = (service, region, once)
+        factory = self._submit_factory if once else self._factory
         with self._lock:
             if key not in self._clients:
                 try:
-                    self._clients[key] = self._factory(service, region)
+                    self._clients[key] = factory(service, region)
                 except Exception as exc:
-                    raise aws_job_error(f"cannot create a {service} client", exc) from exc
+                    error = aws_job_error(f"cannot create a {service} client", exc)
+                    error.may_have_started = False
+                    raise error from exc
             return self._clients[key]
 
     @staticmethod
@@ -221,20 +315,25 @@ _GLUE_EXISTING_SCAN = 50
 class GlueRunner(_AwsRunner):
     """Runs ``glue`` jobs: StartJobRun, GetJobRun, BatchStopJobRun.
 
-    ``--par_day``/``--par_hour`` and ``--interlock_token`` are added to the arguments; the token
-    lets a re-submit find and adopt the run it already started (Glue has no idempotency token).
+    ``--par_day``/``--par_hour`` and ``--interlock_token`` are added to the arguments. Glue has
+    no idempotency token: before starting, the newest runs are searched for one carrying this
+    token and adopted — a best effort (an older run is not found), so the runner does not claim
+    to deduplicate and StartJobRun is sent once, without client retries.
     """
 
     job_type = "glue"
-    dedups_on_token = True  # a repeat finds its run by --interlock_token
+    dedups_on_token = False  # the --interlock_token scan sees only the newest runs
 
     def submit(self, job: BaseModel, run: RunContext, token: str) -> JobHandle:
         """Start a job run (or adopt a recent one carrying this token).
 
         Raises:
-            JobError: classified by :func:`classify_aws_error`.
+            JobError: classified by :func:`classify_aws_error` and
+                :func:`aws_may_have_started`; a failed lookup of the recent runs is raised
+                with ``may_have_started`` False (no run was started).
         """
-        config = expect_config(job, GlueJob)
+        with not_started():
+            config = expect_config(job, GlueJob)
         region = resolve_region(config.region)
         glue = self.client("glue", region)
         par_day, par_hour = period_parts(run.period)
@@ -257,7 +356,7 @@ class GlueRunner(_AwsRunner):
             )
         response = self.call(
             f"glue StartJobRun {config.job_name}",
-            glue.start_job_run,
+            self.client("glue", region, once=True).start_job_run,
             JobName=config.job_name,
             Arguments=arguments,
         )
@@ -269,9 +368,15 @@ class GlueRunner(_AwsRunner):
         try:
             response = glue.get_job_runs(JobName=job_name, MaxResults=_GLUE_EXISTING_SCAN)
         except Exception as exc:
-            # Not being able to look only loses the dedup, which Glue never had.
-            logger.warning("glue %s: cannot list recent runs to dedup: %s", job_name, exc)
-            return None
+            # Starting blind could start a second run for this token: fail this submit
+            # instead, as one that started nothing, so the engine tries again later.
+            error = aws_job_error(
+                f"glue GetJobRuns {job_name} (looking for a run with this token before "
+                "starting one)",
+                exc,
+            )
+            error.may_have_started = False
+            raise error from exc
         for job_run in response.get("JobRuns", []):
             if (job_run.get("Arguments") or {}).get("--interlock_token") == token:
                 return str(job_run["Id"])
@@ -408,9 +513,11 @@ class EmrRunner(_AwsRunner):
         Raises:
             JobError: classified by :func:`classify_aws_error`.
         """
-        config = expect_config(job, EmrJob)
+        with not_started():
+            config = expect_config(job, EmrJob)
         region = resolve_region(config.region)
-        emr = self.client("emr", region)
+        # Sent once: a repeated AddJobFlowSteps adds a second step.
+        emr = self.client("emr", region, once=True)
         variables = run_variables(run, token)
         if isinstance(config.arguments, dict):
             args = [f"{key}={value}" for key, value in config.arguments.items()]
@@ -507,11 +614,13 @@ class EmrServerlessRunner(_AwsRunner):
             JobError: PERMANENT without ``executionRoleArn`` or ``jobDriver`` (the API requires
                 both; the Go version sent neither); otherwise classified AWS errors.
         """
-        config = expect_config(job, EmrServerlessJob)
+        with not_started():
+            config = expect_config(job, EmrServerlessJob)
         if not config.execution_role_arn or not config.job_driver:
             raise JobError(
                 "emr-serverless jobs need executionRoleArn and jobDriver",
                 FailureCategory.PERMANENT,
+                may_have_started=False,
             )
         region = resolve_region(config.region)
         client = self.client("emr-serverless", region)
@@ -611,7 +720,8 @@ class StepFunctionRunner(_AwsRunner):
         Raises:
             JobError: classified by :func:`classify_aws_error`.
         """
-        config = expect_config(job, StepFunctionJob)
+        with not_started():
+            config = expect_config(job, StepFunctionJob)
         region = resolve_region(config.region)
         sfn = self.client("stepfunctions", region)
         payload = {
@@ -698,9 +808,11 @@ class LambdaRunner(_AwsRunner):
             JobError: the invoke call failed (classified by :func:`classify_aws_error`). A
                 function error is not raised: it is the handle's FAILED result.
         """
-        config = expect_config(job, LambdaJob)
+        with not_started():
+            config = expect_config(job, LambdaJob)
         region = resolve_region(config.region)
-        client = self.client("lambda", region)
+        # Sent once: a repeated Invoke runs the function again.
+        client = self.client("lambda", region, once=True)
         variables = run_variables(run, token)
         if config.payload is None or config.payload == "":
             par_day, par_hour = period_parts(run.period)
@@ -726,7 +838,14 @@ class LambdaRunner(_AwsRunner):
             Payload=body,
         )
         stream = response.get("Payload")
-        payload = stream.read(_LAMBDA_MAX_PAYLOAD) if stream is not None else b""
+        try:
+            payload = stream.read(_LAMBDA_MAX_PAYLOAD) if stream is not None else b""
+        except Exception as exc:
+            # The function ran (or runs); only its answer was lost.
+            error = aws_job_error(f"lambda Invoke {config.function_name}: reading the answer", exc)
+            error.may_have_started = True
+            raise error from exc
+
         status_code = int(response.get("StatusCode", 0))
         request_id = str((response.get("ResponseMetadata") or {}).get("RequestId") or token)
         function_error = response.get("FunctionError")

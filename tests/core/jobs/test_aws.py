@@ -14,7 +14,14 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
@@ -26,17 +33,22 @@ from interlock_core.config.jobs import (
     LambdaJob,
     StepFunctionJob,
 )
+from interlock_core.jobs import aws as aws_module
 from interlock_core.jobs.aws import (
     EmrRunner,
     EmrServerlessRunner,
     GlueRunner,
     LambdaRunner,
     StepFunctionRunner,
+    aws_may_have_started,
     classify_aws_error,
+    default_client_factory,
     execution_arn,
+    no_retry_client_factory,
     resolve_region,
 )
 from interlock_core.jobs.base import FailureCategory, JobError, JobHandle, JobState, RunContext
+from tests.core.jobs.conftest import FakeServer, Recorded, Reply
 
 RUN = RunContext("orders", "2026-03-04T07", 2)
 DAILY = RunContext("orders", "2026-03-04", 1)
@@ -108,6 +120,91 @@ def test_glue_daily_runs_get_no_par_hour_and_resubmit_adopts() -> None:
     assert len(runs) == 1
     assert "--par_hour" not in runs[0]["Arguments"]
     assert runner.submit(GlueJob(job_name="etl"), DAILY, "d" * 40).run_id != first.run_id
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_glue_start_is_sent_once_even_after_a_read_timeout(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Glue accepts the StartJobRun (the run starts) but answers after the read timeout: the
+    # default client must not send it again, and the failure may have started the job.
+    starts: list[str] = []
+
+    def glue(request: Recorded) -> Reply:
+        target = request.headers.get("x-amz-target", "")
+        if target.endswith("GetJobRuns"):
+            return Reply(200, {"JobRuns": []})
+        if target.endswith("StartJobRun"):
+            starts.append(request.json()["Arguments"]["--interlock_token"])
+            return Reply(200, {"JobRunId": f"jr_{len(starts)}"}, delay=2)
+        return Reply(400, {"__type": "UnknownOperationException"})
+
+    server.on("POST", "/", glue)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+    monkeypatch.setattr(aws_module, "_READ_TIMEOUT", 0.3)
+    runner = GlueRunner()  # the default factories, as the registry builds it
+    with pytest.raises(JobError, match="StartJobRun") as caught:
+        runner.submit(GlueJob(job_name="etl"), RUN, TOKEN)
+    assert caught.value.category is FailureCategory.TRANSIENT
+    assert caught.value.may_have_started is True
+    assert starts == [TOKEN]
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_default_clients_retry_but_submit_clients_call_once() -> None:
+    retrying = default_client_factory("glue", "us-east-1").meta.config.retries
+    once = no_retry_client_factory("glue", "us-east-1").meta.config.retries
+    assert retrying["total_max_attempts"] > 1
+    assert once["total_max_attempts"] == 1
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_submits_without_a_client_token_use_the_submit_client() -> None:
+    made: list[tuple[str, bool]] = []
+    glue = boto3.client("glue", region_name="us-east-1")
+    emr = boto3.client("emr", region_name="us-east-1")
+    lam = boto3.client("lambda", region_name="us-east-1")
+    clients = {"glue": glue, "emr": emr, "lambda": lam}
+
+    def polling(service: str, region: str | None) -> Any:
+        made.append((service, False))
+        return clients[service]
+
+    def once(service: str, region: str | None) -> Any:
+        made.append((service, True))
+        return clients[service]
+
+    with Stubber(glue) as glue_stub, Stubber(emr) as emr_stub, Stubber(lam) as lambda_stub:
+        glue_stub.add_response("get_job_runs", {"JobRuns": []})
+        glue_stub.add_response("start_job_run", {"JobRunId": "jr_1"})
+        emr_stub.add_response("add_job_flow_steps", {"StepIds": ["s-1"]})
+        lambda_stub.add_response("invoke", lambda_reply(b"{}"))
+        kwargs: dict[str, Any] = {"client_factory": polling, "submit_client_factory": once}
+        GlueRunner(**kwargs).submit(GlueJob(job_name="etl"), RUN, TOKEN)
+        EmrRunner(**kwargs).submit(
+            EmrJob(cluster_id="j-1", step_name="s", command="x.jar"), RUN, TOKEN
+        )
+        LambdaRunner(**kwargs).submit(LambdaJob(function_name="f"), RUN, TOKEN)
+    # Glue's token lookup may retry; the calls that start something may not.
+    assert made == [("glue", False), ("glue", True), ("emr", True), ("lambda", True)]
+
+
+def test_glue_does_not_claim_to_dedup() -> None:
+    assert GlueRunner.dedups_on_token is False
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_glue_start_is_not_sent_when_the_token_lookup_fails() -> None:
+    client = boto3.client("glue", region_name="us-east-1")
+    stub = Stubber(client)
+    stub.add_client_error(
+        "get_job_runs", service_error_code="ThrottlingException", http_status_code=400
+    )
+    runner = GlueRunner(client_factory=lambda service, region: client)
+    with stub, pytest.raises(JobError, match="GetJobRuns") as caught:
+        runner.submit(GlueJob(job_name="etl"), RUN, TOKEN)  # no start_job_run is stubbed
+    assert caught.value.category is FailureCategory.TRANSIENT
+    assert caught.value.may_have_started is False
 
 
 @pytest.mark.usefixtures("aws")
@@ -561,16 +658,16 @@ def test_lambda_function_error_fails_and_payload_is_expanded() -> None:
 
 @pytest.mark.usefixtures("aws_env")
 @pytest.mark.parametrize(
-    ("code", "status", "category"),
+    ("code", "status", "category", "started"),
     [
-        ("ResourceNotFoundException", 404, FailureCategory.PERMANENT),
-        ("TooManyRequestsException", 429, FailureCategory.TRANSIENT),
-        ("ServiceException", 500, FailureCategory.TRANSIENT),
-        ("AccessDeniedException", 403, FailureCategory.PERMANENT),
+        ("ResourceNotFoundException", 404, FailureCategory.PERMANENT, False),
+        ("TooManyRequestsException", 429, FailureCategory.TRANSIENT, False),
+        ("ServiceException", 500, FailureCategory.TRANSIENT, True),
+        ("AccessDeniedException", 403, FailureCategory.PERMANENT, False),
     ],
 )
 def test_lambda_call_errors_are_classified(
-    code: str, status: int, category: FailureCategory
+    code: str, status: int, category: FailureCategory, started: bool
 ) -> None:
     client = boto3.client("lambda", region_name="us-east-1")
     stub = Stubber(client)
@@ -579,6 +676,7 @@ def test_lambda_call_errors_are_classified(
     with stub, pytest.raises(JobError, match=code) as caught:
         runner.submit(LambdaJob(function_name="loader"), RUN, TOKEN)
     assert caught.value.category is category
+    assert caught.value.may_have_started is started
 
 
 # --- shared ---------------------------------------------------------------------------------
@@ -606,6 +704,35 @@ def test_error_classification() -> None:
         classify_aws_error(EndpointConnectionError(endpoint_url="https://x"))
         is FailureCategory.TRANSIENT
     )
+
+
+def _client_error(code: str, status: int) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "Op",
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "started"),
+    [
+        (ReadTimeoutError(endpoint_url="https://x"), True),
+        (ConnectionClosedError(endpoint_url="https://x"), True),
+        (_client_error("InternalFailure", 500), True),
+        (_client_error("OperationTimeoutException", 400), True),
+        (RuntimeError("something unexpected"), True),
+        (EndpointConnectionError(endpoint_url="https://x"), False),
+        (ConnectTimeoutError(endpoint_url="https://x"), False),
+        (NoCredentialsError(), False),
+        (_client_error("ThrottlingException", 400), False),
+        (_client_error("ConcurrentRunsExceededException", 400), False),
+        (_client_error("ValidationException", 400), False),
+    ],
+)
+def test_whether_a_failed_call_may_have_started_the_job(
+    error: BaseException, started: bool
+) -> None:
+    assert aws_may_have_started(error) is started
 
 
 def test_region_comes_from_config_then_environment() -> None:
