@@ -9,10 +9,15 @@ files named after the idempotency token, so any controller process can poll or c
 - ``<token>.log`` the job's stdout and stderr, plus the wrapper's notes;
 - ``<token>.lock`` held (``flock``) by the wrapper while it lives.
 
+All three are created readable by their owner only (the log holds the job's output).
+
 The environment is an allow-list: the child sees ``PATH``, ``HOME``, ``LANG``, ``LC_ALL``,
 ``TZ`` and ``TMPDIR`` when the controller has them (not credentials; programs need them to start),
 the names listed in the config's ``env``, the fixed ``environment`` values, and
-``INTERLOCK_PIPELINE``, ``INTERLOCK_PERIOD``, ``INTERLOCK_ATTEMPT``, ``INTERLOCK_TOKEN``.
+``INTERLOCK_PIPELINE``, ``INTERLOCK_PERIOD``, ``INTERLOCK_ATTEMPT``, ``INTERLOCK_TOKEN``. The
+wrapper itself is started with only the baseline and allow-listed names (the rest comes from the
+state file), so the job cannot read the controller's secrets from its parent's
+``/proc/<pid>/environ`` either.
 """
 
 import contextlib
@@ -42,7 +47,15 @@ from interlock_core.jobs.base import (
     expect_config,
     run_variables,
 )
-from interlock_core.jobs.command_wrapper import now_iso, read_json, write_json_atomic
+from interlock_core.jobs.command_wrapper import (
+    BASELINE_ENV,
+    group_alive,
+    now_iso,
+    open_private,
+    read_json,
+    write_json_atomic,
+)
+from interlock_core.jobs.netguard import not_started
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +81,14 @@ def command_argv(job: CommandJob) -> list[str]:
     if not argv:
         raise JobError("command is empty", FailureCategory.PERMANENT)
     return argv
+
+
+def wrapper_environment(job: CommandJob, parent: dict[str, str]) -> dict[str, str]:
+    """The wrapper's environment: the baseline names and the job's ``env`` allow-list, taken
+    from ``parent`` (the controller's). Nothing else: the job can read its parent's
+    environment, and the controller's may hold credentials."""
+    names = [*BASELINE_ENV, *job.env]
+    return {name: parent[name] for name in names if name in parent}
 
 
 def status_from_record(record: dict[str, Any]) -> JobStatus:
@@ -118,23 +139,6 @@ def supervisor_alive(lock_file: Path) -> bool:
         os.close(fd)
 
 
-def group_alive(pgid: int) -> bool:
-    """True when the process group ``pgid`` still has a member that is not a zombie."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A killed job whose parent has not reaped it yet is a zombie: gone for our purposes.
-    stat = Path(f"/proc/{pgid}/stat")
-    try:
-        fields = stat.read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return True
-    return not (fields and fields[0] == "Z")
-
-
 class CommandRunner:
     """Runs ``command`` jobs as detached, supervised processes recorded under ``state_dir``.
 
@@ -180,14 +184,24 @@ class CommandRunner:
         """Start the job detached and return at once; an existing job for ``token`` is adopted.
 
         Raises:
-            JobError: PERMANENT for an unusable command or token, TRANSIENT when the wrapper
-                process could not be started.
+            JobError: PERMANENT for an unusable command or token, TRANSIENT when the state
+                directory cannot be written or the wrapper process could not be started; in
+                all these cases with ``may_have_started`` False (no job runs).
         """
-        config = expect_config(job, CommandJob)
-        argv = command_argv(config)
-        state_file, log_file, lock_file = self.paths(token)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        lock_fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        with not_started():
+            config = expect_config(job, CommandJob)
+            argv = command_argv(config)
+            state_file, log_file, lock_file = self.paths(token)
+        try:
+            # Owner only: other users have no business in job logs and states.
+            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            lock_fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise JobError(
+                f"cannot use the command state directory {self.state_dir}: {exc}",
+                FailureCategory.TRANSIENT,
+                may_have_started=False,
+            ) from exc
         try:
             try:
                 fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -205,18 +219,18 @@ class CommandRunner:
                 "kill_grace": self.kill_grace,
                 "interlock": run_variables(run, token),
             }
-            write_json_atomic(
-                state_file,
-                {
-                    "phase": "submitted",
-                    "token": token,
-                    "submitted_at": now_iso(),
-                    "log_file": str(log_file),
-                    "spec": spec,
-                },
-            )
             try:
-                with open(log_file, "ab") as log:
+                write_json_atomic(
+                    state_file,
+                    {
+                        "phase": "submitted",
+                        "token": token,
+                        "submitted_at": now_iso(),
+                        "log_file": str(log_file),
+                        "spec": spec,
+                    },
+                )
+                with open_private(log_file) as log:
                     wrapper = subprocess.Popen(
                         [
                             self._python,
@@ -227,6 +241,7 @@ class CommandRunner:
                             str(lock_fd),
                         ],
                         cwd=self.state_dir,
+                        env=wrapper_environment(config, dict(os.environ)),
                         stdin=subprocess.DEVNULL,
                         stdout=log,
                         stderr=subprocess.STDOUT,
@@ -234,9 +249,12 @@ class CommandRunner:
                         pass_fds=(lock_fd,),
                     )
             except OSError as exc:
+                # Popen reports a failed exec before it returns: no wrapper, so no job.
                 state_file.unlink(missing_ok=True)
                 raise JobError(
-                    f"cannot start the command supervisor: {exc}", FailureCategory.TRANSIENT
+                    f"cannot start the command supervisor: {exc}",
+                    FailureCategory.TRANSIENT,
+                    may_have_started=False,
                 ) from exc
             self._children[wrapper.pid] = wrapper
             return self._handle(token, adopted=False, wrapper_pid=wrapper.pid)

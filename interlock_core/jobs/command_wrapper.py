@@ -11,9 +11,13 @@ records the outcome in the state file atomically, where any controller can read 
 "pid", "wrapper_pid", ...}``
 
 SIGTERM/SIGINT mean "cancel": the job's process group is terminated (SIGKILL after the grace)
-and the run recorded as cancelled. While it lives, the wrapper holds an exclusive ``flock`` on the
-job's lock file (inherited from the runner, so there is no unlocked window at start); a free lock
-with no result therefore means the supervisor died, whatever happened to its pid.
+and the run recorded as cancelled. When the job's process exits on its own, whatever it left
+running in its process group (background workers) is terminated the same way *before* the
+outcome is recorded: a finished job has nothing left running, so a retry never overlaps it.
+
+While it lives, the wrapper holds an exclusive ``flock`` on the job's lock file (inherited from
+the runner, so there is no unlocked window at start); a free lock with no result therefore means
+the supervisor died, whatever happened to its pid.
 
 This module imports only the standard library: it starts for every job.
 """
@@ -35,6 +39,8 @@ from typing import Any
 BASELINE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 
 _POLL_SECONDS = 0.05
+# How long the group may take to disappear after SIGKILL (the kernel reaps asynchronously).
+_KILL_WAIT_SECONDS = 2.0
 
 
 def now_iso() -> str:
@@ -42,10 +48,29 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
+def open_private(path: Path, mode: str = "ab") -> Any:
+    """Open ``path`` for writing (``"ab"``, ``"wb"`` or ``"w"``), creating it readable by its
+    owner only: job states and logs may hold the job's output. An existing file is made
+    owner-only too."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
+    fd = os.open(path, flags, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        if "b" in mode:
+            return os.fdopen(fd, mode)
+        return os.fdopen(fd, mode, encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` to ``path`` so a reader sees the old or the new file, never a torn one."""
+    """Write ``data`` to ``path`` so a reader sees the old or the new file, never a torn one.
+
+    The file is readable by its owner only (see :func:`open_private`).
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
+    with open_private(tmp, "w") as handle:
         json.dump(data, handle, sort_keys=True)
         handle.flush()
         os.fsync(handle.fileno())
@@ -83,6 +108,66 @@ def child_environment(spec: dict[str, Any], parent: dict[str, str]) -> dict[str,
     return env
 
 
+def _group_members(pgid: int) -> list[int] | None:
+    """The live (not zombie) processes of group ``pgid``, or None without a readable /proc."""
+    members: list[int] = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        # After the command name: state, ppid, pgrp.
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            members.append(int(entry))
+    return members
+
+
+def group_alive(pgid: int) -> bool:
+    """True while process group ``pgid`` has a member that is not a zombie.
+
+    Orphaned members are reparented to init (or a subreaper), which may reap them late or,
+    in some containers, never: a zombie runs nothing, so it does not count.
+    """
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    members = _group_members(pgid)
+    return True if members is None else bool(members)
+
+
+def _wait_group(pgid: int, seconds: float) -> bool:
+    """Wait up to ``seconds`` for group ``pgid`` to be gone; True when it is."""
+    until = time.monotonic() + seconds
+    while group_alive(pgid):
+        if time.monotonic() >= until:
+            return False
+        time.sleep(_POLL_SECONDS)
+    return True
+
+
+def _stop_group(pgid: int, grace: float) -> bool:
+    """SIGTERM group ``pgid``, SIGKILL what is left after ``grace`` seconds, and wait for it
+    to be gone; True when nothing of it runs any more."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, _KILL_WAIT_SECONDS)):
+        if not group_alive(pgid):
+            return True
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)
+        if _wait_group(pgid, wait):
+            return True
+    return False
+
+
 def _kill_group(child: subprocess.Popen[bytes], grace: float) -> None:
     """SIGTERM the child's process group, SIGKILL it after ``grace`` seconds."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -93,6 +178,22 @@ def _kill_group(child: subprocess.Popen[bytes], grace: float) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(child.pid, signal.SIGKILL)
     child.wait()
+    _wait_group(child.pid, _KILL_WAIT_SECONDS)
+
+
+def _stop_leftovers(pgid: int, grace: float, log: Any, record: dict[str, Any]) -> None:
+    """Terminate what the job left running in its process group after its process exited.
+
+    A job that exits and leaves workers behind is not finished: recording it as finished
+    would let a retry start while they still run.
+    """
+    if not group_alive(pgid):
+        return
+    _note(log, "the job exited but left processes running in its group: stopping them")
+    record["leftovers_stopped"] = True
+    if not _stop_group(pgid, grace):
+        record["leftovers_alive"] = True
+        _note(log, "some of the job's processes survived SIGKILL")
 
 
 def _note(log: Any, text: str) -> None:
@@ -126,12 +227,13 @@ def supervise(state_file: Path) -> int:
         "timed_out": False,
         "cancelled": False,
     }
-    with open(log_path, "ab") as log:
+    with open_private(log_path) as log:
         exit_code, child = _start(spec, log, record)
         if child is not None:
             record.update(pid=child.pid, pgid=child.pid)
             write_json_atomic(state_file, record)
             exit_code = _wait(child, spec, log, record, lambda: cancel_requested)
+            _stop_leftovers(child.pid, float(spec.get("kill_grace", 5.0)), log, record)
         record.update(phase="finished", exit_code=exit_code, finished_at=now_iso())
         _note(log, f"finished: exit code {exit_code}")
     write_json_atomic(state_file, record)

@@ -307,3 +307,69 @@ def test_exit_status_mapping(
 ) -> None:
     status = status_from_record(record)
     assert (status.state, status.category) == (state, category)
+
+
+def test_the_wrapper_does_not_carry_the_controllers_secrets(
+    runner: CommandRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The job may read its parent's environment from /proc/$PPID/environ: the wrapper must
+    # not hold more than the job itself may see.
+    monkeypatch.setenv("CONTROLLER_SECRET", "dapi-SECRET-123")
+    monkeypatch.setenv("ALLOWED_VAR", "visible")
+    code = (
+        "import json, os\n"
+        "parent = open(f'/proc/{os.getppid()}/environ', 'rb').read().decode()\n"
+        "print('PARENT=' + json.dumps([os.getppid(), parent.split(chr(0))]))\n"
+        "print('OWN=' + repr(os.environ.get('CONTROLLER_SECRET')))\n"
+    )
+    handle = runner.submit(python_job(code, env=["ALLOWED_VAR"]), RUN, "t-wrapper-env")
+    assert finish(runner, handle).state is JobState.SUCCEEDED
+    log = log_of(handle)
+    line = next(x for x in log.splitlines() if x.startswith("PARENT="))
+    parent_pid, parent_environ = json.loads(line[7:])
+    assert parent_pid == handle.metadata["wrapper_pid"]  # what the job read is the wrapper's
+    assert "ALLOWED_VAR=visible" in parent_environ  # allow-listed names pass through it
+    assert not any("dapi-SECRET-123" in item for item in parent_environ)
+    assert "OWN=None" in log
+    assert "dapi-SECRET-123" not in log
+
+
+def test_a_finished_job_leaves_no_background_workers(runner: CommandRunner, tmp_path: Path) -> None:
+    pid_file = tmp_path / "worker"
+    code = (
+        "import subprocess, sys\n"
+        "worker = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "open(sys.argv[1], 'w').write(str(worker.pid))\n"
+        "raise SystemExit(1)\n"
+    )
+    handle = runner.submit(python_job(code, str(pid_file)), RUN, "t-leftover")
+    status = finish(runner, handle)
+    worker = int(pid_file.read_text())
+    # Recorded as finished only once nothing of the job runs: a retry cannot overlap it.
+    assert not alive(worker)
+    assert status.state is JobState.FAILED
+    assert "exit code 1" in status.message
+    record = read_json(Path(handle.metadata["state_file"]))
+    assert record is not None
+    assert record["leftovers_stopped"] is True
+    assert "left processes running" in log_of(handle)
+
+
+def test_state_and_log_files_are_private(runner: CommandRunner) -> None:
+    handle = runner.submit(python_job("print('output')"), RUN, "t-private")
+    finish(runner, handle)
+    for key in ("state_file", "log_file", "lock_file"):
+        assert Path(handle.metadata[key]).stat().st_mode & 0o777 == 0o600, key
+    assert runner.state_dir.stat().st_mode & 0o777 == 0o700
+
+
+def test_submit_refusals_started_nothing(runner: CommandRunner, tmp_path: Path) -> None:
+    with pytest.raises(JobError) as caught:
+        runner.submit(CommandJob(command="true"), RUN, "../bad")
+    assert caught.value.may_have_started is False
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    with pytest.raises(JobError, match="state directory") as caught:
+        CommandRunner(blocked / "state").submit(CommandJob(command="true"), RUN, "t-dir")
+    assert caught.value.category is FailureCategory.TRANSIENT
+    assert caught.value.may_have_started is False
