@@ -1,5 +1,6 @@
 """Typed job configs, one model per job type (DESIGN.md §8). Secrets are named, never inline."""
 
+import urllib.parse
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -49,6 +50,33 @@ def _reject_inline_secret_headers(headers: dict[str, str]) -> dict[str, str]:
 Headers = Annotated[dict[str, str], AfterValidator(_reject_inline_secret_headers)]
 
 
+def _http_url(value: str, *, base: bool = False, credentials: str = "tokenEnv") -> str:
+    """``value`` when it is an http(s) URL without user info (and, for a ``base`` URL to which
+    API paths are appended, without a query or fragment).
+
+    The messages about credentials say what they got themselves, so the config loader does not
+    append the value: the URL may be the secret.
+    """
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http(s) URL")
+    try:
+        parts = urllib.parse.urlsplit(value)
+        has_user_info = parts.username is not None or parts.password is not None
+    except ValueError as exc:
+        raise ValueError(f"is not a valid URL (got a malformed one: {exc})") from None
+    if has_user_info:
+        raise ValueError(
+            "must not contain credentials (got user:password@ in the URL): they would be "
+            "stored with every run and are never sent; put the token in an environment "
+            f"variable and name it with {credentials}"
+        )
+    if base and (parts.query or parts.fragment):
+        raise ValueError(
+            "must be a base URL (got a query string or fragment): the API paths are appended to it"
+        )
+    return value
+
+
 class CommandJob(JobConfigBase):
     """A local command, run without a shell.
 
@@ -93,9 +121,7 @@ class HttpJob(JobConfigBase):
     @field_validator("url", "status_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value
+        return None if value is None else _http_url(value)
 
 
 class AirflowJob(JobConfigBase):
@@ -113,6 +139,13 @@ class AirflowJob(JobConfigBase):
     mwaa_environment: str | None = None
     region: str | None = None
     allow_private_network: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return _http_url(value, base=True, credentials="tokenEnv (or usernameEnv/passwordEnv)")
 
     @model_validator(mode="after")
     def _target(self) -> "AirflowJob":
@@ -134,6 +167,11 @@ class DatabricksJob(JobConfigBase):
     job_parameters: dict[str, str] = Field(default_factory=dict)
     timeout: PositiveSeconds = 30
     allow_private_network: bool = False
+
+    @field_validator("workspace_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _http_url(value, base=True)
 
 
 class GlueJob(JobConfigBase):
