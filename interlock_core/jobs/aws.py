@@ -202,8 +202,12 @@ def aws_may_have_started(exc: BaseException) -> bool:
         if code in _AMBIGUOUS_CODES:
             return True
         return not (isinstance(status, int) and 400 <= status < 500)
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if "HTTPClientError" in names:  # after sending: read timeout, closed connection, ...
+    # botocore's own classes only: Python's builtin ConnectionError (the base of
+    # ConnectionResetError) says nothing about when the failure happened.
+    names = {cls.__name__ for cls in type(exc).__mro__ if cls.__module__.startswith("botocore")}
+    # After sending: read timeout, closed connection, ... And SSLError, although botocore files
+    # it with the connect failures: urllib3 raises it for a TLS failure mid-response too.
+    if names & {"HTTPClientError", "SSLError"}:
         return True
     return not names & _NOT_SENT_ERRORS
 

@@ -21,6 +21,7 @@ from botocore.exceptions import (
     EndpointConnectionError,
     NoCredentialsError,
     ReadTimeoutError,
+    SSLError,
 )
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
@@ -721,6 +722,8 @@ def _client_error(code: str, status: int) -> ClientError:
         (_client_error("InternalFailure", 500), True),
         (_client_error("OperationTimeoutException", 400), True),
         (RuntimeError("something unexpected"), True),
+        (ConnectionResetError("reset by peer"), True),
+        (SSLError(endpoint_url="https://x", error="bad record mac"), True),
         (EndpointConnectionError(endpoint_url="https://x"), False),
         (ConnectTimeoutError(endpoint_url="https://x"), False),
         (NoCredentialsError(), False),
