@@ -99,7 +99,11 @@ def submit_lease(pipeline: Pipeline) -> dt.timedelta:
     timeout = getattr(job.config, "timeout", None)
     if job.type == JobType.COMMAND or not isinstance(timeout, int | float):
         return SUBMIT_LEASE  # a command's timeout is its run time; its submit is instant
-    worst = dt.timedelta(seconds=2 * timeout * _SUBMIT_TRIES) + _LEASE_MARGIN
+    calls = 2 * _SUBMIT_TRIES
+    if job.type == JobType.AIRFLOW:
+        # token exchange, trigger, re-exchange after a 401, trigger again, the adopting GET
+        calls *= 2
+    worst = dt.timedelta(seconds=calls * timeout) + _LEASE_MARGIN
     return max(SUBMIT_LEASE, worst)
 
 

@@ -252,9 +252,13 @@ def test_a_job_that_succeeds_before_its_cancel_is_a_success_not_a_retry(clock: M
             dt.timedelta(seconds=2 * 600 * 3 + 60),
         ),
         ({"type": "lambda", "config": {"functionName": "f"}}, dt.timedelta(minutes=20)),
+        (
+            {"type": "airflow", "config": {"url": "https://af.example", "dagId": "d"}},
+            dt.timedelta(seconds=12 * 30 + 60),
+        ),
         ({"type": "glue", "config": {"jobName": "j"}}, SUBMIT_LEASE),
     ],
-    ids=["command", "http-short", "http-30s", "http-long", "lambda", "glue"],
+    ids=["command", "http-short", "http-30s", "http-long", "lambda", "airflow", "glue"],
 )
 def test_the_submit_lease_outlasts_the_slowest_legitimate_submit(
     job: dict[str, Any], lease: dt.timedelta
