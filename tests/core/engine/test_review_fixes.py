@@ -11,9 +11,7 @@ from interlock_core.events import EventType
 from interlock_core.lifecycle import ClaimRefused
 from interlock_core.runs import RunStatus
 from interlock_core.sensors import SensorError
-from interlock_core.storage import open_store
-from tests.core.engine.fixtures import apply_documents
-from tests.core.engine.recording import RecordingRunner
+from tests.core.engine.fixtures import apply_documents, recording_engine
 
 NOW = dt.datetime(2026, 3, 4, 6, 0, tzinfo=dt.UTC)
 JOBLESS: dict[str, Any] = {
@@ -35,11 +33,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def engine(clock: ManualClock, tmp_path: Any) -> Interlock:
-    engine = Interlock(
-        open_store("memory://"), {"command": RecordingRunner(tmp_path / "jobs.log")}, clock
-    )
-    apply_documents(engine, JOBLESS, HOURLY)
-    return engine
+    return recording_engine(clock, tmp_path / "jobs.log", JOBLESS, HOURLY)
 
 
 def test_a_refused_claim_opens_no_run(engine: Interlock) -> None:

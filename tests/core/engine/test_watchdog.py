@@ -10,9 +10,7 @@ from interlock_core.clock import ManualClock
 from interlock_core.engine import Interlock
 from interlock_core.events import EventType
 from interlock_core.runs import RunStatus
-from interlock_core.storage import open_store
-from tests.core.engine.fixtures import apply_documents
-from tests.core.engine.recording import RecordingRunner
+from tests.core.engine.fixtures import recording_engine
 
 NOW = dt.datetime(2026, 3, 4, 6, 0, tzinfo=dt.UTC)
 SENSOR_DRIVEN: dict[str, Any] = {
@@ -37,11 +35,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def engine(clock: ManualClock, tmp_path: Any) -> Interlock:
-    engine = Interlock(
-        open_store("memory://"), {"command": RecordingRunner(tmp_path / "jobs.log")}, clock
-    )
-    apply_documents(engine, SENSOR_DRIVEN, CRON)
-    return engine
+    return recording_engine(clock, tmp_path / "jobs.log", SENSOR_DRIVEN, CRON)
 
 
 def test_a_failing_check_degrades_the_watchdog_without_stopping_the_others(
