@@ -639,7 +639,7 @@ def _check_directory(path: Path, settings_seen: set[Path]) -> _Checked:
 
 def _directory_settings(directory: Path, seen: set[Path]) -> _Checked:
     """The settings file the runtime reads for a pipelines directory (if there is one), and
-    a warning for an ``interlock.yml`` it would not read."""
+    a warning for every other settings file there, which it would not read."""
     from interlock_core.alerts.routing import alert_config_path
 
     found = alert_config_path(directory)  # absolute
@@ -647,13 +647,11 @@ def _directory_settings(directory: Path, seen: set[Path]) -> _Checked:
     shown = found if directory.is_absolute() else Path(os.path.relpath(found))
     result = _check_settings_file(shown, seen, optional=True)
     for folder in (directory, directory.parent):
-        for name in sorted(SETTINGS_FILES - {SETTINGS_FILE}):
+        for name in sorted(SETTINGS_FILES):
             stray = folder / name
             if stray.is_file() and stray.resolve() not in seen:
                 seen.add(stray.resolve())
-                result.warnings.append(
-                    f"{stray}: not read by the runtime; name the settings file {SETTINGS_FILE}"
-                )
+                result.warnings.append(f"{stray}: not read by the runtime; it reads {shown}")
     return result
 
 
@@ -664,7 +662,7 @@ def _check_settings_file(path: Path, seen: set[Path], *, optional: bool = False)
     if resolved in seen:
         return result
     seen.add(resolved)
-    if resolved.name != SETTINGS_FILE:
+    if resolved.name not in SETTINGS_FILES:
         result.warnings.append(
             f"{path}: not read by the runtime; name the settings file {SETTINGS_FILE}"
         )

@@ -363,14 +363,15 @@ class AlertConfig(_Model):
 
 
 def alert_config_path(pipelines_dir: str | os.PathLike[str]) -> Path:
-    """Where ``interlock.yaml`` lives for a pipelines directory: inside it, else beside it
-    (like ``calendars/``). Returns the inside path when neither exists."""
+    """Where ``interlock.yaml`` (or ``interlock.yml``) lives for a pipelines directory: inside
+    it, else beside it (like ``calendars/``). Returns the inside ``.yaml`` path when none
+    exists."""
     folder = Path(pipelines_dir).resolve()
-    inside = folder / ALERT_CONFIG_FILENAME
-    beside = folder.parent / ALERT_CONFIG_FILENAME
-    if not inside.exists() and beside.exists():
-        return beside
-    return inside
+    for place in (folder, folder.parent):
+        for name in (ALERT_CONFIG_FILENAME, "interlock.yml"):
+            if (place / name).exists():
+                return place / name
+    return folder / ALERT_CONFIG_FILENAME
 
 
 def default_alert_config(env: Mapping[str, str]) -> AlertConfig:

@@ -328,8 +328,10 @@ def test_the_file_sits_inside_or_beside_the_pipelines_directory(tmp_path: Path) 
     assert alert_config_path(pipelines) == pipelines / "interlock.yaml"  # neither: inside
     (tmp_path / "interlock.yaml").write_text("alerts: {}\n")
     assert alert_config_path(pipelines) == tmp_path / "interlock.yaml"
+    (pipelines / "interlock.yml").write_text("alerts: {}\n")
+    assert alert_config_path(pipelines) == pipelines / "interlock.yml"  # inside wins
     (pipelines / "interlock.yaml").write_text("alerts: {}\n")
-    assert alert_config_path(pipelines) == pipelines / "interlock.yaml"  # inside wins
+    assert alert_config_path(pipelines) == pipelines / "interlock.yaml"  # .yaml before .yml
 
 
 def test_config_is_immutable() -> None:

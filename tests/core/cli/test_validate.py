@@ -98,13 +98,16 @@ def test_a_settings_file_given_by_name(pipelines: Path) -> None:
     assert "interlock.yaml: file not found" in missing.stdout
 
 
-def test_an_interlock_yml_is_not_read_and_says_so(pipelines: Path) -> None:
+def test_interlock_yml_is_read_unless_an_interlock_yaml_wins(pipelines: Path) -> None:
     (pipelines / "interlock.yml").write_text(GOOD_SETTINGS, encoding="utf-8")
     result = _validate(pipelines)
     assert result.exit_code == 0
+    assert not any("not read" in line for line in result.stdout.splitlines())
+    (pipelines / "interlock.yaml").write_text(GOOD_SETTINGS, encoding="utf-8")
+    result = _validate(pipelines)
     assert (
-        f"warning: {pipelines / 'interlock.yml'}: not read by the runtime; name the settings "
-        "file interlock.yaml"
+        f"warning: {pipelines / 'interlock.yml'}: not read by the runtime; it reads "
+        f"{pipelines / 'interlock.yaml'}"
     ) in result.stdout.splitlines()
 
 
