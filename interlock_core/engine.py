@@ -229,6 +229,15 @@ class Interlock:
         """Ids of every configured pipeline."""
         return [c.pipeline_id for c in self.store.list_configs()]
 
+    @staticmethod
+    def _normalize(period: str) -> str:
+        """A period naming an existing run: normalised, in whatever granularity it has (a run
+        opened before a config change keeps its period)."""
+        try:
+            return periods.normalize_period(period)
+        except ValueError as exc:
+            raise InterlockError(str(exc)) from exc
+
     def _period_for(self, pipeline: Pipeline, period: str) -> str:
         """A period from outside (CLI, adapters), normalised, in the pipeline's granularity.
 
@@ -315,26 +324,51 @@ class Interlock:
         if trigger is not None and periods.trigger_key_matches(trigger.key, sensor.key):
             result = evaluate_rule(trigger, {trigger.key: sensor}, now)
             if result.passed:
-                self._on_trigger(active, sensor_period(pipeline, sensor, now), now)
+                named = periods.named_period(sensor.key, sensor.data, now) is not None
+                self._on_trigger(active, sensor_period(pipeline, sensor, now), now, named=named)
         if pipeline.post_run is not None and any(
             periods.trigger_key_matches(rule.key, sensor.key) for rule in pipeline.post_run.rules
         ):
             self._on_post_run_sensor(active, sensor, now)
         self._nudge_waiting(pipeline_id, now)
 
-    def _on_trigger(self, active: ActiveConfig, period: str, now: datetime) -> None:
+    def _on_trigger(
+        self, active: ActiveConfig, period: str, now: datetime, *, named: bool = True
+    ) -> None:
         pipeline = active.pipeline
+        if periods.parse_period(period).granularity != pipeline.granularity:
+            log.warning(
+                "%s: trigger for %s ignored: not a %s period",
+                pipeline.id,
+                period,
+                pipeline.granularity.value,
+            )
+            return
+        scheduled = bool(pipeline.schedule.cron or pipeline.schedule.include)
+        run = self.store.get_run(pipeline.id, period)
+        finished = run is None or (
+            run.is_terminal and run.status != RunStatus.VALIDATION_EXHAUSTED
+        )
+        if scheduled and not named and finished:
+            # An undated "ready" written after the last tick's run finished is for the next
+            # tick (upstream finished early), never late data that reruns the previous period.
+            # (After an exhausted window it is that period's late trigger, handled below.)
+            upcoming = schedule.next_period(pipeline, now)
+            if upcoming is not None:
+                self.store.put_marker(
+                    pipeline.id, f"first-arrival#{upcoming}", now, {"arrivedAt": now.isoformat()}
+                )
+            return
         self.store.put_marker(
             pipeline.id, f"first-arrival#{period}", now, {"arrivedAt": now.isoformat()}
         )
-        run = self.store.get_run(pipeline.id, period)
-        scheduled = bool(pipeline.schedule.cron or pipeline.schedule.include)
         if run is None:
             if not scheduled:
                 self.open_run(pipeline.id, period, RunOrigin.TRIGGER, trigger_arrived_at=now)
             return
-        if run.trigger_arrived_at is None and not run.is_terminal:
-            # A cron run waits for its trigger: its relative SLA counts from this arrival.
+        if run.trigger_arrived_at is None and run.status == RunStatus.WAITING:
+            # Its relative SLA counts from this arrival. Only a WAITING run is touched here: a
+            # version bump under a submit in flight would lose that submit's commit.
             self.store.update_run(run.evolve(trigger_arrived_at=now), run.version)
         if run.status == RunStatus.VALIDATION_EXHAUSTED:
             if self.store.put_marker(pipeline.id, f"late-trigger#{period}", now):
@@ -581,8 +615,13 @@ class Interlock:
         current = self.config(run.pipeline_id)
         if current is not None and current.hash != run.config_hash:
             active = current
-            run = run.evolve(config_hash=current.hash)
+            run = run.evolve(config_hash=current.hash, dry_run=current.pipeline.dry_run)
         pipeline = active.pipeline
+        if run.trigger_arrived_at is None and pipeline.schedule.trigger is not None:
+            # The trigger may have arrived before this run opened (or while it was busy).
+            arrival = self.store.get_marker(run.pipeline_id, f"first-arrival#{run.period}")
+            if arrival is not None:
+                run = run.evolve(trigger_arrived_at=arrival.created_at)
         view, version = self._sensor_view(run.pipeline_id, run.period)
         evaluation = lifecycle.evaluate_gate(pipeline, view, now)
         token = idempotency_token(run.pipeline_id, run.period, run.attempt)
@@ -838,7 +877,7 @@ class Interlock:
             ClaimRefused: the run is not claimed, or claimed by another owner.
             InterlockError: there is no such run.
         """
-        period = self._period_for(self._require_config(pipeline_id).pipeline, period)
+        period = self._normalize(period)  # no config needed: an owner reports its live claim
         for _ in range(5):
             run = self.store.get_run(pipeline_id, period)
             if run is None:
@@ -882,7 +921,7 @@ class Interlock:
     ) -> RerunResult:
         active = self._require_config(pipeline_id)
         pipeline = active.pipeline
-        period = self._period_for(pipeline, period)
+        period = self._normalize(period)
         if not reason or len(reason) > 100:
             raise InterlockError("a rerun needs a reason of 1-100 characters")
         run = self.store.get_run(pipeline_id, period)
@@ -926,7 +965,7 @@ class Interlock:
             InterlockError: no such run, or it cannot be resolved.
         """
         active = self._require_config(pipeline_id)
-        period = self._period_for(active.pipeline, period)
+        period = self._normalize(period)
         run = self.store.get_run(pipeline_id, period)
         if run is None:
             raise InterlockError(f"no run for {pipeline_id} {period}")
@@ -1001,7 +1040,7 @@ class Interlock:
             # A new attempt (retry, rerun, late trigger) starts with the current config.
             current = self.config(run.pipeline_id)
             if current is not None:
-                run = run.evolve(config_hash=current.hash)
+                run = run.evolve(config_hash=current.hash, dry_run=current.pipeline.dry_run)
         drafts = list(transition.events)
         if run.status == RunStatus.SUCCEEDED and before.status != RunStatus.SUCCEEDED:
             run, extra = self._on_success(run, now, first=before.succeeded_at is None)

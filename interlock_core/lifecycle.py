@@ -30,6 +30,10 @@ _SUBMIT_TRIES = 3
 _LEASE_MARGIN = dt.timedelta(minutes=1)
 # A Lambda invoke may run for its 15-minute maximum before it answers.
 _LAMBDA_LEASE = dt.timedelta(minutes=20)
+# boto3 submits: lookups on retrying clients (4 tries of 10 s connect + 60 s read) plus the
+# start call itself — about 6 minutes at worst.
+_AWS_LEASE = dt.timedelta(minutes=10)
+_AWS_TYPES = frozenset({JobType.GLUE, JobType.EMR, JobType.EMR_SERVERLESS, JobType.STEP_FUNCTION})
 # Infrastructure failures while submitting are retried this many times in total, with backoff.
 MAX_SUBMIT_ATTEMPTS = 3
 SUBMIT_BACKOFF = dt.timedelta(seconds=30)
@@ -96,6 +100,8 @@ def submit_lease(pipeline: Pipeline) -> dt.timedelta:
         return SUBMIT_LEASE
     if job.type == JobType.LAMBDA:
         return _LAMBDA_LEASE
+    if job.type in _AWS_TYPES:
+        return _AWS_LEASE
     timeout = getattr(job.config, "timeout", None)
     if job.type == JobType.COMMAND or not isinstance(timeout, int | float):
         return SUBMIT_LEASE  # a command's timeout is its run time; its submit is instant
@@ -425,6 +431,15 @@ def decide_submit_error(
                     error=message,
                 )
             ],
+        )
+    if may_have_started:
+        # Out of tries, and the last one may have started the job: FAILED would invite a
+        # rerun (a new token) beside it.
+        return _uncertain(
+            run,
+            now,
+            f"submit retries spent ({failures}/{MAX_SUBMIT_ATTEMPTS}); the last failure "
+            f"({message}) may have started the job",
         )
     return Transition(
         _finished(

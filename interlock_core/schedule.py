@@ -402,6 +402,22 @@ def _last_cron_tick(cron: str, tz: dt.tzinfo, now: dt.datetime) -> dt.datetime |
 # --------------------------------------------------------------------------- periods
 
 
+def next_period(pipeline: Pipeline, now: dt.datetime) -> str | None:
+    """The period of the first tick after ``now`` (cron or inclusion pipelines), or None.
+
+    Looks a day ahead, then a week, then a year, so a frequent cron never computes more ticks
+    than it needs.
+    """
+    for horizon in (dt.timedelta(days=1), dt.timedelta(days=8), dt.timedelta(days=366)):
+        try:
+            ticks = schedule_ticks(pipeline, now, now + horizon)
+        except ValueError:
+            return None
+        if ticks:
+            return period_of_tick(pipeline, ticks[0])
+    return None
+
+
 def period_of_tick(pipeline: Pipeline, tick: dt.datetime) -> str:
     """The period a tick opens a run for.
 

@@ -51,6 +51,11 @@ def run_watchdog(engine: Interlock) -> list[Event]:
     except Exception:
         log.exception("watchdog check stale-runs failed")
         failed.append("stale-runs")
+    try:
+        engine.store.purge_expired_markers(now)  # alert-delivery markers expire after a week
+    except Exception:
+        log.exception("watchdog marker purge failed")
+        failed.append("marker-purge")
     for name, check in checks:
         errors = 0
         for active in configs:
@@ -103,17 +108,11 @@ def check_scheduled_runs(
     start = _since(engine, pipeline.id, now)
     if lookback is not None:
         start = max(start, now - lookback)
-    # The tick exactly at first apply counts: open the interval a microsecond earlier.
-    ticks = schedule.schedule_ticks(pipeline, start - dt.timedelta(microseconds=1), now)
-    if not ticks:
+    by_period = _tick_periods(active, start, now)
+    if not by_period:
         return []
-    # Ticks finer than the period (a per-minute cron of an hourly pipeline) share a run:
-    # keep the latest tick of each period, so the store is asked once per period.
-    by_period: dict[str, dt.datetime] = {}
-    for tick in ticks:
-        by_period[schedule.period_of_tick(pipeline, tick)] = tick
     published: list[Event] = []
-    latest_period = schedule.period_of_tick(pipeline, ticks[-1])
+    latest_period = next(reversed(by_period))
     missed_type = (
         EventType.SCHEDULE_MISSED if pipeline.schedule.cron else EventType.IRREGULAR_SCHEDULE_MISSED
     )
@@ -193,6 +192,8 @@ def check_trigger_recovery(
         # An undated sensor is for the period it was written in, not the current one: an old
         # "ready" must never open (and run) every later period.
         period = sensor_period(pipeline, sensor, sensor.written_at or now)
+        if periods.parse_period(period).granularity != pipeline.granularity:
+            continue  # names a period this pipeline never has (written before a config change)
         if engine.store.get_run(pipeline.id, period) is not None:
             continue
         announce = EventDraft(
@@ -229,6 +230,10 @@ def check_trigger_deadlines(
             continue
         if schedule.is_excluded_period(pipeline, active.calendars, period):
             continue
+        if engine.store.get_marker(
+            pipeline.id, f"{EventType.SENSOR_DEADLINE_EXPIRED.value}#{period}"
+        ):
+            continue  # alerted already: spare the sensor read every pass
         run = engine.store.get_run(pipeline.id, period)
         if run is not None and (
             run.gate_passed_at is not None
@@ -369,7 +374,7 @@ def _sla_alert(
 ) -> list[Event]:
     breach_type = EventType.RELATIVE_SLA_BREACH if relative else EventType.SLA_BREACH
     warning_type = EventType.RELATIVE_SLA_WARNING if relative else EventType.SLA_WARNING
-    if run is None or (run.submitted_at is None and run.claimed_at is None):
+    if run is None or (run.attempt == 1 and run.submitted_at is None and run.claimed_at is None):
         status = "not started"
         hint = "pipeline not started — check sensor data and the trigger"
     elif run.status in {RunStatus.RUNNING, RunStatus.SUBMITTING, RunStatus.CLAIMED}:
@@ -379,7 +384,7 @@ def _sla_alert(
         status = run.status.value
         hint = f"pipeline {status.lower()} — investigate"
     detail = {
-        "status": status,
+        "status": run.status.value if run is not None else "not started",
         "breachAt": deadlines.breach_at.isoformat(),
         "warningAt": _iso(deadlines.warning_at),
         "source": "watchdog",
@@ -417,7 +422,7 @@ def _recent_periods(engine: Interlock, active: ActiveConfig, now: dt.datetime) -
     """
     pipeline = active.pipeline
     if pipeline.schedule.cron or pipeline.schedule.include:
-        return _tick_periods(active, now)
+        return list(_tick_periods(active, _since(engine, pipeline.id, now), now))
     current = periods.parse_period(
         periods.period_at(now, pipeline.granularity, pipeline.schedule.tz)
     )
@@ -427,18 +432,26 @@ def _recent_periods(engine: Interlock, active: ActiveConfig, now: dt.datetime) -
     return [periods.hourly_period(start - dt.timedelta(hours=back)) for back in (4, 3, 2, 1, 0)]
 
 
-# Tick periods per (pipeline, config, instant): several checks of one pass ask for the same.
-_TICK_PERIODS: dict[tuple[str, str, dt.datetime], list[str]] = {}
+# Ticks by period per (pipeline, config, window): every check of one watchdog pass asks for
+# the same window, and a per-minute cron holds thousands of ticks.
+_TICK_PERIODS: dict[tuple[str, str, dt.datetime, dt.datetime], dict[str, dt.datetime]] = {}
 
 
-def _tick_periods(active: ActiveConfig, now: dt.datetime) -> list[str]:
-    key = (active.pipeline.id, active.hash, now)
+def _tick_periods(
+    active: ActiveConfig, start: dt.datetime, now: dt.datetime
+) -> dict[str, dt.datetime]:
+    """The latest tick of each period with a tick in ``[start, now]``, oldest period first
+    (ticks finer than the period — a per-minute cron of an hourly pipeline — share a run)."""
+    key = (active.pipeline.id, active.hash, start, now)
     cached = _TICK_PERIODS.get(key)
     if cached is None:
         if len(_TICK_PERIODS) > 512:
             _TICK_PERIODS.clear()
-        ticks = schedule.schedule_ticks(active.pipeline, now - CATCH_UP, now)
-        cached = list(dict.fromkeys(schedule.period_of_tick(active.pipeline, t) for t in ticks))
+        # The tick exactly at first apply counts: open the interval a microsecond earlier.
+        ticks = schedule.schedule_ticks(active.pipeline, start - dt.timedelta(microseconds=1), now)
+        cached = {}
+        for tick in ticks:
+            cached[schedule.period_of_tick(active.pipeline, tick)] = tick
         _TICK_PERIODS[key] = cached
     return cached
 

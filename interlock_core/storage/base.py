@@ -253,6 +253,13 @@ class Store(abc.ABC):
     def get_marker(self, pipeline_id: str, name: str, now: datetime | None = None) -> Marker | None:
         """A marker, or None (also when expired at ``now``, by default the current time)."""
 
+    def purge_expired_markers(self, now: datetime) -> int:
+        """Delete markers whose ``expires_at`` has passed; returns how many.
+
+        Backends with native expiry (DynamoDB TTL) may leave this to the database.
+        """
+        return 0
+
     # -- events ----------------------------------------------------------------------------
     @abc.abstractmethod
     def append_events(self, events: Iterable[Event]) -> None:

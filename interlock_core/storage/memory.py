@@ -323,6 +323,15 @@ class MemoryStore(Store):
             self._markers[(pipeline_id, name)] = _MarkerRow(created_at, encoded, expires)
             return True
 
+    def purge_expired_markers(self, now: datetime) -> int:
+        """See :meth:`Store.purge_expired_markers`."""
+        instant = utc(now)
+        with self._lock:
+            expired = [key for key, row in self._markers.items() if _expired(row, instant)]
+            for key in expired:
+                del self._markers[key]
+        return len(expired)
+
     def get_marker(self, pipeline_id: str, name: str, now: datetime | None = None) -> Marker | None:
         """See :meth:`Store.get_marker`."""
         instant = datetime.now(UTC) if now is None else utc(now)

@@ -736,6 +736,19 @@ class SQLiteStore(Store):
 
         return self._transact("put_marker", work, write=True)
 
+    def purge_expired_markers(self, now: datetime) -> int:
+        """See :meth:`Store.purge_expired_markers`."""
+        instant = _to_us(now)
+
+        def work(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "DELETE FROM markers WHERE expires_at_us IS NOT NULL AND expires_at_us <= ?",
+                (instant,),
+            )
+            return cursor.rowcount
+
+        return int(self._transact("purge_expired_markers", work, write=True))
+
     def get_marker(self, pipeline_id: str, name: str, now: datetime | None = None) -> Marker | None:
         """See :meth:`Store.get_marker`."""
         instant = _to_us(datetime.now(UTC) if now is None else now)

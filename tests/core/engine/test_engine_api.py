@@ -256,7 +256,7 @@ def test_a_job_that_succeeds_before_its_cancel_is_a_success_not_a_retry(clock: M
             {"type": "airflow", "config": {"url": "https://af.example", "dagId": "d"}},
             dt.timedelta(seconds=12 * 30 + 60),
         ),
-        ({"type": "glue", "config": {"jobName": "j"}}, SUBMIT_LEASE),
+        ({"type": "glue", "config": {"jobName": "j"}}, dt.timedelta(minutes=10)),
     ],
     ids=["command", "http-short", "http-30s", "http-long", "lambda", "airflow", "glue"],
 )

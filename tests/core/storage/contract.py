@@ -516,6 +516,16 @@ class StoreContract:
         assert (replaced.data, replaced.created_at, replaced.expires_at) == ({"n": 3}, at(60), None)
         assert store.put_marker("p", "m", at(10_000), {"n": 4}) is False
 
+    def test_expired_markers_are_purged(self, store: Store) -> None:
+        store.put_marker("p", "old", T0, expires_at=at(60))
+        store.put_marker("p", "later", T0, expires_at=at(600))
+        store.put_marker("p", "forever", T0)
+        assert store.purge_expired_markers(at(60)) == 1
+        assert store.purge_expired_markers(at(60)) == 0
+        assert store.get_marker("p", "later", now=at(61)) is not None
+        assert store.get_marker("p", "forever", now=at(10_000)) is not None
+        assert store.put_marker("p", "old", at(61)) is True  # gone, so it can be created again
+
     def test_get_marker_defaults_to_the_current_time(self, store: Store) -> None:
         past = datetime(2020, 1, 1, tzinfo=UTC)
         future = datetime.now(UTC) + timedelta(days=365)
