@@ -346,9 +346,7 @@ class Interlock:
             return
         scheduled = bool(pipeline.schedule.cron or pipeline.schedule.include)
         run = self.store.get_run(pipeline.id, period)
-        finished = run is None or (
-            run.is_terminal and run.status != RunStatus.VALIDATION_EXHAUSTED
-        )
+        finished = run is None or (run.is_terminal and run.status != RunStatus.VALIDATION_EXHAUSTED)
         if scheduled and not named and finished:
             # An undated "ready" written after the last tick's run finished is for the next
             # tick (upstream finished early), never late data that reruns the previous period.
