@@ -229,6 +229,13 @@ class Interlock:
         """Ids of every configured pipeline."""
         return [c.pipeline_id for c in self.store.list_configs()]
 
+    def active_configs(self) -> list[ActiveConfig]:
+        """Every current config, parsed, from one store read (the listing carries each
+        document and hash, so nothing is read twice)."""
+        return [
+            self._configs.get(c.pipeline_id, c.hash, c.document) for c in self.store.list_configs()
+        ]
+
     @staticmethod
     def _normalize(period: str) -> str:
         """A period naming an existing run: normalised, in whatever granularity it has (a run
@@ -330,7 +337,7 @@ class Interlock:
             periods.trigger_key_matches(rule.key, sensor.key) for rule in pipeline.post_run.rules
         ):
             self._on_post_run_sensor(active, sensor, now)
-        self._nudge_waiting(pipeline_id, now)
+        self.wake_waiting(pipeline_id, now)
 
     def _on_trigger(
         self, active: ActiveConfig, period: str, now: datetime, *, named: bool = True
@@ -489,8 +496,9 @@ class Interlock:
             now,
         )
 
-    def _nudge_waiting(self, pipeline_id: str, now: datetime) -> None:
-        """Make WAITING runs of the pipeline due now, so a new sensor is evaluated at once."""
+    def wake_waiting(self, pipeline_id: str, now: datetime) -> None:
+        """Make WAITING runs of the pipeline due now, so a new sensor is evaluated at once
+        (runtimes call it for sensors written without ``emit``)."""
         for run in self.store.list_runs(pipeline_id, [RunStatus.WAITING], limit=50):
             if (
                 run.next_action == NextAction.EVALUATE

@@ -274,7 +274,7 @@ def _equal(left: Any, right: Any, depth: int = 0) -> bool:
         left_bool, right_bool = _as_bool(left), _as_bool(right)
         return left_bool is not None and left_bool == right_bool
     if _is_number(left) or _is_number(right):
-        left_number, right_number = _as_number(left), _as_number(right)
+        left_number, right_number = parse_number(left), parse_number(right)
         return left_number is not None and right_number is not None and left_number == right_number
     if isinstance(left, str) and isinstance(right, str):
         return left == right
@@ -315,10 +315,6 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _as_number(value: Any) -> int | float | None:
-    return parse_number(value)
-
-
 def _finite(value: int | float) -> bool:
     return isinstance(value, int) or math.isfinite(value)
 
@@ -327,12 +323,12 @@ _ORDER_SYMBOL = {Check.GT: ">", Check.GTE: ">=", Check.LT: "<", Check.LTE: "<="}
 
 
 def _check_order(check: Check, field: str, actual: Any, value: Any) -> tuple[bool, str, Any]:
-    threshold = _as_number(value)
+    threshold = parse_number(value)
     if threshold is None:
         return False, f"rule value {_show(value)} is not a number", actual
     if not _finite(threshold):
         return False, f"rule value {_show(value)} is not a finite number", actual
-    number = _as_number(actual)
+    number = parse_number(actual)
     if number is None:
         return False, f"{field} is {_show(actual)}, not a number", actual
     if not _finite(number):
@@ -429,7 +425,7 @@ def _as_instant(value: Any) -> dt.datetime | None:
                 return _utc(dt.datetime.fromisoformat(value))
             except ValueError:
                 return None
-        number = _as_number(value)
+        number = parse_number(value)
     elif _is_number(value):
         number = value
     else:

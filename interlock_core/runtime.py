@@ -281,14 +281,11 @@ class LocalRuntime:
         from interlock_core.watchdog import check_scheduled_runs
 
         now = self.engine.clock.now()
-        for pipeline_id in self.engine.pipeline_ids():
-            active = self.engine.config(pipeline_id)
-            if active is None:
-                continue
+        for active in self.engine.active_configs():
             try:
                 check_scheduled_runs(self.engine, active, now, lookback=SCHEDULE_LOOKBACK)
             except Exception:
-                log.exception("opening scheduled runs of %s failed", pipeline_id)
+                log.exception("opening scheduled runs of %s failed", active.pipeline.id)
 
     def _nudge_on_new_sensors(self) -> None:
         """Sensors written straight into the store (not through ``emit``) still wake the
@@ -297,7 +294,7 @@ class LocalRuntime:
         for pipeline_id, version in versions.items():
             if self._sensor_versions.get(pipeline_id, 0) < version:
                 if pipeline_id in self._sensor_versions:
-                    self.engine._nudge_waiting(pipeline_id, self.engine.clock.now())
+                    self.engine.wake_waiting(pipeline_id, self.engine.clock.now())
                 self._sensor_versions[pipeline_id] = version
 
     def run_forever(self, on_cycle: Callable[[CycleReport], None] | None = None) -> None:

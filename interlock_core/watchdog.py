@@ -41,11 +41,7 @@ def run_watchdog(engine: Interlock) -> list[Event]:
     published: list[Event] = []
     failed: list[str] = []
     now = engine.clock.now()
-    configs: list[ActiveConfig] = []
-    for pipeline_id in engine.pipeline_ids():
-        active = engine.config(pipeline_id)
-        if active is not None:
-            configs.append(active)
+    configs = engine.active_configs()
     try:
         published.extend(check_stale_runs(engine, now))
     except Exception:
