@@ -92,11 +92,30 @@ def test_claim_and_report_success(ready_cli: Cli) -> None:
 
 def test_report_failed_with_message(ready_cli: Cli) -> None:
     _claimed(ready_cli)
-    result = ready_cli("report", "inventory", PERIOD, "failed", "--message", "disk full", "--json")
+    result = ready_cli(
+        "report", "inventory", PERIOD, "failed", "--owner", OWNER, "--message", "disk full",
+        "--json",
+    )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["status"] == "FAILED"
     assert document["message"] == "disk full"
+
+
+def test_report_without_owner_over_a_live_claim_needs_force(ready_cli: Cli) -> None:
+    _claimed(ready_cli)
+    refused = ready_cli("report", "inventory", PERIOD, "success")
+    assert refused.exit_code == 1
+    assert f"claimed by {OWNER}" in refused.stderr and "--force" in refused.stderr
+    run = ready_cli.store().get_run("inventory", PERIOD)
+    assert run is not None and run.status.value == "CLAIMED"
+
+    forced = ready_cli("report", "inventory", PERIOD, "success", "--force")
+    assert forced.exit_code == 0, forced.stderr
+    reported = [
+        e for e in ready_cli.store().query_events("inventory") if e.type.value == "CLAIM_REPORTED"
+    ]
+    assert reported[-1].detail["forced"] is True and reported[-1].detail["owner"] == OWNER
 
 
 @pytest.mark.parametrize(
