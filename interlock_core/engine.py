@@ -352,17 +352,28 @@ class Interlock:
             _check_trigger_granularity(active.pipeline, key, document, now)
         copy_key = periods.period_copy_key(key, document, now)
         if copy_key is not None:
-            validate_name("sensor key", copy_key)
+            validate_name("sensor key", copy_key)  # before anything is written
         sensor = self.store.put_sensor(pipeline_id, key, document, now)
-        if copy_key is not None:
-            # Each period keeps its own data (DESIGN §4): hour 12's write replaces the
-            # unsuffixed document, never what hour 11's run (or its retry) sees.
-            self.store.put_sensor(pipeline_id, copy_key, document, now)
         self.handle_sensor_write(pipeline_id, sensor)
         return sensor
 
     def handle_sensor_write(self, pipeline_id: str, sensor: Sensor) -> None:
-        """React to a stored sensor write (also called by stream routers for raw writes)."""
+        """React to a stored sensor write (also called by stream routers for raw writes).
+
+        An unsuffixed write whose data names a period is first also kept as ``name#P``
+        (DESIGN §4 "Each period keeps its own data"): hour 12's write replaces the unsuffixed
+        document, never what hour 11's run (or a retry of hour 10) sees.
+        """
+        copy_key = periods.period_copy_key(
+            sensor.key, sensor.data, sensor.written_at or self.clock.now()
+        )
+        if copy_key is not None:
+            try:
+                validate_name("sensor key", copy_key)
+            except SensorError:
+                log.warning("%s: %s kept unsuffixed only (key too long)", pipeline_id, sensor.key)
+            else:
+                self.store.put_sensor(pipeline_id, copy_key, dict(sensor.data), self.clock.now())
         active = self.config(pipeline_id)
         if active is None:
             return
