@@ -74,6 +74,24 @@ def _issues(text: str) -> list[tuple[str | None, str]]:
         pytest.param(
             """\
             pipeline: {id: x}
+            job: {type: http, config: {url: "https://example.com/run", allowPrivateNetwork: "yes"}}
+            """,
+            "job.config.allowPrivateNetwork",
+            "expected true or false",
+            id="job-config-bool-string",
+        ),
+        pytest.param(
+            """\
+            pipeline: {id: x}
+            job: {type: command, config: {command: "true", timeout: true}}
+            """,
+            "job.config.timeout",
+            "expected a number of seconds",
+            id="job-timeout-bool",
+        ),
+        pytest.param(
+            """\
+            pipeline: {id: x}
             validation: {rules: [{key: a, check: equals, field: status}]}
             """,
             "validation.rules[0]",
