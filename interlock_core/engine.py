@@ -350,7 +350,8 @@ class Interlock:
         now = self.clock.now()
         if active is not None:
             _check_trigger_granularity(active.pipeline, key, document, now)
-        copy_key = periods.period_copy_key(key, document, now)
+        granularity = active.pipeline.granularity if active is not None else None
+        copy_key = periods.period_copy_key(key, document, now, granularity)
         if copy_key is not None:
             validate_name("sensor key", copy_key)  # before anything is written
         sensor = self.store.put_sensor(pipeline_id, key, document, now)
@@ -364,8 +365,12 @@ class Interlock:
         (DESIGN §4 "Each period keeps its own data"): hour 12's write replaces the unsuffixed
         document, never what hour 11's run (or a retry of hour 10) sees.
         """
+        active = self.config(pipeline_id)
         copy_key = periods.period_copy_key(
-            sensor.key, sensor.data, sensor.written_at or self.clock.now()
+            sensor.key,
+            sensor.data,
+            sensor.written_at or self.clock.now(),
+            active.pipeline.granularity if active is not None else None,
         )
         if copy_key is not None:
             try:
@@ -374,7 +379,6 @@ class Interlock:
                 log.warning("%s: %s kept unsuffixed only (key too long)", pipeline_id, sensor.key)
             else:
                 self.store.put_sensor(pipeline_id, copy_key, dict(sensor.data), self.clock.now())
-        active = self.config(pipeline_id)
         if active is None:
             return
         pipeline = active.pipeline

@@ -243,7 +243,9 @@ def named_period(key: str, data: Any, now: dt.datetime) -> str | None:
     return None
 
 
-def period_copy_key(key: str, data: Any, now: dt.datetime) -> str | None:
+def period_copy_key(
+    key: str, data: Any, now: dt.datetime, granularity: Granularity | None = None
+) -> str | None:
     """The key under which a write is also kept for the period its data names (DESIGN §4
     "Each period keeps its own data"): ``name#P`` for an unsuffixed key whose ``date``/``hour``
     fields name P; None when the key already carries a period or the data names none.
@@ -252,11 +254,17 @@ def period_copy_key(key: str, data: Any, now: dt.datetime) -> str | None:
         key: the sensor key being written.
         data: the data being written.
         now: for an ``hour`` without a ``date`` (see :func:`named_period`).
+        granularity: the pipeline's, when known: a daily pipeline keeps a write that names
+            an hour under its date (``name#YYYY-MM-DD``), the key its daily period reads.
     """
     if split_period_suffix(key)[1] is not None:
         return None
     named = named_period(key, data, now)
-    return f"{key}#{named}" if named is not None else None
+    if named is None:
+        return None
+    if granularity == Granularity.DAILY:
+        named = daily_period(parse_period(named).date)
+    return f"{key}#{named}"
 
 
 def check_sensor_write(key: str, data: Any) -> None:

@@ -44,3 +44,15 @@ def test_a_raw_write_handed_to_handle_sensor_write_is_kept_for_its_period() -> N
     assert "landed#2026-03-04T11" in engine.store.get_sensors("silver")
     run = engine.run("silver", "2026-03-04T11")
     assert run is not None
+
+
+def test_a_daily_pipeline_keeps_an_hour_naming_write_under_its_date() -> None:
+    engine = _engine()
+    apply_documents(engine, {"pipeline": {"id": "gold"}, "validation": {"rules": [
+        {"key": "rows", "check": "gte", "field": "count", "value": 1}]}})  # fmt: skip
+    engine.emit("gold", "rows", {"date": "2026-03-04", "hour": "10", "count": 5})
+    engine.emit("gold", "rows", {"date": "2026-03-05", "hour": "01", "count": 0})
+    sensors = engine.store.get_sensors("gold")
+    assert sensors["rows#2026-03-04"].data["count"] == 5
+    assert "rows#2026-03-04T10" not in sensors
+    assert engine.evaluate("gold", "2026-03-04").ready  # the next day's write took nothing
