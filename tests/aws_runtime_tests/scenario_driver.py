@@ -240,7 +240,8 @@ class AwsScenarioPlayer(ScenarioPlayer):
             if arg.get("period"):
                 key = f"{key}#{periods.normalize_period(str(arg['period']))}"
             self.store.put_sensor(arg["pipeline"], key, dict(arg.get("data", {})), self.clock.now())
-            self.control_loop()
+            if arg.get("controller", True):  # false: the next write lands before the pass
+                self.control_loop()
             return
         super()._step(step)
 
