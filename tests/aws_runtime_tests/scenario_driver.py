@@ -189,11 +189,11 @@ class AwsScenarioPlayer(ScenarioPlayer):
         raise AssertionError("the control-table stream never went quiet")
 
     def advance_all(self) -> None:
+        self.drain_stream()
         for _ in range(20):
-            self.drain_stream()
             if not self.sfn.run_due():
-                self.drain_stream()
                 return
+            self.drain_stream()
 
     def control_loop(self) -> None:
         self.advance_all()

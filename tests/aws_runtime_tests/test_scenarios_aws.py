@@ -12,6 +12,9 @@ from tests.core.storage.dynamodb_support import CONTROL, EVENTS, STORE_URL, set_
 from tests.scenarios.test_scenarios import FILES
 
 
+# About 20 DynamoDB requests per simulated minute (the watchdog, the stream, the executions):
+# multi-day scenarios take a minute or two of CPU through moto, more on a busy machine.
+@pytest.mark.timeout(1200)
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_scenario_aws(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     set_aws_env(monkeypatch)
