@@ -31,7 +31,14 @@ from aws_runtime.handlers import alert_dispatcher
 from interlock_core.config.models import Pipeline
 from interlock_core.engine import Interlock
 from interlock_core.storage.dynamodb import DynamoDBStore, create_tables
-from tests.core.storage.dynamodb_support import CONTROL, EVENTS, REGION, STORE_URL, set_aws_env
+from tests.core.storage.dynamodb_support import (
+    CONTROL,
+    EVENTS,
+    REGION,
+    STORE_URL,
+    atomic_requests,
+    set_aws_env,
+)
 from tests.scenarios.harness import PipelineSetStub
 
 ASL = Path(__file__).parents[2] / "aws_runtime" / "statemachine.asl.json"
@@ -211,7 +218,10 @@ def aws_world(
     monkeypatch.setenv("INTERLOCK_MAX_WAIT_SECONDS", "1")
     context.reset()
     alert_dispatcher.reset_secrets()
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):  # type: ignore[arg-type]
+    with (
+        atomic_requests(monkeypatch),
+        mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),  # type: ignore[arg-type]
+    ):
         world = World(job or (lambda event: {"ok": True}))
 
         def invoke(function: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:

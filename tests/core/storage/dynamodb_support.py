@@ -69,3 +69,26 @@ def moto_store(config: dict[str, Any] | None = None) -> Iterator[DynamoDBStore]:
         client = boto3.client("dynamodb", region_name=REGION)
         create_tables(client, CONTROL, EVENTS)
         yield DynamoDBStore(CONTROL, EVENTS, region=REGION, client=client, url=STORE_URL)
+
+
+@contextmanager
+def atomic_requests(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Serve moto requests one at a time, as DynamoDB applies each request atomically.
+
+    In-process moto checks a write's condition and applies it without a lock, so two threads
+    can both pass ``attribute_not_exists``; the real service never lets that happen. Race
+    tests run with this so they test the store's conditions, not moto's thread safety.
+    """
+    import threading
+
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    lock = threading.RLock()
+    original = BotocoreStubber.process_request
+
+    def process_request(self: BotocoreStubber, request: Any) -> Any:
+        with lock:
+            return original(self, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", process_request)
+    yield

@@ -24,8 +24,16 @@ from tests.core.storage.contract import T0, make_run
 SPAWN = multiprocessing.get_context("spawn")
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "dynamodb"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "dynamodb":
+        from tests.core.storage.dynamodb_support import atomic_requests, moto_store, set_aws_env
+
+        monkeypatch = request.getfixturevalue("monkeypatch")
+        set_aws_env(monkeypatch)
+        with atomic_requests(monkeypatch), moto_store() as dynamodb:
+            yield dynamodb
+        return
     store: Store = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "s.db")
     yield store
     store.close()
