@@ -168,11 +168,13 @@ class Interlock:
                 if self.store.remove_config(pipeline_id, now):
                     changes.append(ConfigChange(pipeline_id, "removed"))
         drafts: list[tuple[str, EventDraft]] = []
+        returned: list[str] = []
         for change in changes:
             if change.action in {"created", "updated"}:
                 first = self.store.put_marker(change.pipeline_id, FIRST_APPLIED, now)
                 if not first and change.action == "created":  # back after a removal
                     self._mark_reapplied(change.pipeline_id, now)
+                    returned.append(change.pipeline_id)
                 drafts.append(
                     (
                         change.pipeline_id,
@@ -222,7 +224,19 @@ class Interlock:
         for change in changes:
             if change.action == "removed":
                 self._end_removed_runs(change.pipeline_id, now)
+        for pipeline_id in returned:
+            self._resume_removed_runs(pipeline_id, now)
         return ApplyResult(changes, errors)
+
+    def _resume_removed_runs(self, pipeline_id: str, now: datetime) -> None:
+        """A pipeline back after a removal runs the periods its removal ended before any job
+        ran (a rename or a revert of its file must not leave them FAILED for good)."""
+        active = self.config(pipeline_id)
+        if active is None:
+            return
+        for run in self.store.list_runs(pipeline_id, [RunStatus.FAILED], limit=1000):
+            if lifecycle.ended_by_removal(run):
+                self.run_dry_period_for_real(active, run, now)
 
     def _end_removed_runs(self, pipeline_id: str, now: datetime) -> None:
         """A removed pipeline starts nothing new: its WAITING runs end with the reason (a
@@ -486,23 +500,31 @@ class Interlock:
             self._rerun(pipeline.id, period, "late-data", bypass_breaker=True)
 
     def run_dry_period_for_real(self, active: ActiveConfig, run: Run, now: datetime) -> Run | None:
-        """A period whose gate passed in a dry run, now that dryRun is off, runs for real: a
-        new attempt, re-gated, with no budget spent (a dry run is not a success).
+        """A period that never ran for real runs now, as a new attempt, re-gated, with no
+        budget spent: its gate passed in a dry run and dryRun is now off (a dry run is not a
+        success), or its removal ended it before any job ran and the pipeline is back.
 
         Returns:
             The reopened run, or None when ``run`` is not such a period (or a race lost).
         """
-        if not (run.dry_run and run.status == RunStatus.SUCCEEDED) or active.pipeline.dry_run:
-            return None
         pipeline = active.pipeline
+        if run.dry_run and run.status == RunStatus.SUCCEEDED and not pipeline.dry_run:
+            reason = "dry-run-over"
+            message = "dryRun is off: runs for real"
+            why = "its earlier pass was a dry run"
+        elif lifecycle.ended_by_removal(run):
+            reason = "pipeline-reapplied"
+            message = "the pipeline is applied again: runs again"
+            why = "its removal ended it before any job ran"
+        else:
+            return None
         reopened = lifecycle.new_attempt(
             run, pipeline, active.hash, RunOrigin.RERUN, now, _reopen_window(pipeline, now)
-        ).evolve(succeeded_at=None, message="dryRun is off: runs for real")
+        ).evolve(succeeded_at=None, message=message)
         announce = EventDraft(
             EventType.RUN_OPENED,
-            f"dryRun is off: {run.period} runs for real as attempt {reopened.attempt} "
-            "(its earlier pass was a dry run; no budget spent)",
-            {"origin": RunOrigin.RERUN.value, "reason": "dry-run-over"},
+            f"{message}: {run.period} as attempt {reopened.attempt} ({why}; no budget spent)",
+            {"origin": RunOrigin.RERUN.value, "reason": reason},
             attempt=reopened.attempt,
         )
         return self._commit(run, Transition(reopened, [announce]), now)
