@@ -356,3 +356,10 @@ def test_status_shows_a_dry_run_pass_as_a_dry_run(ready_cli: Cli) -> None:
     table = ready_cli("status", "orders")
     assert table.exit_code == 0, table.stderr
     assert "DRY_RUN" in table.stdout and "SUCCEEDED" not in table.stdout
+    # machines are not fooled either: a script waiting for SUCCEEDED must keep waiting
+    as_json = ready_cli("status", "orders", "--json")
+    assert as_json.exit_code == 0, as_json.stderr
+    (document,) = json.loads(as_json.stdout)
+    assert document["status"] == "DRY_RUN" and document["dryRun"] is True
+    run = ready_cli.store().get_run("orders", PERIOD)
+    assert run is not None and run.is_dry_run_pass and not run.is_success
