@@ -380,6 +380,8 @@ class Interlock:
         document, never what hour 11's run (or a retry of hour 10) sees.
         """
         active = self.config(pipeline_id)
+        if self._is_own_period_copy(pipeline_id, sensor, active):
+            return  # already reacted to as the write it copies (a stream hands both over)
         copy_key = periods.period_copy_key(
             sensor.key,
             sensor.data,
@@ -408,6 +410,26 @@ class Interlock:
         ):
             self._on_post_run_sensor(active, sensor, now)
         self.wake_waiting(pipeline_id, now)
+
+    def _is_own_period_copy(
+        self, pipeline_id: str, sensor: Sensor, active: ActiveConfig | None
+    ) -> bool:
+        """Whether ``sensor`` is the ``name#P`` copy :meth:`handle_sensor_write` kept of an
+        earlier write of ``name``: same data, written after it, under the key that write's
+        data names."""
+        name, suffix = periods.split_period_suffix(sensor.key)
+        if suffix is None:
+            return False
+        original = self.store.get_sensors(pipeline_id).get(name)
+        if original is None or original.version >= sensor.version or original.data != sensor.data:
+            return False
+        copy_key = periods.period_copy_key(
+            name,
+            original.data,
+            original.written_at or self.clock.now(),
+            active.pipeline.granularity if active is not None else None,
+        )
+        return copy_key == sensor.key
 
     def _on_trigger(
         self, active: ActiveConfig, period: str, now: datetime, *, named: bool = True
