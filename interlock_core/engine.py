@@ -559,6 +559,10 @@ class Interlock:
         run = self.store.get_run(pipeline.id, period)
         if run is None or run.status not in {RunStatus.SUCCEEDED, RunStatus.RUNNING}:
             return
+        if self.run_dry_period_for_real(active, run, now) is not None:
+            # No job ran for a dry run's pass: a post-run write is no drift of a success (nor
+            # a reason for post-run verdicts), it is the period's next evaluation.
+            return
         base_key, _ = periods.split_period_suffix(sensor.key)
         drift = _drift(
             run.baseline, base_key, sensor.data, post_run.drift_field, post_run.drift_threshold
