@@ -1157,14 +1157,21 @@ class Interlock:
         run = self.store.get_run(pipeline_id, period)
         if run is None:
             raise InterlockError(f"no run for {pipeline_id} {period}")
-        unconfirmed = self._previous_job_unconfirmed(run) if resolution == "retry" else None
+        now = self.clock.now()
+        claim = _live_claim(run, now)
+        if claim is not None and not force:
+            raise InterlockError(
+                f"resolve --{resolution} refused for {pipeline_id} {period}: {claim}. Let the "
+                "owner report, wait for the claim to time out, or resolve with --force"
+            )
+        unconfirmed = self._resolve_retry_unconfirmed(run, now) if resolution == "retry" else None
         if unconfirmed is not None and not force:
             raise InterlockError(
                 f"resolve --retry refused for {pipeline_id} {period}: {unconfirmed}; a new "
                 "attempt could run beside it. Check the target, then resolve with --succeeded "
                 "or --failed, or --retry --force"
             )
-        now = self.clock.now()
+        unconfirmed = unconfirmed or claim
         window_end = _reopen_window(active.pipeline, now)
         try:
             transition = lifecycle.decide_resolve(
@@ -1178,6 +1185,19 @@ class Interlock:
         if stored is None:
             raise InterlockError(f"{pipeline_id} {period} changed while resolving; try again")
         return stored
+
+    def _resolve_retry_unconfirmed(self, run: Run, now: datetime) -> str | None:
+        """Why a ``resolve --retry`` could start a job beside one that may still run: a submit
+        cut off when its controller's lease expired (the job may have started, and a retry
+        gets a new token), or what :meth:`_previous_job_unconfirmed` says."""
+        if run.status == RunStatus.SUBMITTING and (
+            run.lease_expires_at is None or run.lease_expires_at <= now
+        ):
+            return (
+                f"the submit of attempt {run.attempt} was cut off (the lease of "
+                f"{run.lease_owner or 'its controller'} expired), so its job may have started"
+            )
+        return self._previous_job_unconfirmed(run)
 
     def _previous_job_unconfirmed(self, run: Run) -> str | None:
         """Why the job of a TIMED_OUT or UNCERTAIN run may still be running (its runner is
@@ -1400,6 +1420,17 @@ def _check_trigger_granularity(
             f"{pipeline.id} has {pipeline.granularity.value} periods"
             + (f": {hint}" if hint else "")
         )
+
+
+def _live_claim(run: Run, now: datetime) -> str | None:
+    """Why an operator must not resolve around a run: another owner holds a live claim (it
+    is still working and reports itself), as ``report`` without the owner refuses."""
+    if run.status != RunStatus.CLAIMED:
+        return None
+    if run.claim_deadline is not None and run.claim_deadline <= now:
+        return None
+    until = f" (until {run.claim_deadline:%Y-%m-%d %H:%M}Z)" if run.claim_deadline else ""
+    return f"it is claimed by {run.owner}, whose claim is live{until}"
 
 
 def _forced(transition: Transition, unconfirmed: str) -> Transition:

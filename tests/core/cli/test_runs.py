@@ -229,7 +229,12 @@ def test_rerun_errors(ready_cli: Cli) -> None:
 
 def test_resolve_failed_then_retry(ready_cli: Cli) -> None:
     _claimed(ready_cli)
-    failed = ready_cli("resolve", "inventory", PERIOD, "--failed", "--note", "owner gone")
+    # the claim is live: its owner may still be working, so an operator needs --force
+    refused = ready_cli("resolve", "inventory", PERIOD, "--failed")
+    assert refused.exit_code == 1 and "claim is live" in refused.stderr
+    failed = ready_cli(
+        "resolve", "inventory", PERIOD, "--failed", "--note", "owner gone", "--force"
+    )
     assert failed.exit_code == 0, failed.stderr
     assert failed.stdout.startswith(f"resolved: inventory {PERIOD}: FAILED")
 
@@ -244,7 +249,7 @@ def test_resolve_failed_then_retry(ready_cli: Cli) -> None:
 
 def test_resolve_succeeded(ready_cli: Cli) -> None:
     _claimed(ready_cli)
-    result = ready_cli("resolve", "inventory", PERIOD, "--succeeded")
+    result = ready_cli("resolve", "inventory", PERIOD, "--succeeded", "--force")
     assert result.exit_code == 0, result.stderr
     run = ready_cli.store().get_run("inventory", PERIOD)
     assert run is not None and run.status.value == "SUCCEEDED"
@@ -275,7 +280,7 @@ def test_resolve_refusals(ready_cli: Cli) -> None:
 
 def test_reopening_a_run_names_the_new_attempt(ready_cli: Cli) -> None:
     _claimed(ready_cli)
-    assert ready_cli("resolve", "inventory", PERIOD, "--failed").exit_code == 0
+    assert ready_cli("resolve", "inventory", PERIOD, "--failed", "--force").exit_code == 0
     retry = ready_cli("resolve", "inventory", PERIOD, "--retry")
     assert retry.exit_code == 0, retry.stderr
     assert retry.stdout.startswith(f"resolved: inventory {PERIOD}: WAITING (new attempt 2)")

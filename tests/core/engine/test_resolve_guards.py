@@ -1,0 +1,54 @@
+"""``resolve --retry`` never starts a second job beside one that may have started (DESIGN §5
+"Never two jobs for one period")."""
+
+import datetime as dt
+
+import pytest
+
+from interlock_core.clock import ManualClock
+from interlock_core.engine import Interlock, InterlockError
+from interlock_core.events import EventType
+from interlock_core.runs import RunOrigin, RunStatus
+from interlock_core.storage import open_store
+from tests.core.engine.fixtures import apply_documents
+
+NOW = dt.datetime(2026, 3, 4, 6, 0, tzinfo=dt.UTC)
+PERIOD = "2026-03-04"
+
+
+def _crashed_mid_submit() -> Interlock:
+    """A run left SUBMITTING by a controller that died during the submit (lease expired)."""
+    engine = Interlock(open_store("memory://"), {}, ManualClock(NOW))
+    apply_documents(engine, {"pipeline": {"id": "orders"}, "schedule": {"trigger": {
+        "key": "go", "check": "exists"}}, "job": {"type": "command", "config": {
+        "command": "true"}}})  # fmt: skip
+    opened = engine.open_run("orders", PERIOD, RunOrigin.TRIGGER)
+    assert opened is not None
+    crashed = opened.evolve(
+        status=RunStatus.SUBMITTING,
+        lease_owner="controller-that-died",
+        lease_expires_at=NOW - dt.timedelta(seconds=1),
+        next_action=None,
+        due_at=None,
+    )
+    assert engine.store.update_run(crashed, opened.version) is not None
+    return engine
+
+
+def test_a_retry_of_a_submit_cut_off_by_a_crash_is_refused_unless_forced() -> None:
+    engine = _crashed_mid_submit()
+    with pytest.raises(InterlockError, match="may have started"):
+        engine.resolve("orders", PERIOD, "retry")
+    run = engine.run("orders", PERIOD)
+    assert run is not None and (run.status, run.attempt) == (RunStatus.SUBMITTING, 1)
+
+    forced = engine.resolve("orders", PERIOD, "retry", force=True)
+    assert forced.attempt == 2
+    (resolved,) = engine.events(types=[EventType.RUN_RESOLVED])
+    assert resolved.detail["forced"] is True
+    assert "may have started" in resolved.detail["previousJobUnconfirmed"]
+
+
+def test_ending_a_cut_off_submit_as_failed_or_succeeded_starts_nothing_and_needs_no_force() -> None:
+    engine = _crashed_mid_submit()
+    assert engine.resolve("orders", PERIOD, "failed").status == RunStatus.FAILED
