@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from interlock_core import lifecycle, periods, schedule, sla
+from interlock_core import isolation, lifecycle, periods, schedule, sla
 from interlock_core.alerts.base import AlertSink, NullAlerts
 from interlock_core.clock import Clock, SystemClock
 from interlock_core.config.errors import ConfigError, ConfigIssue
@@ -590,8 +590,8 @@ class Interlock:
         """Advance every run that is due now; returns how many runs were advanced."""
         count = 0
         for run in self.store.due_runs(self.clock.now(), limit):
-            self.advance(run.pipeline_id, run.period)
-            count += 1
+            # One run that cannot advance (a bad sensor, a bug) must never stop the others.
+            count += isolation.advance_isolated(self, run)
         return count
 
     def _step(self, run: Run) -> Run | None:

@@ -8,11 +8,11 @@ through the engine's compare-and-set, so several ``interlock run`` processes on 
 safe, and a restart simply picks the runs up where the store says they are.
 """
 
+import functools
 import logging
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -27,8 +27,11 @@ from interlock_core.clock import Clock, SystemClock
 from interlock_core.config.loader import load_pipelines
 from interlock_core.engine import Interlock, InterlockError
 from interlock_core.events import Event, EventType
+from interlock_core.isolation import isolated, record_failure
 from interlock_core.jobs.base import JobRunner
+from interlock_core.jobs.state_dir import state_dir_for as job_state_dir
 from interlock_core.storage import open_store
+from interlock_core.storage.base import Store
 
 log = logging.getLogger("interlock.runtime")
 
@@ -37,16 +40,11 @@ DEFAULT_STORE = "sqlite:///./interlock.db"
 SCHEDULE_LOOKBACK = timedelta(minutes=10)
 
 
-def state_dir_for(store_url: str) -> Path:
-    """Where command jobs keep their state: beside the SQLite file (shared by every local
-    controller of that store), or a temporary folder for ``memory://``."""
-    if store_url.startswith("sqlite:///"):
-        database = Path(store_url[len("sqlite:///") :])
-        return database.parent / ".interlock" / "jobs"
-    override = os.environ.get("INTERLOCK_STATE_DIR")
-    if override:
-        return Path(override)
-    return Path(tempfile.gettempdir()) / f"interlock-jobs-{os.getpid()}"
+def state_dir_for(store_url: str, store: Store | None = None) -> Path:
+    """Where command jobs keep their state: beside the SQLite file in a folder of that store
+    (shared by every local controller of it), or a private temporary folder for ``memory://``.
+    See :mod:`interlock_core.jobs.state_dir`."""
+    return job_state_dir(store_url, store)
 
 
 def build_engine(
@@ -69,7 +67,7 @@ def build_engine(
     store = open_store(store_url)
     if runners is None:
         # Created by the command runner on its first submit, not by every read-only command.
-        runners = default_runners(state_dir_for(store_url))
+        runners = default_runners(lambda: state_dir_for(store_url, store))
     return Interlock(store, runners, clock or SystemClock(), alerts)
 
 
@@ -249,8 +247,12 @@ class LocalRuntime:
             or monotonic - self._last_sync >= self.sync_every
         ):
             self._last_sync = monotonic
-            report.applied = self.watcher.sync()
-        self._nudge_on_new_sensors()
+            watcher = self.watcher
+            _, applied = isolated(self.engine, "", "pipelines sync", watcher.sync)
+            report.applied = applied or []
+        # Each phase is isolated (and inside them every pipeline and run): a failure is
+        # recorded as a CONTROLLER_ERROR event and the rest of the pass still happens.
+        isolated(self.engine, "", "sensor check", self._nudge_on_new_sensors)
         due_watchdog = (
             force_checks
             or self._last_watchdog is None
@@ -259,19 +261,22 @@ class LocalRuntime:
         report.advanced += self._advance_all()
         if due_watchdog:
             self._last_watchdog = monotonic
-            report.watchdog_events = len(self.engine.watchdog())
+            _, events = isolated(self.engine, "", "watchdog", self.engine.watchdog)
+            report.watchdog_events = len(events or [])
         else:
             # Cron ticks must open on time, not once a minute: that check is cheap.
             self._open_scheduled()
         report.advanced += self._advance_all()
         if self.forwarder is not None:
-            report.forwarded = self.forwarder.pump()
+            _, forwarded = isolated(self.engine, "", "alert forwarding", self.forwarder.pump)
+            report.forwarded = forwarded or 0
         return report
 
     def _advance_all(self) -> int:
         total = 0
         for _ in range(20):
-            advanced = self.engine.advance_due()
+            _, advanced = isolated(self.engine, "", "advance", self.engine.advance_due)
+            advanced = advanced or 0
             total += advanced
             if advanced == 0 or self.stop_event.is_set():
                 break
@@ -284,8 +289,8 @@ class LocalRuntime:
         for active in self.engine.active_configs():
             try:
                 check_scheduled_runs(self.engine, active, now, lookback=SCHEDULE_LOOKBACK)
-            except Exception:
-                log.exception("opening scheduled runs of %s failed", active.pipeline.id)
+            except Exception as exc:
+                record_failure(self.engine, active.pipeline.id, "opening scheduled runs", exc)
 
     def _nudge_on_new_sensors(self) -> None:
         """Sensors written straight into the store (not through ``emit``) still wake the
@@ -294,7 +299,10 @@ class LocalRuntime:
         for pipeline_id, version in versions.items():
             if self._sensor_versions.get(pipeline_id, 0) < version:
                 if pipeline_id in self._sensor_versions:
-                    self.engine.wake_waiting(pipeline_id, self.engine.clock.now())
+                    wake = functools.partial(
+                        self.engine.wake_waiting, pipeline_id, self.engine.clock.now()
+                    )
+                    isolated(self.engine, pipeline_id, "waking waiting runs", wake)
                 self._sensor_versions[pipeline_id] = version
 
     def run_forever(self, on_cycle: Callable[[CycleReport], None] | None = None) -> None:

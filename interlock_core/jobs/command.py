@@ -56,9 +56,11 @@ from interlock_core.jobs.command_wrapper import (
     write_json_atomic,
 )
 from interlock_core.jobs.netguard import not_started
+from interlock_core.jobs.state_dir import UnsafeStateDir, check_private_dir
 
 logger = logging.getLogger(__name__)
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 # Exit codes that mean "this command cannot run at all": retrying the same config cannot help.
 PERMANENT_EXIT_CODES = frozenset({126, 127})
@@ -122,6 +124,11 @@ def status_from_record(record: dict[str, Any]) -> JobStatus:
     return JobStatus(JobState.FAILED, category, f"exit code {exit_code}{detail}{log_hint}")
 
 
+def _check_token(token: str) -> None:
+    if not _TOKEN.match(token):
+        raise JobError(f"token {token!r} is not usable in a file name", FailureCategory.PERMANENT)
+
+
 def supervisor_alive(lock_file: Path) -> bool:
     """True while some process (the wrapper, or a runner mid-submit) holds the job's lock."""
     try:
@@ -144,7 +151,8 @@ class CommandRunner:
 
     Args:
         state_dir: where state, log and lock files live; every controller that may poll these
-            jobs must use the same directory.
+            jobs must use the same directory. A callable is asked for it on first use (it
+            may create and check the folder, see :mod:`interlock_core.jobs.state_dir`).
         kill_grace: seconds between SIGTERM and SIGKILL when a job times out or is cancelled.
         cancel_wait: extra seconds ``cancel`` waits for the wrapper to record the cancel.
         python: the interpreter that runs the wrapper (default: this one).
@@ -155,15 +163,15 @@ class CommandRunner:
 
     def __init__(
         self,
-        state_dir: Path,
+        state_dir: Path | Callable[[], Path],
         *,
         kill_grace: float = 5.0,
         cancel_wait: float = 5.0,
         python: str = sys.executable,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        # Absolute, because the wrapper runs in another working directory.
-        self.state_dir = Path(state_dir).absolute()
+        self._state_dir_source = state_dir
+        self._state_dir: Path | None = None
         self.kill_grace = kill_grace
         self.cancel_wait = cancel_wait
         self._python = python
@@ -171,12 +179,29 @@ class CommandRunner:
         # Wrappers this process started: polled so they do not linger as zombies.
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
+    @property
+    def state_dir(self) -> Path:
+        """The state folder (resolved on first use), private to this user."""
+        if self._state_dir is None:
+            source = self._state_dir_source
+            folder = source() if callable(source) else Path(source)
+            # Absolute, because the wrapper runs in another working directory.
+            folder = folder.absolute()
+            if not folder.exists():
+                os.makedirs(folder.parent, mode=0o700, exist_ok=True)
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(folder, 0o700)
+            check_private_dir(folder)
+            self._state_dir = folder
+        return self._state_dir
+
+    def _describe_state_dir(self) -> str:
+        source = self._state_dir or self._state_dir_source
+        return str(source) if not callable(source) else "of the store"
+
     def paths(self, token: str) -> tuple[Path, Path, Path]:
         """``(state_file, log_file, lock_file)`` for ``token``."""
-        if not _TOKEN.match(token):
-            raise JobError(
-                f"token {token!r} is not usable in a file name", FailureCategory.PERMANENT
-            )
+        _check_token(token)
         base = self.state_dir / token
         return base.with_suffix(".json"), base.with_suffix(".log"), base.with_suffix(".lock")
 
@@ -191,14 +216,21 @@ class CommandRunner:
         with not_started():
             config = expect_config(job, CommandJob)
             argv = command_argv(config)
-            state_file, log_file, lock_file = self.paths(token)
+            _check_token(token)
         try:
-            # Owner only: other users have no business in job logs and states.
-            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            lock_fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+            # Owner only: other users have no business in job logs and states, and whoever
+            # can write a spec there runs commands as us (checked by ``state_dir``).
+            state_file, log_file, lock_file = self.paths(token)
+            lock_fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600)
+        except UnsafeStateDir as exc:
+            raise JobError(
+                f"refusing the command state directory: {exc}",
+                FailureCategory.PERMANENT,
+                may_have_started=False,
+            ) from exc
         except OSError as exc:
             raise JobError(
-                f"cannot use the command state directory {self.state_dir}: {exc}",
+                f"cannot use the command state directory {self._describe_state_dir()}: {exc}",
                 FailureCategory.TRANSIENT,
                 may_have_started=False,
             ) from exc

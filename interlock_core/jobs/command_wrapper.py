@@ -48,11 +48,13 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
-def open_private(path: Path, mode: str = "ab") -> Any:
+def open_private(path: Path, mode: str = "ab", *, exclusive: bool = False) -> Any:
     """Open ``path`` for writing (``"ab"``, ``"wb"`` or ``"w"``), creating it readable by its
     owner only: job states and logs may hold the job's output. An existing file is made
     owner-only too."""
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
+    # Never through a planted symbolic link; ``exclusive`` files must be new.
+    flags |= getattr(os, "O_NOFOLLOW", 0) | (os.O_EXCL if exclusive else 0)
     fd = os.open(path, flags, 0o600)
     try:
         os.fchmod(fd, 0o600)
@@ -70,7 +72,9 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     The file is readable by its owner only (see :func:`open_private`).
     """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open_private(tmp, "w") as handle:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)  # left by a crashed writer of the same pid
+    with open_private(tmp, "w", exclusive=True) as handle:
         json.dump(data, handle, sort_keys=True)
         handle.flush()
         os.fsync(handle.fileno())

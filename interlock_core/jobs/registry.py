@@ -21,7 +21,7 @@ from interlock_core.jobs.http import HttpRunner
 
 
 def _factories(
-    state_dir: Path | None,
+    state_dir: Path | Callable[[], Path] | None,
     client_factory: ClientFactory | None,
     sleep: Callable[[float], None],
     kill_grace: float,
@@ -53,7 +53,7 @@ def _factories(
 
 
 def default_runners(
-    state_dir: Path,
+    state_dir: Path | Callable[[], Path],
     *,
     client_factory: ClientFactory | None = None,
     sleep: Callable[[float], None] = time.sleep,
@@ -77,7 +77,7 @@ def default_runners(
 def runner_for(
     job_type: str | JobType,
     *,
-    state_dir: Path | None = None,
+    state_dir: Path | Callable[[], Path] | None = None,
     client_factory: ClientFactory | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> JobRunner:
