@@ -29,7 +29,10 @@ from interlock_core.engine import Interlock, InterlockError
 from interlock_core.events import Event, EventType
 from interlock_core.isolation import isolated, record_failure
 from interlock_core.jobs.base import JobRunner
+from interlock_core.jobs.policy import JobPolicy, load_job_policy
 from interlock_core.jobs.state_dir import state_dir_for as job_state_dir
+from interlock_core.process_guard import protect_controller
+from interlock_core.redaction import printable
 from interlock_core.storage import open_store
 from interlock_core.storage.base import Store
 
@@ -38,6 +41,14 @@ log = logging.getLogger("interlock.runtime")
 DEFAULT_STORE = "sqlite:///./interlock.db"
 # Every pass opens ticks this recent; the minute watchdog does the long catch-up.
 SCHEDULE_LOOKBACK = timedelta(minutes=10)
+
+
+def settings_path(pipelines_dir: Path) -> Path | None:
+    """The ``interlock.yaml`` of a pipelines directory, when there is one."""
+    from interlock_core.alerts.routing import alert_config_path
+
+    path = alert_config_path(pipelines_dir)
+    return path if path.exists() else None
 
 
 def state_dir_for(store_url: str, store: Store | None = None) -> Path:
@@ -53,6 +64,8 @@ def build_engine(
     alerts: AlertSink | None = None,
     clock: Clock | None = None,
     runners: dict[str, JobRunner] | None = None,
+    pipelines_dir: str | Path | None = None,
+    policy: JobPolicy | None = None,
 ) -> Interlock:
     """An engine on ``store_url`` with every job runner wired in.
 
@@ -61,13 +74,20 @@ def build_engine(
         alerts: where published events go besides the event log.
         clock: the clock (system clock by default).
         runners: job runners to use instead of the defaults (tests).
+        pipelines_dir: the pipelines directory whose ``interlock.yaml`` holds the operator's
+            limits on jobs (``jobs``: env allow-list, job types, private networks).
+        policy: those limits given directly (wins over ``pipelines_dir``).
     """
     from interlock_core.jobs.registry import default_runners
 
+    if runners is None and policy is None:
+        policy = load_job_policy(
+            settings_path(Path(pipelines_dir)) if pipelines_dir is not None else None
+        )
     store = open_store(store_url)
     if runners is None:
         # Created by the command runner on its first submit, not by every read-only command.
-        runners = default_runners(lambda: state_dir_for(store_url, store))
+        runners = default_runners(lambda: state_dir_for(store_url, store), policy=policy)
     return Interlock(store, runners, clock or SystemClock(), alerts)
 
 
@@ -84,6 +104,8 @@ class ConsoleEvents:
         if event.period:
             where += f" {event.period}"
         line = f"{event.at:%Y-%m-%d %H:%M:%S}Z  {event.type.value:<26} {where}  {event.message}"
+        # File names and job output reach messages: no raw ESC or newline on the terminal.
+        line = printable(line)
         with self._lock:
             print(line, file=self.stream, flush=True)
 
@@ -348,6 +370,8 @@ def run_local(
     from interlock_core.alerts.slack import default_thread_store
 
     out = stream or sys.stdout
+    # The controller's environment holds the operator's secrets: not readable via /proc.
+    protect_controller()
     directory = Path(pipelines_dir) if pipelines_dir else None
     config_path = alert_config_path(directory) if directory else None
     alert_config = load_alert_config(
@@ -373,7 +397,12 @@ def run_local(
         autostart=not once,
     )
     # Alerts come from the event log (see AlertForwarder), not from this engine's publishes.
-    engine = build_engine(store_url)
+    engine = build_engine(
+        store_url,
+        policy=load_job_policy(
+            config_path if config_path is not None and config_path.exists() else None
+        ),
+    )
     holder["engine"] = engine
     forwarder = AlertForwarder(engine, ConsoleEvents(out), dispatcher)
     runtime = LocalRuntime(engine, directory, tick=tick, forwarder=forwarder)
@@ -388,14 +417,14 @@ def run_local(
         if once:
             report = runtime.run_once(force_checks=True)
             for line in report.applied:
-                print(f"interlock: {line}", file=out, flush=True)
+                print(f"interlock: {printable(line)}", file=out, flush=True)
             dispatcher.deliver_now()
             return 0
         _install_signals(runtime)
 
         def show(report: CycleReport) -> None:
             for line in report.applied:
-                print(f"interlock: {line}", file=out, flush=True)
+                print(f"interlock: {printable(line)}", file=out, flush=True)
 
         runtime.run_forever(show)
         print("interlock: stopping (polls resume on the next start)", file=out, flush=True)

@@ -28,7 +28,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -45,6 +44,7 @@ from pydantic.alias_generators import to_camel
 
 from interlock_core.config.durations import parse_duration
 from interlock_core.config.errors import ConfigError, ConfigIssue
+from interlock_core.config.settings import read_settings
 from interlock_core.events import EventType
 
 ALERT_CONFIG_FILENAME = "interlock.yaml"
@@ -385,10 +385,13 @@ class AlertConfig(_Model):
 
 def alert_config_path(pipelines_dir: str | os.PathLike[str]) -> Path:
     """Where ``interlock.yaml`` (or ``interlock.yml``) lives for a pipelines directory: inside
-    it, else beside it (like ``calendars/``). Returns the inside ``.yaml`` path when none
-    exists."""
+    it, else beside it (like ``calendars/``) unless that parent folder is world-writable.
+    Returns the inside ``.yaml`` path when none exists."""
+    from interlock_core.config.loader import shared_parent_allowed
+
     folder = Path(pipelines_dir).resolve()
-    for place in (folder, folder.parent):
+    places = [folder, folder.parent] if shared_parent_allowed(folder) else [folder]
+    for place in places:
         for name in (ALERT_CONFIG_FILENAME, "interlock.yml"):
             if (place / name).exists():
                 return place / name
@@ -473,18 +476,7 @@ def load_alert_config(path: str | os.PathLike[str] | None, env: Mapping[str, str
     if path is None:
         return default_alert_config(env)
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return default_alert_config(env)
-    except OSError as exc:
-        raise ConfigError(ConfigIssue(f"cannot read: {exc.strerror}", file=str(file))) from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError(ConfigIssue("not valid YAML", file=str(file), line=line)) from None
+    document = read_settings(file)
     if document is None:
         return default_alert_config(env)
     if not isinstance(document, Mapping):

@@ -30,7 +30,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from interlock_core.jobs.base import (
 )
 from interlock_core.jobs.command_wrapper import (
     BASELINE_ENV,
+    DEFAULT_MAX_LOG_BYTES,
     group_alive,
     now_iso,
     open_private,
@@ -156,6 +157,9 @@ class CommandRunner:
         kill_grace: seconds between SIGTERM and SIGKILL when a job times out or is cancelled.
         cancel_wait: extra seconds ``cancel`` waits for the wrapper to record the cancel.
         python: the interpreter that runs the wrapper (default: this one).
+        environ: the environment jobs may draw from (default ``os.environ``; the runtime
+            passes the operator's policy view, see :mod:`interlock_core.jobs.policy`).
+        max_log_bytes: the cap of each job's log; the oldest output beyond it is dropped.
     """
 
     job_type = "command"
@@ -169,12 +173,16 @@ class CommandRunner:
         cancel_wait: float = 5.0,
         python: str = sys.executable,
         sleep: Callable[[float], None] = time.sleep,
+        environ: Mapping[str, str] | None = None,
+        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
     ) -> None:
         self._state_dir_source = state_dir
         self._state_dir: Path | None = None
         self.kill_grace = kill_grace
         self.cancel_wait = cancel_wait
         self._python = python
+        self._environ = environ
+        self.max_log_bytes = max_log_bytes
         self._sleep = sleep
         # Wrappers this process started: polled so they do not linger as zombies.
         self._children: dict[int, subprocess.Popen[bytes]] = {}
@@ -194,6 +202,19 @@ class CommandRunner:
             check_private_dir(folder)
             self._state_dir = folder
         return self._state_dir
+
+    def _parent_environment(self, config: CommandJob) -> dict[str, str]:
+        """What the job may take from the controller's environment (the operator's policy
+        hides Interlock's own variables and anything not allow-listed)."""
+        if self._environ is None:
+            return dict(os.environ)
+        refusal = getattr(self._environ, "refusal", None)
+        if callable(refusal):
+            for name in config.env:
+                reason = refusal(name)
+                if reason is not None:
+                    raise JobError(str(reason), FailureCategory.PERMANENT, may_have_started=False)
+        return dict(self._environ)
 
     def _describe_state_dir(self) -> str:
         source = self._state_dir or self._state_dir_source
@@ -217,6 +238,7 @@ class CommandRunner:
             config = expect_config(job, CommandJob)
             argv = command_argv(config)
             _check_token(token)
+            parent_env = self._parent_environment(config)
         try:
             # Owner only: other users have no business in job logs and states, and whoever
             # can write a spec there runs commands as us (checked by ``state_dir``).
@@ -249,6 +271,7 @@ class CommandRunner:
                 "cwd": config.cwd or os.getcwd(),
                 "timeout": config.timeout,
                 "kill_grace": self.kill_grace,
+                "max_log_bytes": self.max_log_bytes,
                 "interlock": run_variables(run, token),
             }
             try:
@@ -273,7 +296,7 @@ class CommandRunner:
                             str(lock_fd),
                         ],
                         cwd=self.state_dir,
-                        env=wrapper_environment(config, dict(os.environ)),
+                        env=wrapper_environment(config, parent_env),
                         stdin=subprocess.DEVNULL,
                         stdout=log,
                         stderr=subprocess.STDOUT,

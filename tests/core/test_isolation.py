@@ -182,3 +182,14 @@ def test_no_sensor_document_makes_a_runtime_pass_fail(document: Any) -> None:
             exercise(engine, document, ledger, lambda: runtime.run_once(force_checks=True))
         finally:
             engine.store.close()
+
+
+@pytest.mark.parametrize(
+    "document",
+    [{"status": "ok\ud800"}, {"k\udfff": 1}, {"rows": [{"name": "\udc80x"}]}],
+)
+def test_emit_refuses_lone_surrogates(tmp_path: Path, document: dict[str, Any]) -> None:
+    engine = make_engine("memory://", tmp_path / "jobs")
+    with pytest.raises(SensorError, match="not valid Unicode"):
+        engine.emit("good", "upstream", document)
+    assert engine.store.get_sensors("good") == {}
