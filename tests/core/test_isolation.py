@@ -155,8 +155,8 @@ def exercise(engine: Interlock, document: Any, ledger: Path, pass_: Any) -> None
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(DOCUMENTS | st.builds(Deep, st.integers(60, 980)))
-@example(Deep(980))
+@given(DOCUMENTS | st.builds(Deep, st.integers(60, 3000)))
+@example(Deep(2500))
 @example({"status": {"deeper": [1, 2]}, "date": {"nested": [1, 2]}})
 def test_no_sensor_document_makes_an_engine_pass_fail(document: Any) -> None:
     with tempfile.TemporaryDirectory() as folder:
@@ -171,8 +171,8 @@ def test_no_sensor_document_makes_an_engine_pass_fail(document: Any) -> None:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(DOCUMENTS | st.builds(Deep, st.integers(60, 980)))
-@example(Deep(980))
+@given(DOCUMENTS | st.builds(Deep, st.integers(60, 3000)))
+@example(Deep(2500))
 def test_no_sensor_document_makes_a_runtime_pass_fail(document: Any) -> None:
     with tempfile.TemporaryDirectory() as folder:
         ledger = Path(folder) / "jobs"
