@@ -356,9 +356,11 @@ def _empty_directory_hint(directory: Path) -> str:
 def _check_settings(path: Path) -> ConfigError | None:
     """Validate the runtime settings file (``interlock.yaml``); None when valid."""
     from interlock_core.alerts.routing import load_alert_config
+    from interlock_core.jobs.policy import load_job_policy
 
     try:
         load_alert_config(path, os.environ)
+        load_job_policy(path)  # the operator's limits on jobs (docs/security.md)
     except ConfigError as exc:
         return exc
     return None

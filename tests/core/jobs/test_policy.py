@@ -161,3 +161,19 @@ def test_the_controller_is_not_dumpable() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30
     ).stdout
     assert out.split() == ["True", "True", "False"]
+
+
+def test_validate_checks_the_jobs_section(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from interlock_core.cli import main
+
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    (pipelines / "orders.yaml").write_text(
+        "pipeline: {id: orders}\nschedule: {cron: '0 6 * * *'}\n"
+    )
+    (pipelines / "interlock.yaml").write_text("jobs:\n  typez: [http]\n")
+    result = CliRunner().invoke(main, ["validate", str(pipelines)], catch_exceptions=False)
+    assert result.exit_code == 1
+    assert "unknown key 'typez'" in result.output
