@@ -130,6 +130,43 @@ def _check_token(token: str) -> None:
         raise JobError(f"token {token!r} is not usable in a file name", FailureCategory.PERMANENT)
 
 
+def _job_group(record: dict[str, Any] | None) -> int | None:
+    """The job's process group: recorded, or — when the supervisor died between starting the
+    job and recording it — found by the job's ``INTERLOCK_TOKEN`` (Linux ``/proc``), so a job
+    that runs is never reported failed (a retry would run beside it)."""
+    if not record:
+        return None
+    pgid = record.get("pgid")
+    if isinstance(pgid, int):
+        return pgid
+    token = record.get("token")
+    if record.get("phase") == "finished" or not isinstance(token, str):
+        return None
+    return find_job_group(token)
+
+
+def find_job_group(token: str) -> int | None:
+    """The process group of a live process whose environment holds ``INTERLOCK_TOKEN=token``
+    and leads its own group (the job's first process), or None."""
+    wanted = f"INTERLOCK_TOKEN={token}".encode()
+    try:
+        entries = [entry for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as environ:
+                if wanted not in environ.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[0] != "Z" and fields[2] == entry:
+            return int(entry)
+    return None
+
+
 def supervisor_alive(lock_file: Path) -> bool:
     """True while some process (the wrapper, or a runner mid-submit) holds the job's lock."""
     try:
@@ -375,7 +412,7 @@ class CommandRunner:
         record = self._read(state_file)
         if record is not None and record.get("phase") == "finished":
             return status_from_record(record)
-        pgid = record.get("pgid") if record else None
+        pgid = _job_group(record)
         if isinstance(pgid, int) and group_alive(pgid):
             # Never report a failure while the job itself may still run: a retry would start
             # a second one. Cancel kills the orphaned group.
@@ -422,7 +459,7 @@ class CommandRunner:
             logger.warning("command job %s: cancel not confirmed in time", state_file.name)
             return False
         # The supervisor is gone without a record: stop what it left behind ourselves.
-        pgid = record.get("pgid") if record else None
+        pgid = _job_group(record)
         if isinstance(pgid, int) and not self._kill_orphans(pgid):
             return False
         if record is None:

@@ -91,3 +91,35 @@ def test_a_daemon_that_leaves_the_process_group_is_ended(tmp_path: Path) -> None
         os.kill(daemon, 9)
     assert not alive, "the setsid daemon outlived a job recorded as finished"
     assert record["leftovers_stopped"] is True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_supervisor_that_died_before_recording_the_job_never_hides_it(tmp_path: Path) -> None:
+    # The window between the job's start and the supervisor recording its pid: the state file
+    # still says "submitted" when the supervisor is killed, while the job runs.
+    import json
+    import subprocess
+
+    from interlock_core.jobs.base import JobHandle
+
+    state_dir = tmp_path / "state"
+    state_dir.mkdir(mode=0o700)
+    token = "t-unrecorded"
+    state_file = state_dir / f"{token}.json"
+    state_file.write_text(json.dumps({"phase": "submitted", "token": token, "spec": {}}))
+    job = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        env={**os.environ, "INTERLOCK_TOKEN": token},
+        start_new_session=True,
+    )
+    try:
+        runner = CommandRunner(state_dir, kill_grace=0.5)
+        handle = JobHandle(token, {"state_file": str(state_file)})
+        status = runner.status(handle)
+        assert status.state is JobState.RUNNING, status
+        assert runner.cancel(handle) is True
+        assert job.wait(timeout=10) is not None
+        assert runner.status(handle).state is JobState.FAILED
+    finally:
+        if job.poll() is None:
+            job.kill()
