@@ -856,6 +856,11 @@ class Interlock:
         token = run.token or idempotency_token(run.pipeline_id, run.period, run.attempt)
         runner = self.runners.get(job.type.value)
         context = RunContext(run.pipeline_id, run.period, run.attempt)
+        if self.config(run.pipeline_id) is None:
+            # Removed after this controller read the config (its removal found no WAITING run
+            # to end): no job has started, so none starts now.
+            now = self.clock.now()
+            return self._commit(run, lifecycle.decide_removed(run, now), now)
         try:
             if runner is None:
                 raise JobError(

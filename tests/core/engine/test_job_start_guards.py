@@ -1,5 +1,5 @@
-"""``resolve --retry`` never starts a second job beside one that may have started (DESIGN §5
-"Never two jobs for one period")."""
+"""No job starts where it must not: ``resolve --retry`` beside a job that may have started
+(DESIGN §5 "Never two jobs for one period"), or a submit for a pipeline just removed (§2)."""
 
 import datetime as dt
 
@@ -52,3 +52,38 @@ def test_a_retry_of_a_submit_cut_off_by_a_crash_is_refused_unless_forced() -> No
 def test_ending_a_cut_off_submit_as_failed_or_succeeded_starts_nothing_and_needs_no_force() -> None:
     engine = _crashed_mid_submit()
     assert engine.resolve("orders", PERIOD, "failed").status == RunStatus.FAILED
+
+
+def test_a_removal_landing_while_the_gate_passes_starts_no_job() -> None:
+    # The controller read the config and won WAITING -> SUBMITTING just as the file was
+    # deleted (its removal found no WAITING run to end): the submit must still not happen.
+    submitted: list[str] = []
+
+    class Runner:
+        job_type = "command"
+        dedups_on_token = False
+
+        def submit(self, job: object, run: object, token: str) -> object:
+            submitted.append(token)
+            raise AssertionError("a removed pipeline submitted a job")
+
+    engine = Interlock(open_store("memory://"), {"command": Runner()}, ManualClock(NOW))  # type: ignore[dict-item]
+    apply_documents(engine, {"pipeline": {"id": "orders"}, "schedule": {"trigger": {
+        "key": "go", "check": "exists"}}, "job": {"type": "command", "config": {
+        "command": "true"}}})  # fmt: skip
+    store = engine.store
+    update_run = store.update_run
+
+    def update_then_remove(run, expected_version):  # type: ignore[no-untyped-def]
+        stored = update_run(run, expected_version)
+        if stored is not None and stored.status == RunStatus.SUBMITTING:
+            store.remove_config("orders", NOW)  # the removal lands right after the CAS
+        return stored
+
+    store.update_run = update_then_remove  # type: ignore[method-assign]
+    engine.emit("orders", "go", {})
+    engine.advance_due()
+    run = engine.run("orders", PERIOD)
+    assert submitted == []
+    assert run is not None and run.status == RunStatus.FAILED
+    assert "pipeline removed" in run.message
