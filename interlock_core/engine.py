@@ -1125,6 +1125,17 @@ class Interlock:
         )
         if unconfirmed is not None and transition.run is not None:
             transition = _forced(transition, unconfirmed)
+        elif force and transition.run is not None and transition.events:
+            # An operator's --force (past the circuit breaker) stays on the record.
+            first = transition.events[0]
+            transition = Transition(
+                transition.run,
+                [
+                    dataclasses.replace(first, detail={**first.detail, "forced": True}),
+                    *transition.events[1:],
+                ],
+                transition.ledger,
+            )
         if transition.run is None:
             self._publish(pipeline_id, period, run.attempt, transition.events, now)
             message = transition.events[0].message if transition.events else "refused"
