@@ -540,6 +540,10 @@ class Interlock:
             why = "its removal ended it before any job ran"
         else:
             return None
+        if periods.parse_period(run.period).granularity != pipeline.granularity:
+            return None  # the config changed meanwhile: this pipeline no longer has the period
+        if schedule.is_excluded_period(pipeline, active.calendars, run.period):
+            return None  # now excluded: it opens no run
         reopened = lifecycle.new_attempt(
             run, pipeline, active.hash, RunOrigin.RERUN, now, _reopen_window(pipeline, now)
         ).evolve(succeeded_at=None, message=message)

@@ -87,3 +87,34 @@ def test_a_removal_landing_while_the_gate_passes_starts_no_job() -> None:
     assert submitted == []
     assert run is not None and run.status == RunStatus.FAILED
     assert "pipeline removed" in run.message
+
+
+def test_a_returning_pipeline_reruns_no_period_it_no_longer_has() -> None:
+    # Removed, then back as an hourly pipeline: the daily period its removal ended is not one
+    # of its periods any more, so it is not reopened.
+    engine = Interlock(open_store("memory://"), {}, ManualClock(NOW))
+    trigger = {"key": "go", "check": "exists"}
+    daily = {
+        "pipeline": {"id": "orders"},
+        "schedule": {"trigger": trigger},
+        "validation": {"rules": [{"key": "go", "check": "age_gt", "value": "5m"}]},
+    }
+    keep = {"pipeline": {"id": "keep"}, "schedule": {"trigger": {"key": "go", "check": "exists"}}}
+    apply_documents(engine, daily, keep)
+    engine.emit("orders", "go", {})
+    engine.apply(_stub(keep), remove_missing=True)
+    ended = engine.run("orders", PERIOD)
+    assert ended is not None and ended.status == RunStatus.FAILED
+    hourly = {**daily, "schedule": {**daily["schedule"], "period": "hourly"}}
+    engine.apply(_stub(keep, hourly), remove_missing=True)
+    run = engine.run("orders", PERIOD)
+    assert run is not None and (run.status, run.attempt) == (RunStatus.FAILED, 1)
+    assert engine.config("orders") is not None
+
+
+def _stub(*documents: dict[str, object]) -> object:
+    from interlock_core.config.models import Pipeline
+    from tests.scenarios.harness import PipelineSetStub
+
+    pipelines = {doc["pipeline"]["id"]: Pipeline.model_validate(doc) for doc in documents}  # type: ignore[index]
+    return PipelineSetStub(pipelines, {})
