@@ -367,7 +367,14 @@ class Interlock:
         granularity = active.pipeline.granularity if active is not None else None
         copy_key = periods.period_copy_key(key, document, now, granularity)
         if copy_key is not None:
-            validate_name("sensor key", copy_key)  # before anything is written
+            try:
+                validate_name("sensor key", copy_key)  # before anything is written
+            except SensorError as exc:
+                raise SensorError(
+                    f"sensor key {key!r}: its data names a period, so the write is also kept "
+                    f"as {copy_key!r} ({len(copy_key)} characters), which is refused: {exc}; "
+                    "use a shorter key"
+                ) from exc
         sensor = self.store.put_sensor(pipeline_id, key, document, now)
         self.handle_sensor_write(pipeline_id, sensor)
         return sensor

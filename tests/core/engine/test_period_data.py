@@ -4,6 +4,8 @@ a stream router hands to ``handle_sensor_write``."""
 import datetime as dt
 from typing import Any
 
+import pytest
+
 from interlock_core.clock import ManualClock
 from interlock_core.engine import Interlock
 from interlock_core.storage import open_store
@@ -81,3 +83,11 @@ def test_a_stream_handing_back_the_engines_own_copy_reacts_once() -> None:
     engine.handle_sensor_write("gold", explicit)
     post_run = [e for e in engine.events() if e.type.value.startswith("POST_RUN_")]
     assert len(post_run) == 2
+
+
+def test_a_dated_write_whose_period_copy_would_be_too_long_says_why() -> None:
+    engine = _engine()
+    key = "k" * 195  # valid alone; with "#2026-03-04T11" over the 200-character limit
+    with pytest.raises(ValueError, match=r"names a period.*shorter key"):
+        engine.emit("silver", key, {"date": "2026-03-04", "hour": "11"})
+    assert engine.store.get_sensors("silver") == {}  # nothing written
