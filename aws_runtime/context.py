@@ -50,8 +50,6 @@ def engine() -> "Interlock":
             if _engine is None:
                 from interlock_core.runtime import build_engine
 
-                # Command jobs are not for Lambda; their state folder is the writable /tmp.
-                os.environ.setdefault("INTERLOCK_STATE_DIR", "/tmp/interlock-jobs")  # noqa: S108
                 _engine = build_engine(env("INTERLOCK_STORE"))
     return _engine
 

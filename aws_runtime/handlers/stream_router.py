@@ -67,8 +67,32 @@ def _sensor(pipeline_id: str, new: dict[str, Any], old: dict[str, Any]) -> str:
         return "stamped"
     if "version" in old and old["version"] == new["version"]:
         return "ignored: same version"
+    if _before_success(engine, pipeline_id, sensor):
+        return "ignored: written before its run succeeded"
     engine.handle_sensor_write(pipeline_id, sensor)
     return "sensor"
+
+
+def _before_success(engine: Any, pipeline_id: str, sensor: Any) -> bool:
+    """Whether the write landed before its period's run succeeded.
+
+    The stream hands writes over after they landed, and the execution may have finished the
+    run in between: a write the run's gate could have seen is not late data. (A local emit
+    reacts before the run can move on, so it never meets this.)
+    """
+    from interlock_core.engine import sensor_period
+
+    active = engine.config(pipeline_id)
+    if active is None or sensor.written_at is None:
+        return False
+    period = sensor_period(active.pipeline, sensor, sensor.written_at)
+    run = engine.store.get_run(pipeline_id, period)
+    return bool(
+        run is not None
+        and run.succeeded_at is not None
+        and run.status.value == "SUCCEEDED"
+        and sensor.written_at <= run.succeeded_at
+    )
 
 
 def _run(new: dict[str, Any], old: dict[str, Any]) -> str:
