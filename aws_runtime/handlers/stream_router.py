@@ -91,7 +91,7 @@ def _before_success(engine: Any, pipeline_id: str, sensor: Any) -> bool:
         run is not None
         and run.succeeded_at is not None
         and run.status.value == "SUCCEEDED"
-        and sensor.written_at <= run.succeeded_at
+        and sensor.written_at < run.succeeded_at
     )
 
 
