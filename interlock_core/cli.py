@@ -383,7 +383,7 @@ def parse_scalar(raw: str) -> Any:
         return raw
     try:
         value = json.loads(raw, parse_constant=_reject_constant)
-    except ValueError:
+    except (ValueError, RecursionError):  # deeply bracketed text is text too
         return raw
     if value is None or isinstance(value, bool | int):
         return value
@@ -423,6 +423,10 @@ def parse_data_option(text: str | None) -> dict[str, Any]:
         value = json.loads(text, parse_constant=_reject_constant)
     except ValueError as exc:
         raise CliUsageError(f"--data is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise CliUsageError(
+            "--data is nested too deeply to read (sensor data may be at most 64 levels deep)"
+        ) from None
     if not isinstance(value, dict):
         raise CliUsageError(f"--data must be a JSON object, got {json_type_name(value)}")
     return value
