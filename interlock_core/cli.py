@@ -649,7 +649,10 @@ def _directory_settings(directory: Path, seen: set[Path]) -> _Checked:
     a warning for every other settings file there, which it would not read."""
     from interlock_core.alerts.routing import alert_config_path
 
-    found = alert_config_path(directory)  # absolute
+    try:
+        found = alert_config_path(directory)  # absolute
+    except ConfigError as exc:
+        return _Checked(errors=[exc])
     # Named like the directory was (relative stays relative), as the pipeline files are.
     shown = found if directory.is_absolute() else Path(os.path.relpath(found))
     result = _check_settings_file(shown, seen, optional=True)

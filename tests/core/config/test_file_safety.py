@@ -100,3 +100,21 @@ def test_nothing_is_read_from_a_world_writable_parent(tmp_path: Path) -> None:
         assert alert_config_path(pipelines) == (shared / "interlock.yaml").resolve()
     finally:
         shared.chmod(0o755)
+
+
+def test_run_and_validate_refuse_a_second_settings_file_inside(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from interlock_core.cli import main
+
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    (pipelines / "orders.yaml").write_text(PIPELINE)
+    (tmp_path / "interlock.yaml").write_text("jobs: {types: [http]}\n")
+    (pipelines / "interlock.yaml").write_text("jobs: {types: [command, http]}\n")
+    store = f"sqlite:///{tmp_path / 'interlock.db'}"
+    runner = CliRunner()
+    ran = runner.invoke(main, ["--store", store, "run", "--once", "--pipelines", str(pipelines)])
+    assert ran.exit_code == 1 and "two settings files" in ran.output
+    checked = runner.invoke(main, ["validate", str(pipelines)])
+    assert checked.exit_code == 1 and "two settings files" in checked.output
