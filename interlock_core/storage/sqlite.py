@@ -150,7 +150,12 @@ def _prepare_database_file(path: Path) -> None:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            info = os.stat(path)  # created meanwhile by another controller: check it
+            try:
+                info = os.stat(path)  # created meanwhile by another controller: check it
+            except FileNotFoundError:  # a dangling symbolic link: never created through
+                raise StoreError(
+                    f"{path} is a symbolic link to a missing file; name a SQLite database file"
+                ) from None
         except OSError as exc:
             raise StoreError(f"cannot create {path}: {exc.strerror or exc}") from exc
         else:
@@ -160,6 +165,34 @@ def _prepare_database_file(path: Path) -> None:
         raise StoreError(f"cannot use {path}: {exc.strerror or exc}") from exc
     if not stat.S_ISREG(info.st_mode):
         raise StoreError(f"{path} is not a regular file; name a SQLite database file")
+
+
+def check_controller_database(path: Path) -> None:
+    """Refuse, for a controller that starts jobs, a database another user could have written.
+
+    Whoever writes the database writes the pipeline configs the controller runs (a ``command``
+    job is a program to start). In a shared sticky folder (``sqlite:////tmp/x.db``) another
+    user can create the file first; a database everyone may write is the same hole. Producers
+    (``emit``) and read-only commands are not checked: they start nothing.
+
+    Raises:
+        StoreError: naming the file and what is wrong with it.
+    """
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise StoreError(f"cannot use {path}: {exc.strerror or exc}") from exc
+    if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+        raise StoreError(
+            f"{path} is owned by uid {info.st_uid}, not by this controller's user "
+            f"(uid {os.geteuid()}): whoever owns it decides which jobs run; "
+            "use a database this user created"
+        )
+    if info.st_mode & stat.S_IWOTH:
+        raise StoreError(
+            f"{path} is writable by everyone (mode {stat.S_IMODE(info.st_mode):o}); "
+            "run chmod o-w on it"
+        )
 
 
 class SchemaVersionError(StoreError):
