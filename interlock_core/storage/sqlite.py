@@ -18,6 +18,7 @@ forked from one that used the store opens fresh connections instead of sharing t
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import stat
@@ -129,6 +130,8 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 
 SCHEMA_VERSION = len(_MIGRATIONS)
 
+
+_log = logging.getLogger("interlock.storage.sqlite")
 
 # A write waits at most this long for another writer (an hour is already absurd).
 MAX_BUSY_TIMEOUT = 3600.0
@@ -915,7 +918,15 @@ class SQLiteStore(Store):
             return conn.execute(sql, params).fetchall()
 
         rows = self._transact("query_events", work, write=False)
-        return [Event.from_json(row[0]) for row in reversed(rows)]
+        events: list[Event] = []
+        for (document,) in reversed(rows):
+            try:
+                events.append(Event.from_json(document))
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+                # One row this version cannot read (a newer version's event type, a raw
+                # write) must not blind every reader: alert forwarding, ``interlock events``.
+                _log.warning("skipping an unreadable event row: %s", type(exc).__name__)
+        return events
 
 
 def _stored_config(row: Any) -> StoredConfig:
