@@ -69,27 +69,6 @@ class MemoryThreadStore:
         self._threads: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def _read_bytes(self) -> bytes:
-        """The file's bytes, read defensively: it sits beside the store, possibly in a shared
-        folder, where a FIFO planted under its name would hang alert delivery forever and a
-        link would make us read another file."""
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(self.path, flags | getattr(os, "O_CLOEXEC", 0))
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise OSError(f"{self.path} is not a regular file")
-            if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
-                raise OSError(f"{self.path} is owned by another user")
-            chunks: list[bytes] = []
-            while chunk := os.read(fd, 1 << 16):
-                chunks.append(chunk)
-                if sum(map(len, chunks)) > _MAX_THREAD_FILE_BYTES:
-                    raise OSError(f"{self.path} is larger than {_MAX_THREAD_FILE_BYTES} bytes")
-            return b"".join(chunks)
-        finally:
-            os.close(fd)
-
     def get(self, key: str) -> str | None:
         """Return the thread's parent ``ts``, or ``None``."""
         with self._lock:
