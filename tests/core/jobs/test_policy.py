@@ -220,3 +220,23 @@ def test_the_allow_list_also_governs_aws_job_payloads(
     with stub:
         runners["lambda"].submit(job, RUN, "t9")
     stub.assert_no_pending_responses()
+
+
+def test_an_allow_list_keeps_the_baseline_environment_of_command_jobs(tmp_path: Path) -> None:
+    # With jobs.env set, PATH, HOME and LANG were hidden too: every command job ran with sh's
+    # default PATH (/bin:/usr/bin) and no HOME, so `python3 etl.py` from a venv broke.
+    import time
+
+    env = {**ENV, "PATH": "/opt/tools/bin:/usr/bin:/bin", "HOME": "/home/ops", "LANG": "C.UTF-8"}
+    policy = parse_job_policy({"env": ["ORDERS_TOKEN", "OTHER_TOKEN"]})
+    runner = CommandRunner(tmp_path / "state", environ=policy.environ(env))
+    out = tmp_path / "env.txt"
+    script = f'echo "$PATH|$HOME|$LANG|$ORDERS_TOKEN|$SLACK_BOT_TOKEN|$PAGER_TOKEN" > {out}'
+    job = CommandJob.model_validate({"command": ["sh", "-c", script], "env": ["ORDERS_TOKEN"]})
+    runner.submit(job, RUN, "t10")
+    deadline = time.monotonic() + 10
+    while not (out.exists() and out.read_text().endswith("\n")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (
+        out.read_text() == "/opt/tools/bin:/usr/bin:/bin|/home/ops|C.UTF-8|orders-token-value||\n"
+    )
