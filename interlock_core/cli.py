@@ -49,6 +49,7 @@ from interlock_core.engine import Interlock, InterlockError
 from interlock_core.events import Event, EventType
 from interlock_core.lifecycle import ClaimRefused, gate_validation
 from interlock_core.periods import normalize_period
+from interlock_core.redaction import printable
 from interlock_core.runs import Run
 from interlock_core.storage import StoreError, open_store
 
@@ -601,15 +602,16 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     valid = sum(result.valid for result in checked)
     bad_files = sum(len(result.errors) for result in checked)
     issues = 0
+    # File names come from the folder: no raw newline or ESC (a forged "ok:" line).
     for result in checked:
         for warning in result.warnings:
-            click.echo(f"warning: {warning}")
+            click.echo(f"warning: {printable(warning)}")
         for error in result.errors:
             for issue in error.issues:
                 issues += 1
-                click.echo(str(issue))
+                click.echo(printable(str(issue)))
         for line in result.ok:
-            click.echo(line)
+            click.echo(printable(line))
     summary: list[str] = []
     if bad_files:
         summary.append(f"{_plural(issues, 'error')} in {_plural(bad_files, 'file')}")
