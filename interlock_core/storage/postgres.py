@@ -26,17 +26,14 @@ from a psycopg pool; libpq reads its usual environment and files (``PGPASSWORD``
 """
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 import psycopg_pool
@@ -56,6 +53,16 @@ from interlock_core.storage.base import (
     utc,
     utc_run,
 )
+from interlock_core.storage.postgres_schema import (
+    APPLY_LOCK,
+    LOCK_NAMESPACE,
+    MIGRATE_LOCK,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    lock_key,
+    notify_channel,
+    parse_postgres_url,
+)
 from interlock_core.storage.redact import redact_url
 from interlock_core.storage.sqlite import SchemaVersionError
 
@@ -63,117 +70,8 @@ log = logging.getLogger("interlock.storage.postgres")
 
 T = TypeVar("T")
 
-DEFAULT_SCHEMA = "public"
-# Options this store reads from the URL; every other query parameter goes to libpq.
-_STORE_OPTIONS = ("schema", "pool_min", "pool_max", "pool_timeout")
-_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
-# The first key of the advisory lock that serialises migrations (and applies); the second key
-# is derived from the schema name, so two schemas in one database do not wait for each other.
-_LOCK_NAMESPACE = 0x494C4B  # "ILK"
-_MIGRATE_LOCK = 1
-_APPLY_LOCK = 2
 # Errors worth one more try of the whole transaction (nothing was committed).
 _RETRIED = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
-
-# Migration ``n`` takes the schema from version ``n`` to ``n + 1``; append, never edit.
-# ``{s}`` is the quoted schema name.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        """CREATE TABLE {s}.config_versions (
-            pipeline_id TEXT COLLATE "C" NOT NULL,
-            hash TEXT COLLATE "C" NOT NULL,
-            document JSON NOT NULL,
-            source TEXT NOT NULL,
-            applied_at TIMESTAMPTZ NOT NULL,
-            PRIMARY KEY (pipeline_id, hash)
-        )""",
-        """CREATE TABLE {s}.config_current (
-            pipeline_id TEXT COLLATE "C" PRIMARY KEY,
-            hash TEXT COLLATE "C" NOT NULL
-        )""",
-        """CREATE TABLE {s}.sensors (
-            pipeline_id TEXT COLLATE "C" NOT NULL,
-            key TEXT COLLATE "C" NOT NULL,
-            data JSON NOT NULL,
-            written_at TIMESTAMPTZ NOT NULL,
-            version BIGINT NOT NULL,
-            PRIMARY KEY (pipeline_id, key)
-        )""",
-        "CREATE INDEX sensors_by_version ON {s}.sensors (pipeline_id, version)",
-        """CREATE TABLE {s}.sensor_counters (
-            pipeline_id TEXT COLLATE "C" PRIMARY KEY,
-            version BIGINT NOT NULL
-        )""",
-        """CREATE TABLE {s}.runs (
-            pipeline_id TEXT COLLATE "C" NOT NULL,
-            period TEXT COLLATE "C" NOT NULL,
-            status TEXT NOT NULL,
-            version BIGINT NOT NULL,
-            attempt INTEGER NOT NULL,
-            due_at TIMESTAMPTZ,
-            owner TEXT,
-            document JSON NOT NULL,
-            PRIMARY KEY (pipeline_id, period)
-        )""",
-        """CREATE INDEX runs_by_due ON {s}.runs (due_at, pipeline_id, period)
-            WHERE due_at IS NOT NULL""",
-        "CREATE INDEX runs_by_status ON {s}.runs (status, period)",
-        "CREATE INDEX runs_by_period ON {s}.runs (period, pipeline_id)",
-        """CREATE TABLE {s}.reruns (
-            pipeline_id TEXT COLLATE "C" NOT NULL,
-            period TEXT COLLATE "C" NOT NULL,
-            seq INTEGER NOT NULL,
-            reason TEXT NOT NULL,
-            at TIMESTAMPTZ NOT NULL,
-            detail JSON NOT NULL,
-            PRIMARY KEY (pipeline_id, period, seq)
-        )""",
-        """CREATE TABLE {s}.rerun_counters (
-            pipeline_id TEXT COLLATE "C" NOT NULL,
-            period TEXT COLLATE "C" NOT NULL,
-            seq INTEGER NOT NULL,
-            PRIMARY KEY (pipeline_id, period)
-        )""",
-        """CREATE TABLE {s}.markers (
-            pipeline_id TEXT COLLATE "C" NOT NULL,
-            name TEXT COLLATE "C" NOT NULL,
-            created_at TIMESTAMPTZ NOT NULL,
-            expires_at TIMESTAMPTZ,
-            data JSON NOT NULL,
-            PRIMARY KEY (pipeline_id, name)
-        )""",
-        "CREATE INDEX markers_by_expiry ON {s}.markers (expires_at) WHERE expires_at IS NOT NULL",
-        """CREATE TABLE {s}.events (
-            id TEXT COLLATE "C" PRIMARY KEY,
-            at TIMESTAMPTZ NOT NULL,
-            type TEXT NOT NULL,
-            pipeline_id TEXT COLLATE "C" NOT NULL,
-            period TEXT COLLATE "C",
-            attempt INTEGER,
-            document JSON NOT NULL
-        )""",
-        "CREATE INDEX events_by_time ON {s}.events (at, id)",
-        "CREATE INDEX events_by_pipeline ON {s}.events (pipeline_id, at, id)",
-        "CREATE INDEX events_by_type ON {s}.events (type, at, id)",
-        "CREATE INDEX events_by_period ON {s}.events (period, at, id)",
-    ),
-)
-
-SCHEMA_VERSION = len(_MIGRATIONS)
-
-
-class SchemaMissingError(StoreError):
-    """The database has no Interlock schema yet (a writing command creates it)."""
-
-
-def _lock_key(schema: str) -> int:
-    """A stable signed 32-bit key for ``schema`` (the advisory lock's second key)."""
-    return int.from_bytes(hashlib.sha256(schema.encode()).digest()[:4], "big", signed=True)
-
-
-def notify_channel(schema: str) -> str:
-    """The ``NOTIFY`` channel of a schema's sensor writes (an identifier under 64 bytes)."""
-    return "interlock_sensors_" + hashlib.sha256(schema.encode()).hexdigest()[:16]
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -185,49 +83,6 @@ def _check_limit(limit: int | None) -> int | None:
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
     return limit
-
-
-def parse_postgres_url(url: str) -> tuple[str, str, dict[str, float]]:
-    """Split a store URL into libpq's conninfo, the schema name and the pool options.
-
-    Raises:
-        ValueError: the scheme, the schema name or a pool option is not usable.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgresql", "postgres"):
-        raise ValueError(
-            f"unsupported PostgreSQL URL {redact_url(url)!r}: use "
-            "postgresql://USER@HOST:PORT/DB[?schema=NAME]"
-        )
-    libpq: list[tuple[str, str]] = []
-    options: dict[str, str] = {}
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name in _STORE_OPTIONS:
-            options[name] = value
-        else:
-            libpq.append((name, value))
-    schema = options.pop("schema", DEFAULT_SCHEMA)
-    if not _SCHEMA_NAME.match(schema):
-        raise ValueError(
-            f"unsupported schema name {schema!r} in {redact_url(url)!r}: use letters, digits "
-            "and underscores, starting with a letter or underscore (at most 63)"
-        )
-    pool: dict[str, float] = {}
-    for name, text in options.items():
-        try:
-            number = float(text)
-        except ValueError:
-            number = -1.0
-        if number <= 0 or (name != "pool_timeout" and not number.is_integer()):
-            raise ValueError(
-                f"{name} must be a positive {'number' if name == 'pool_timeout' else 'integer'}"
-                f", got {text!r} in {redact_url(url)!r}"
-            )
-        pool[name] = number
-    conninfo = urlunsplit(
-        (parts.scheme, parts.netloc, parts.path, urlencode(libpq), parts.fragment)
-    )
-    return conninfo, schema, pool
 
 
 class PostgresStore(Store):
@@ -403,7 +258,7 @@ class PostgresStore(Store):
             def upgrade(cur: psycopg.Cursor[Any]) -> int:
                 cur.execute(
                     "SELECT pg_advisory_xact_lock(%s, %s)",
-                    (_LOCK_NAMESPACE + _MIGRATE_LOCK, _lock_key(self.schema)),
+                    (LOCK_NAMESPACE + MIGRATE_LOCK, lock_key(self.schema)),
                 )
                 cur.execute(self._sql("CREATE SCHEMA IF NOT EXISTS {s}"))
                 cur.execute(
@@ -416,7 +271,7 @@ class PostgresStore(Store):
                 found = 0 if row is None else int(row[0])
                 self._check_schema(found)
                 for step in range(found, SCHEMA_VERSION):
-                    for statement in _MIGRATIONS[step]:
+                    for statement in MIGRATIONS[step]:
                         cur.execute(self._sql(statement))
                 if found != SCHEMA_VERSION:
                     cur.execute(
@@ -469,7 +324,7 @@ class PostgresStore(Store):
         def work(cur: psycopg.Cursor[Any]) -> list[ConfigChange]:
             cur.execute(
                 "SELECT pg_advisory_xact_lock(%s, %s)",
-                (_LOCK_NAMESPACE + _APPLY_LOCK, _lock_key(self.schema)),
+                (LOCK_NAMESPACE + APPLY_LOCK, lock_key(self.schema)),
             )
             changes: list[ConfigChange] = []
             for pipeline_id, (document, config_hash, source) in items:

@@ -1,6 +1,6 @@
 """Store URLs fit to print: the password of a URL never reaches a message or a log."""
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 _SECRET_PARAMETERS = frozenset({"password", "sslpassword", "passfile_password"})
 REDACTED = "***"
@@ -31,4 +31,11 @@ def redact_url(url: str) -> str:
                 ],
                 safe="*",
             )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    if netloc == parts.netloc and query == parts.query:
+        return url  # nothing secret: exactly as given
+    # Built by hand: urlunsplit drops the "//" of a URL without a host.
+    return (
+        f"{parts.scheme}://{netloc}{parts.path}"
+        + (f"?{query}" if query else "")
+        + (f"#{parts.fragment}" if parts.fragment else "")
+    )
