@@ -48,3 +48,16 @@ def fresh_schema() -> Iterator[str]:
         yield with_schema(url, schema)
     finally:
         drop_schema(url, schema)
+
+
+def store_url_for(backend: str, tmp_path: "os.PathLike[str]", name: str) -> Iterator[str]:
+    """A fresh store URL for a parametrised ``backend`` (``sqlite`` or ``postgres``): the
+    generator yields it and cleans up afterwards (use with ``yield from`` in a fixture)."""
+    if backend == "postgres":
+        with fresh_schema() as url:
+            yield url
+        return
+    if backend == "sqlite":
+        yield f"sqlite:///{os.path.join(tmp_path, name + '.db')}"
+        return
+    raise ValueError(f"unknown backend {backend!r}")
