@@ -43,6 +43,8 @@ def _race_threads(store_url: str, ledger: Path, threads: int) -> None:
         worker.start()
     for worker in workers:
         worker.join()
+    if not store_url.startswith("memory://"):
+        store.close()  # a shared memory:// store is the one the test reads afterwards
 
 
 def _process_main(store_url: str, ledger: str, threads: int) -> None:
@@ -99,6 +101,7 @@ def test_sixteen_threads_and_four_processes_on_one_store(
         process.join(timeout=240)
         assert process.exitcode == 0
     _assert_exactly_once(engine, ledger)
+    engine.store.close()
 
 
 def test_sixteen_threads_on_memory_store(tmp_path: Path) -> None:
