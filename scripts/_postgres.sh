@@ -7,14 +7,17 @@
 # PostgreSQL refuses to run as root (CI runs as root). Missing binaries are installed with
 # apt-get. When nothing works, the URL stays unset: the tests then skip locally and fail in CI.
 
+# Prints the directory holding initdb and pg_ctl (the newest Debian-style install first), or
+# nothing.
 _pg_bin_dir() {
-  local dir
+  local dir found=""
   for dir in /usr/lib/postgresql/*/bin; do
-    if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then echo "$dir"; fi
-  done | sort -V | tail -n 1
-  if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
-    dirname "$(command -v initdb)"
+    if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then found="$dir"; fi
+  done
+  if [ -z "$found" ] && command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
+    found="$(dirname "$(command -v initdb)")"
   fi
+  echo "$found"
 }
 
 _pg_free_port() {
@@ -27,11 +30,11 @@ start_test_postgres() {
     return 0
   fi
   local bin
-  bin="$(_pg_bin_dir | head -n 1)"
+  bin="$(_pg_bin_dir)"
   if [ -z "$bin" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "== postgres: installing the server with apt-get"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-    bin="$(_pg_bin_dir | head -n 1)"
+    bin="$(_pg_bin_dir)"
   fi
   if [ -z "$bin" ]; then
     echo "== postgres: no server binaries (initdb, pg_ctl); PostgreSQL tests skip (fail in CI)" >&2
