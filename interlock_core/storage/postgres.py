@@ -126,6 +126,10 @@ class PostgresStore(Store):
         self._check_schema(found)
         self._schema_ready = found == SCHEMA_VERSION
 
+    def __repr__(self) -> str:
+        # ``url`` stays as given (other processes re-open it); what is shown never has a password.
+        return f"PostgresStore({self._shown!r})"
+
     # -- connections and transactions -------------------------------------------------------
     def _sql(self, template: str) -> str:
         text = self._sql_cache.get(template)

@@ -239,6 +239,14 @@ def test_passwords_never_appear_in_messages() -> None:
     assert "hunter2" not in str(caught.value) and "password=***" in str(caught.value)
 
 
+def test_the_store_shows_no_password(url: str) -> None:
+    store = open_store(url + "&password=hunter2")  # trust authentication ignores it
+    try:
+        assert "hunter2" not in repr(store) and "***" in repr(store)
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize(
     ("bad_url", "match"),
     [
