@@ -48,7 +48,11 @@ start_test_postgres() {
     if ! id "$user" >/dev/null 2>&1; then
       useradd --system --no-create-home --shell /usr/sbin/nologin "$user"
     fi
-    run_as=(setpriv --reuid="$user" --regid="$(id -g "$user")" --clear-groups --)
+    if command -v setpriv >/dev/null 2>&1; then
+      run_as=(setpriv --reuid="$user" --regid="$(id -g "$user")" --clear-groups --)
+    else
+      run_as=(runuser -u "$user" --)
+    fi
   fi
   PG_TEST_DIR="$(mktemp -d "${TMPDIR:-/tmp}/interlock-pg.XXXXXX")"
   chmod 755 "$PG_TEST_DIR"
