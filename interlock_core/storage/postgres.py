@@ -893,7 +893,8 @@ class _Listener:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        if threading.current_thread() is not self._thread:  # a callback may unsubscribe
+            self._thread.join(timeout=5)
 
     def _loop(self) -> None:
         delay = 0.1
