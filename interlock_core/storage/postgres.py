@@ -91,8 +91,9 @@ class PostgresStore(Store):
     Args:
         url: ``postgresql://USER@HOST:PORT/DB`` (or ``postgres://``) with optional query
             parameters ``schema`` (default ``public``), ``pool_min``/``pool_max`` (connections,
-            default 1 and 10), ``pool_timeout`` (seconds to wait for a connection, default 30)
-            and any libpq parameter (``sslmode``, ``connect_timeout``, ``application_name``…).
+            default 1 and 10), ``pool_timeout`` (seconds to wait for a connection, default 30),
+            ``statement_timeout`` (seconds any statement may take, default 60) and any libpq
+            parameter (``sslmode``, ``connect_timeout``, ``application_name``…).
 
     Raises:
         ValueError: the URL is not usable.
@@ -107,6 +108,8 @@ class PostgresStore(Store):
         self._pool_min = int(pool.get("pool_min", 1))
         self._pool_max = max(int(pool.get("pool_max", 10)), self._pool_min)
         self._pool_timeout = pool.get("pool_timeout", 30.0)
+        # No statement waits forever (a lock held by a stuck client, an unresponsive server).
+        self._statement_timeout_ms = str(round(pool.get("statement_timeout", 60.0) * 1000))
         self._connect_kwargs: dict[str, Any] = {"autocommit": True}
         if "connect_timeout" not in self._conninfo and not os.environ.get("PGCONNECT_TIMEOUT"):
             self._connect_kwargs["connect_timeout"] = 10
@@ -138,11 +141,22 @@ class PostgresStore(Store):
             text = self._sql_cache[template] = template.format(s=self._s)
         return text
 
-    def _connect(self) -> psycopg.Connection[Any]:
+    def _connect(self, **extra: Any) -> psycopg.Connection[Any]:
         try:
-            return psycopg.connect(self._conninfo, **self._connect_kwargs)
+            conn = psycopg.connect(self._conninfo, **{**self._connect_kwargs, **extra})
         except psycopg.Error as exc:
             raise StoreError(f"cannot connect to {self._shown}: {_reason(exc)}") from exc
+        try:
+            self._configure(conn)
+            return conn
+        except psycopg.Error as exc:
+            conn.close()
+            raise StoreError(f"cannot connect to {self._shown}: {_reason(exc)}") from exc
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute(
+            "SELECT set_config('statement_timeout', %s, false)", (self._statement_timeout_ms,)
+        )
 
     def _get_pool(self) -> "psycopg_pool.ConnectionPool[psycopg.Connection[Any]]":
         if self._closed:
@@ -165,6 +179,7 @@ class PostgresStore(Store):
                         min_size=self._pool_min,
                         max_size=self._pool_max,
                         kwargs=self._connect_kwargs,
+                        configure=self._configure,
                         timeout=self._pool_timeout,
                         name=f"interlock-{self.schema}",
                         open=True,
@@ -877,6 +892,16 @@ class PostgresStore(Store):
         return [Event.from_json(row[0]) for row in reversed(rows)]
 
 
+_LISTEN_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 20_000,
+}
+_LISTEN_PING_SECONDS = 15.0
+
+
 class _Listener:
     """A thread holding one ``LISTEN`` connection; reconnects with backoff when it drops."""
 
@@ -901,7 +926,9 @@ class _Listener:
         first = True
         while not self._stop.is_set():
             try:
-                conn = self._store._connect()
+                # Keepalives (and a ping below) find a connection that died silently, e.g. in
+                # a network partition, where waiting for notifications alone never would.
+                conn = self._store._connect(**_LISTEN_KEEPALIVES)
             except StoreError as exc:
                 log.warning("cannot LISTEN for sensor writes (retrying): %s", exc)
                 self._stop.wait(delay)
@@ -913,10 +940,14 @@ class _Listener:
                     self._call("")  # writes may have come while the connection was down
                 first = False
                 delay = 0.1
+                pinged = time.monotonic()
                 while not self._stop.is_set():
                     # A short timeout so stop() is noticed; notifications arrive at once.
                     for notify in conn.notifies(timeout=0.5):
                         self._call(notify.payload)
+                    if time.monotonic() - pinged > _LISTEN_PING_SECONDS:
+                        conn.execute("SELECT 1")
+                        pinged = time.monotonic()
             except psycopg.Error as exc:
                 if not self._stop.is_set():
                     log.warning("LISTEN connection lost (reconnecting): %s", _reason(exc))

@@ -11,7 +11,8 @@ from interlock_core.storage.redact import redact_url
 
 DEFAULT_SCHEMA = "public"
 # Options this store reads from the URL; every other query parameter goes to libpq.
-_STORE_OPTIONS = ("schema", "pool_min", "pool_max", "pool_timeout")
+_STORE_OPTIONS = ("schema", "pool_min", "pool_max", "pool_timeout", "statement_timeout")
+_SECONDS = ("pool_timeout", "statement_timeout")
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
 # The first key of the advisory lock that serialises migrations (and applies); the second key
 # is derived from the schema name, so two schemas in one database do not wait for each other.
@@ -147,9 +148,9 @@ def parse_postgres_url(url: str) -> tuple[str, str, dict[str, float]]:
             number = float(text)
         except ValueError:
             number = -1.0
-        if number <= 0 or (name != "pool_timeout" and not number.is_integer()):
+        if number <= 0 or (name not in _SECONDS and not number.is_integer()):
             raise ValueError(
-                f"{name} must be a positive {'number' if name == 'pool_timeout' else 'integer'}"
+                f"{name} must be a positive {'number' if name in _SECONDS else 'integer'}"
                 f", got {text!r} in {redact_url(url)!r}"
             )
         pool[name] = number

@@ -247,6 +247,28 @@ def test_the_store_shows_no_password(url: str) -> None:
         store.close()
 
 
+def test_a_statement_blocked_by_a_stuck_client_times_out(url: str) -> None:
+    import psycopg
+
+    from interlock_core.storage.postgres_schema import parse_postgres_url
+
+    store = open_store(url + "&statement_timeout=0.3")
+    try:
+        created = store.create_run(make_run())
+        assert created is not None
+        conninfo, schema, _ = parse_postgres_url(url)
+        with psycopg.connect(conninfo) as stuck:  # holds the run's row lock, never commits
+            stuck.execute(f'UPDATE "{schema}".runs SET owner = %s', ("stuck",))
+            started = time.monotonic()
+            with pytest.raises(StoreError, match="statement timeout"):
+                store.update_run(created.evolve(message="moved"), 1)
+            assert time.monotonic() - started < 5
+            stuck.rollback()
+        assert store.update_run(created.evolve(message="moved"), 1) is not None
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize(
     ("bad_url", "match"),
     [
@@ -254,6 +276,7 @@ def test_the_store_shows_no_password(url: str) -> None:
         ("postgresql://h/db?schema=", "unsupported schema name"),
         ("postgresql://h/db?pool_max=0", "pool_max must be a positive integer"),
         ("postgresql://h/db?pool_timeout=soon", "pool_timeout must be a positive number"),
+        ("postgresql://h/db?statement_timeout=-1", "statement_timeout must be a positive number"),
     ],
 )
 def test_bad_urls_are_refused_before_connecting(bad_url: str, match: str) -> None:
