@@ -282,7 +282,13 @@ class PostgresStore(Store):
                     "SELECT pg_advisory_xact_lock(%s, %s)",
                     (LOCK_NAMESPACE + MIGRATE_LOCK, lock_key(self.schema)),
                 )
-                cur.execute(self._sql("CREATE SCHEMA IF NOT EXISTS {s}"))
+                # Created only when missing: a user that owns a schema a DBA made for it
+                # (in Airflow's database, say) need not be allowed to create schemas.
+                exists = cur.execute(
+                    "SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)
+                ).fetchone()
+                if exists is None:
+                    cur.execute(self._sql("CREATE SCHEMA {s}"))
                 cur.execute(
                     self._sql(
                         "CREATE TABLE IF NOT EXISTS {s}.interlock_schema ("

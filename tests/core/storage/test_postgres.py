@@ -114,6 +114,33 @@ def test_migrations_are_idempotent_and_safe_from_many_processes_at_once(url: str
             store.close()
 
 
+def test_a_user_without_create_on_the_database_works_in_a_schema_it_owns(url: str) -> None:
+    import psycopg
+
+    from interlock_core.storage.postgres_schema import parse_postgres_url
+
+    conninfo, schema, _ = parse_postgres_url(url)
+    role = f"r_{schema}"
+    with psycopg.connect(conninfo, autocommit=True) as admin:
+        database = admin.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        admin.execute(f'REVOKE CREATE ON DATABASE "{database}" FROM "{role}"')
+        admin.execute(f'CREATE SCHEMA "{schema}" AUTHORIZATION "{role}"')
+        may_create = admin.execute(
+            "SELECT has_database_privilege(%s, %s, 'CREATE')", (role, database)
+        ).fetchone()
+        assert may_create == (False,), "the role must not be allowed to create schemas"
+        try:
+            store = open_store(f"{url}&user={role}")
+            try:
+                assert store.put_sensor("p", "k", {}, T0).version == 1
+            finally:
+                store.close()
+        finally:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            admin.execute(f'DROP ROLE "{role}"')
+
+
 def test_a_newer_schema_is_refused_clearly(url: str) -> None:
     import psycopg
 
