@@ -4,7 +4,7 @@ The layout is in :mod:`interlock_core.storage.dynamodb_schema`. How the contract
 
 * **Create-if-absent / compare-and-set**: conditional ``PutItem`` (``attribute_not_exists`` /
   ``version = :expected``); markers ``attribute_not_exists OR expired``.
-* **Sensor versions** come from ``UpdateItem ADD`` on the pipeline's counter item (race-free
+* **Sensor versions** and rerun-ledger seqs come from ``UpdateItem ADD`` on the pipeline's counter item (race-free
   across processes); a sensor is written only if its stored version is older, so two writers
   that raced never leave the older document in place.
 * **One consistent read of a pipeline's sensors**: one strongly consistent Query of
@@ -720,31 +720,34 @@ class DynamoDBStore(Store):
         now: datetime,
         detail: dict[str, Any] | None = None,
     ) -> RerunRecord:
-        """See :meth:`Store.append_rerun` (next seq by count, written if absent, retried)."""
+        """See :meth:`Store.append_rerun`: the seq from ``UpdateItem ADD`` on the period's
+        ledger counter (race-free, no retries), then the entry (two requests)."""
         at = utc(now)
         encoded = encode_document(detail or {}, "rerun detail")
-        for _ in range(_CONSISTENT_READ_TRIES):
-            seq = len(self._ledger(pipeline_id, period)) + 1
-            try:
-                self._call(
-                    "put_item",
-                    TableName=self.control_table,
-                    Item={
-                        "PK": _s(pipeline_pk(pipeline_id)),
-                        "SK": _s(f"RERUN#{period}#{seq:08d}"),
-                        "seq": _n(seq),
-                        "reason": _s(reason),
-                        "at": _s(stamp(at)),
-                        "detail": _s(encoded),
-                    },
-                    ConditionExpression="attribute_not_exists(PK)",
-                )
-            except Exception as exc:
-                if _conditional_failed(exc):
-                    continue
-                raise
-            return RerunRecord(pipeline_id, period, seq, reason, at, json.loads(encoded))
-        raise StoreError(f"append_rerun kept losing races for {pipeline_id} {period}")
+        pk = _s(pipeline_pk(pipeline_id))
+        response = self._call(
+            "update_item",
+            TableName=self.control_table,
+            Key={"PK": pk, "SK": _s(f"RERUNSEQ#{period}")},
+            UpdateExpression="ADD #c :one",
+            ExpressionAttributeNames={"#c": "count"},
+            ExpressionAttributeValues={":one": _n(1)},
+            ReturnValues="UPDATED_NEW",
+        )
+        seq = int(response["Attributes"]["count"]["N"])
+        self._call(
+            "put_item",
+            TableName=self.control_table,
+            Item={
+                "PK": pk,
+                "SK": _s(f"RERUN#{period}#{seq:08d}"),
+                "seq": _n(seq),
+                "reason": _s(reason),
+                "at": _s(stamp(at)),
+                "detail": _s(encoded),
+            },
+        )
+        return RerunRecord(pipeline_id, period, seq, reason, at, json.loads(encoded))
 
     def count_reruns(self, pipeline_id: str, period: str, reasons: Collection[str]) -> int:
         """See :meth:`Store.count_reruns`."""

@@ -15,6 +15,7 @@ PK                         SK                            what
 ``PIPELINE#<id>``          ``SENSOR#<key>``              a sensor (Go-era raw items: ``data`` map)
 ``PIPELINE#<id>``          ``RUN#<period>``              a run record
 ``PIPELINE#<id>``          ``RERUN#<period>#<n>``        the rerun ledger (n zero-padded)
+``PIPELINE#<id>``          ``RERUNSEQ#<period>``         the ledger's seq counter (ADD)
 ``PIPELINE#<id>``          ``MARK#<name>``               a put-if-absent marker
 ``PIPELINE#<id>``          ``RERUN_REQUEST#…``           Go-era rerun requests (stream router)
 =========================  ============================  ==========================================
