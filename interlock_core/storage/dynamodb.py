@@ -5,8 +5,8 @@ The layout is in :mod:`interlock_core.storage.dynamodb_schema`. How the contract
 * **Create-if-absent / compare-and-set**: conditional ``PutItem`` (``attribute_not_exists`` /
   ``version = :expected``); markers ``attribute_not_exists OR expired``.
 * **Sensor versions** and rerun-ledger seqs come from ``UpdateItem ADD`` on a counter item
-  (race-free across processes); a sensor is written only if its stored version is older, so two writers
-  that raced never leave the older document in place.
+  (race-free across processes); a sensor is written only if its stored version is older, so
+  two writers that raced never leave the older document in place.
 * **One consistent read of a pipeline's sensors**: one strongly consistent Query of
   ``SENSOR`` and ``SENSOR#…`` (the counter sorts first). A sensor whose version is above the
   counter read at the start was written during the read; the read is then repeated, so what is
