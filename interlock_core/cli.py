@@ -48,6 +48,7 @@ from interlock_core.config.models import Rule
 from interlock_core.engine import Interlock, InterlockError
 from interlock_core.events import Event, EventType
 from interlock_core.lifecycle import ClaimRefused, gate_validation
+from interlock_core.opening import next_tick_info
 from interlock_core.periods import normalize_period
 from interlock_core.runs import Run
 from interlock_core.storage import StoreError, open_store
@@ -806,19 +807,33 @@ def evaluate(
     engine = _engine(ctx, read_only=True)
     readiness = engine.evaluate(pipeline, period, at)
     rules = _gate_rules(engine, pipeline, len(readiness.evaluation.results))
+    tick = None if readiness.run is not None else _next_tick(engine, pipeline)
     if as_json:
-        click.echo(fmt.dumps(fmt.readiness_to_dict(readiness, rules)))
+        document = fmt.readiness_to_dict(readiness, rules)
+        if tick is not None:
+            document["nextTick"] = tick
+        click.echo(fmt.dumps(document))
     else:
         _print(fmt.readiness_header(readiness))
         if readiness.excluded is not None:
             click.echo(f"excluded: {readiness.excluded}")
         run = readiness.run
         click.echo(f"run: {fmt.run_line(run)}" if run is not None else "run: none yet")
+        if tick is not None:
+            click.echo(fmt.next_tick_line(pipeline, tick))
         if readiness.evaluation.results:
             _print(fmt.rules_table(readiness, rules))
         else:
             click.echo("no rules: the gate is open")
     ctx.exit(0 if readiness.ready else 1)
+
+
+def _next_tick(engine: Interlock, pipeline_id: str) -> dict[str, str] | None:
+    """The next tick of a cron pipeline (None for sensor-driven or unknown pipelines)."""
+    active = engine.config(pipeline_id)
+    if active is None:
+        return None
+    return next_tick_info(active.pipeline, engine.clock.now(), active.calendars)
 
 
 def _gate_rules(engine: Interlock, pipeline_id: str, count: int) -> list[Rule | None]:
@@ -850,30 +865,50 @@ def _gate_rules(engine: Interlock, pipeline_id: str, count: int) -> list[Rule | 
 @pipelines_option
 @click.pass_context
 def status(ctx: click.Context, pipeline: str | None, limit: int, as_json: bool) -> None:
-    """Show runs: status, attempt, next action, job run id (newest periods first)."""
+    """Show runs: status, attempt, next action, job run id (newest periods first).
+
+    A cron pipeline with no run yet is listed with its next tick (in its time zone).
+    """
     engine = _engine(ctx, read_only=True)
     runs = engine.status(pipeline, limit)
     if pipeline is not None and not runs:
-        _warn_unknown_pipeline(engine, pipeline)
+        _require_known_pipeline(engine, pipeline)
     if as_json:
         click.echo(fmt.dumps([fmt.run_to_dict(run) for run in runs]))
         return
-    if not runs:
+    if runs:
+        _print(fmt.runs_table(runs))
+        if len(runs) == limit:
+            click.echo(f"(the newest {limit} runs; use --limit to see more)")
+    else:
         where = f" for {pipeline}" if pipeline else ""
         click.echo(f"no runs yet{where}")
-        return
-    _print(fmt.runs_table(runs))
-    if len(runs) == limit:
-        click.echo(f"(the newest {limit} runs; use --limit to see more)")
+    for pipeline_id in _pipelines_without_runs(engine, pipeline, runs):
+        tick = _next_tick(engine, pipeline_id)
+        if tick is not None:
+            click.echo(f"{pipeline_id}: no run yet; {fmt.next_tick_line(pipeline_id, tick)}")
 
 
-def _warn_unknown_pipeline(engine: Interlock, pipeline_id: str) -> None:
+def _pipelines_without_runs(engine: Interlock, pipeline: str | None, runs: list[Run]) -> list[str]:
+    """The configured pipelines (or just ``pipeline``) that have no run at all."""
+    if pipeline is not None:
+        return [] if runs else [pipeline]
+    shown = {run.pipeline_id for run in runs}
+    return [
+        pipeline_id
+        for pipeline_id in engine.pipeline_ids()
+        if pipeline_id not in shown and not engine.status(pipeline_id, 1)
+    ]
+
+
+def _require_known_pipeline(engine: Interlock, pipeline_id: str) -> None:
+    """Fail like ``evaluate`` for a pipeline that is neither configured nor has runs."""
     known = engine.pipeline_ids()
     if pipeline_id in known:
         return
     close = difflib.get_close_matches(pipeline_id, known, n=1, cutoff=0.6)
-    hint = f" (did you mean {close[0]}?)" if close else ""
-    click.echo(f"warning: pipeline {pipeline_id!r} is not configured{hint}", err=True)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    raise InterlockError(f"unknown pipeline {pipeline_id!r} (apply its config first{hint})")
 
 
 # ----------------------------------------------------------------------------- events
@@ -1145,5 +1180,18 @@ def _required_module(name: str, what: str) -> Any:
     return module
 
 
+def _register_commands() -> None:
+    """Commands kept in their own modules (they import helpers from this one)."""
+    from interlock_core.cli_open import open_command
+
+    main.add_command(open_command)
+
+
 if __name__ == "__main__":
-    main(prog_name="interlock")
+    # ``python -m interlock_core.cli``: this file runs as ``__main__``; the command modules
+    # import ``interlock_core.cli``, so run that module's group, where they are registered.
+    from interlock_core.cli import main as registered_main
+
+    registered_main(prog_name="interlock")
+else:
+    _register_commands()

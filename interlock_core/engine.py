@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from interlock_core import lifecycle, periods, schedule, sla
+from interlock_core import lifecycle, opening, periods, schedule, sla
 from interlock_core.alerts.base import AlertSink, NullAlerts
 from interlock_core.clock import Clock, SystemClock
 from interlock_core.config.errors import ConfigError, ConfigIssue
@@ -517,8 +517,11 @@ class Interlock:
         *,
         trigger_arrived_at: datetime | None = None,
         announce: EventDraft | None = None,
+        window_ends_at: datetime | None = None,
     ) -> Run | None:
         """Open the run of a period if none exists (calendar-excluded periods open none).
+
+        ``window_ends_at`` overrides the end of the evaluation window (runs opened by hand).
 
         Returns:
             The new run; the existing run when one was already open; None when excluded.
@@ -553,7 +556,7 @@ class Interlock:
             # The trigger may have arrived before the tick opened the run.
             arrival = self.store.get_marker(pipeline_id, f"first-arrival#{period}")
             trigger_arrived_at = arrival.created_at if arrival is not None else None
-        window_end = schedule.evaluation_window_end(pipeline, period, now)
+        window_end = window_ends_at or schedule.evaluation_window_end(pipeline, period, now)
         run = lifecycle.open_run(
             pipeline,
             active.hash,
@@ -571,6 +574,33 @@ class Interlock:
             drafts.append(announce)
         self._publish(pipeline_id, period, created.attempt, drafts, now)
         return created
+
+    def open_runs(
+        self,
+        pipeline_id: str,
+        period: str | None = None,
+        *,
+        first: str | None = None,
+        last: str | None = None,
+    ) -> opening.OpenResult:
+        """Open gated runs by hand for one period or the inclusive range ``first..last``
+        (catch-up, backfill, "run today's now"), cron and sensor-driven pipelines alike.
+
+        Each opens WAITING and submits only once its gate passes. Excluded periods and (in a
+        range) periods no tick produces are skipped; periods that already have a run keep it.
+
+        Args:
+            pipeline_id: the pipeline.
+            period: one period (default: the next tick's period once it has begun, else the
+                current period).
+            first: the first period of a range (with ``last``).
+            last: the last period of a range (inclusive).
+
+        Raises:
+            InterlockError: unknown pipeline, a bad period or range, or a period that has not
+                begun yet (nothing is opened then).
+        """
+        return opening.open_runs(self, pipeline_id, period, first=first, last=last)
 
     # ------------------------------------------------------------------ advancing
 
