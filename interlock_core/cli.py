@@ -770,16 +770,20 @@ def emit(
     """Write a sensor: KEY with FIELD=VALUE pairs and/or --data.
 
     A VALUE that is a JSON number, true, false or null is stored as that scalar; anything else
-    as a string. Pairs win over the same fields in --data.
+    as a string. Pairs win over the same fields in --data. Then says what the write did:
+    opened a run, woke a waiting run, late data, post-run checks, or nothing (and why).
     """
     data = parse_data_option(data_text)
     data.update(parse_pairs(fields))
     engine = _engine(ctx)
-    sensor = engine.emit(pipeline, key, data, period, allow_unknown=allow_unknown)
+    outcome = engine.emit_with_outcome(pipeline, key, data, period, allow_unknown=allow_unknown)
+    sensor = outcome.sensor
     if as_json:
-        click.echo(fmt.dumps(fmt.sensor_to_dict(pipeline, sensor)))
+        click.echo(fmt.dumps({**fmt.sensor_to_dict(pipeline, sensor), **outcome.to_dict()}))
         return
     click.echo(f"stored {pipeline}/{sensor.key} (version {sensor.version})")
+    for line in outcome.lines():
+        click.echo(line)
 
 
 # ----------------------------------------------------------------------------- evaluate

@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from interlock_core import lifecycle, opening, periods, schedule, sla
+from interlock_core import lifecycle, opening, outcomes, periods, schedule, sla
 from interlock_core.alerts.base import AlertSink, NullAlerts
 from interlock_core.clock import Clock, SystemClock
 from interlock_core.config.errors import ConfigError, ConfigIssue
@@ -320,11 +320,46 @@ class Interlock:
         self.handle_sensor_write(pipeline_id, sensor)
         return sensor
 
-    def handle_sensor_write(self, pipeline_id: str, sensor: Sensor) -> None:
-        """React to a stored sensor write (also called by stream routers for raw writes)."""
+    def emit_with_outcome(
+        self,
+        pipeline_id: str,
+        key: str,
+        data: Mapping[str, Any],
+        period: str | None = None,
+        *,
+        allow_unknown: bool = False,
+    ) -> outcomes.WriteOutcome:
+        """``emit``, answering what the write did: opened a run, woke a waiting run, late
+        data, post-run checks, or nothing (``interlock emit`` prints it).
+
+        Raises:
+            SensorError: as ``emit``.
+            InterlockError: as ``emit``.
+        """
+        with outcomes.collecting() as handled:
+            sensor = self.emit(pipeline_id, key, data, period, allow_unknown=allow_unknown)
+        return outcomes.merge(pipeline_id, sensor, handled)
+
+    def handle_sensor_write(self, pipeline_id: str, sensor: Sensor) -> outcomes.WriteOutcome:
+        """React to a stored sensor write (also called by stream routers for raw writes).
+
+        Returns:
+            What the write did (the runs it opened or woke, the events it published).
+        """
         active = self.config(pipeline_id)
-        if active is None:
-            return
+        with outcomes.recording() as published:
+            woke = self._react_to_sensor(active, sensor) if active is not None else []
+        schedule_ = active.pipeline.schedule if active is not None else None
+        return outcomes.describe(
+            pipeline_id,
+            sensor,
+            configured=active is not None,
+            scheduled=bool(schedule_ and (schedule_.cron or schedule_.include)),
+            events=published,
+            woke=woke,
+        )
+
+    def _react_to_sensor(self, active: ActiveConfig, sensor: Sensor) -> list[Run]:
         pipeline = active.pipeline
         now = self.clock.now()
         trigger = pipeline.schedule.trigger
@@ -337,7 +372,7 @@ class Interlock:
             periods.trigger_key_matches(rule.key, sensor.key) for rule in pipeline.post_run.rules
         ):
             self._on_post_run_sensor(active, sensor, now)
-        self.wake_waiting(pipeline_id, now)
+        return self.wake_waiting(pipeline.id, now)
 
     def _on_trigger(
         self, active: ActiveConfig, period: str, now: datetime, *, named: bool = True
@@ -496,16 +531,21 @@ class Interlock:
             now,
         )
 
-    def wake_waiting(self, pipeline_id: str, now: datetime) -> None:
+    def wake_waiting(self, pipeline_id: str, now: datetime) -> list[Run]:
         """Make WAITING runs of the pipeline due now, so a new sensor is evaluated at once
-        (runtimes call it for sensors written without ``emit``)."""
+        (runtimes call it for sensors written without ``emit``); returns the runs that
+        will be evaluated now (including those already due)."""
+        woken: list[Run] = []
         for run in self.store.list_runs(pipeline_id, [RunStatus.WAITING], limit=50):
-            if (
-                run.next_action == NextAction.EVALUATE
-                and run.due_at is not None
-                and run.due_at > now
-            ):
-                self.store.update_run(run.evolve(due_at=now), run.version)
+            if run.next_action != NextAction.EVALUATE or run.due_at is None:
+                continue
+            if run.due_at <= now:
+                woken.append(run)
+                continue
+            updated = self.store.update_run(run.evolve(due_at=now), run.version)
+            if updated is not None:
+                woken.append(updated)
+        return woken
 
     # ------------------------------------------------------------------ opening runs
 
@@ -1163,6 +1203,7 @@ class Interlock:
         if not events:
             return events
         self.store.append_events(events)
+        outcomes.record(events)
         for event in events:
             try:
                 self.alerts.publish(event)
