@@ -2,7 +2,8 @@
 
 One loop does everything a deployment needs without AWS: it keeps the Store's configs in step
 with the pipelines directory (file by file; a broken file keeps its last good config), opens
-runs on cron ticks, advances due runs (evaluations, submits, polls, cancels), runs the
+runs on cron ticks, advances due runs (evaluations, submits, polls, cancels) — a local
+``command`` job that ended is recorded within a pass, not at its next poll — runs the
 watchdog and SLA checks every minute, and stops cleanly on SIGINT/SIGTERM. Every step goes
 through the engine's compare-and-set, so several ``interlock run`` processes on one store are
 safe, and a restart simply picks the runs up where the store says they are.
@@ -28,6 +29,7 @@ from interlock_core.config.loader import load_pipelines
 from interlock_core.engine import Interlock, InterlockError
 from interlock_core.events import Event, EventType
 from interlock_core.jobs.base import JobRunner
+from interlock_core.local_jobs import wake_finished_local_jobs
 from interlock_core.storage import open_store
 
 log = logging.getLogger("interlock.runtime")
@@ -251,6 +253,7 @@ class LocalRuntime:
             self._last_sync = monotonic
             report.applied = self.watcher.sync()
         self._nudge_on_new_sensors()
+        wake_finished_local_jobs(self.engine, self.engine.clock.now())
         due_watchdog = (
             force_checks
             or self._last_watchdog is None
