@@ -24,6 +24,7 @@ from types import FrameType
 from typing import TextIO
 
 from interlock_core.alerts.base import AlertSink
+from interlock_core.alerts.log import ALERT_LOGGER
 from interlock_core.clock import Clock, SystemClock
 from interlock_core.config.loader import load_pipelines
 from interlock_core.engine import Interlock, InterlockError
@@ -321,6 +322,16 @@ def _install_signals(runtime: LocalRuntime) -> None:
         signal.signal(signum, runtime.request_stop)
 
 
+def _one_copy_of_each_alert() -> None:
+    """The console prints every event once. Unless logging is set up, the ``log`` alert
+    channel's lines would reach stderr too, through logging's last-resort handler: a second
+    copy of each alerted event. They go to logging's handlers only when there are some."""
+    alert_logger = logging.getLogger(ALERT_LOGGER)
+    if logging.getLogger().handlers or alert_logger.handlers:
+        return
+    alert_logger.addHandler(logging.NullHandler())
+
+
 def run_local(
     store_url: str = DEFAULT_STORE,
     pipelines_dir: str | Path | None = None,
@@ -343,6 +354,7 @@ def run_local(
     from interlock_core.alerts.slack import default_thread_store
 
     out = stream or sys.stdout
+    _one_copy_of_each_alert()
     directory = Path(pipelines_dir) if pipelines_dir else None
     config_path = alert_config_path(directory) if directory else None
     alert_config = load_alert_config(
