@@ -210,9 +210,14 @@ def _engine(ctx: click.Context, *, auto_apply: bool = True, read_only: bool = Fa
             pipeline_set = _load_for_auto_apply(settings.pipelines)
         if read_only and pipeline_set is None:
             _require_store(settings.store)
+        new_file = _new_sqlite_file(settings.store)
         engine = _build_engine(settings.store)
         settings.engine = engine
-        ctx.find_root().call_on_close(engine.store.close)
+        root = ctx.find_root()
+        if new_file is not None:
+            # Registered first, so it runs after the close below (the stack is LIFO).
+            root.call_on_close(lambda: _remove_if_unused(*new_file))
+        root.call_on_close(engine.store.close)
         if pipeline_set is not None:
             _auto_apply(engine, pipeline_set)
     return settings.engine
@@ -228,6 +233,50 @@ def sqlite_file(url: str) -> Path | None:
     if not path or path == ":memory:" or path.startswith("file:"):
         return None
     return Path(path)
+
+
+def _new_sqlite_file(url: str) -> tuple[Path, list[Path]] | None:
+    """The SQLite file this command would create, with the folders it would create for it
+    (innermost first); None when the file exists or the store is not a SQLite file."""
+    path = sqlite_file(url)
+    if path is None or path.exists():
+        return None
+    path = Path(os.path.abspath(path))
+    folders: list[Path] = []
+    parent = path.parent
+    while not parent.exists():
+        folders.append(parent)
+        parent = parent.parent
+    return path, folders
+
+
+def _remove_if_unused(path: Path, folders: list[Path]) -> None:
+    """Delete a SQLite store this command created but wrote nothing to (a mistyped
+    ``--store`` with a failing command), and the folders made for it."""
+    try:
+        store = open_store(f"sqlite:///{path}") if path.exists() else None
+    except Exception:
+        return
+    if store is None:
+        return
+    try:
+        unused = not (
+            store.list_configs()
+            or store.sensor_versions()
+            or store.list_runs(limit=1)
+            or store.query_events(limit=1)
+        )
+    finally:
+        store.close()
+    if not unused:
+        return
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        leftover.unlink(missing_ok=True)
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty: something else lives there now
+            break
 
 
 def _require_store(url: str) -> None:
@@ -473,15 +522,25 @@ def parse_time(text: str, option: str = "--at") -> datetime:
 
 
 def parse_since(text: str, now: datetime) -> datetime:
-    """``--since``: a duration back from now (``2h``, ``1d``, ``90m``) or an ISO-8601 time.
+    """``--since``: a duration back from now (``2h``, ``1d``, ``90m``, also written ``2h ago``)
+    or an ISO-8601 time (``2026-03-04T08:00:00Z``; a bare date is its UTC midnight).
 
     Raises:
         CliUsageError: neither a positive duration nor a time.
     """
+    cleaned = text.strip()
+    if cleaned.lower().endswith(" ago"):
+        cleaned = cleaned[: -len(" ago")].strip()
     try:
-        delta = parse_duration(text.strip())
+        delta = parse_duration(cleaned)
     except ValueError:
-        return parse_time(text, "--since")
+        try:
+            return parse_time(cleaned, "--since")
+        except CliUsageError:
+            raise CliUsageError(
+                f"--since: {text!r} is neither a duration (2h, 1d, 90m, 2h ago) nor an "
+                "ISO-8601 time (2026-03-04T08:00:00Z)"
+            ) from None
     if delta.total_seconds() <= 0:
         raise CliUsageError(f"--since: the duration must be positive, got {text!r}")
     return now - delta
@@ -928,7 +987,12 @@ def _require_known_pipeline(engine: Interlock, pipeline_id: str) -> None:
     help="Only events of this type (repeatable, or comma-separated).",
 )
 @click.option("--period", callback=check_period, help="Only events about this period.")
-@click.option("--since", metavar="TIME|DURATION", help="Only events since a time, or e.g. 2h ago.")
+@click.option(
+    "--since",
+    metavar="TIME|DURATION",
+    help="Only events since an ISO-8601 time (2026-03-04T08:00Z) or a duration ago (2h, 1d, "
+    "90m, '2h ago').",
+)
 @click.option(
     "--limit",
     type=click.IntRange(min=1),
