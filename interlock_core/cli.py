@@ -614,7 +614,7 @@ class _Checked:
     @classmethod
     def of(cls, pipeline_set: PipelineSet) -> "_Checked":
         return cls(
-            warnings=list(pipeline_set.warnings),
+            warnings=[*pipeline_set.warnings, *_missing_extras(pipeline_set)],
             errors=list(pipeline_set.errors),
             ok=[
                 f"ok: {source} ({pipeline_id})"
@@ -738,6 +738,13 @@ def _check_settings_file(path: Path, seen: set[Path], *, optional: bool = False)
     return result
 
 
+def _missing_extras(pipeline_set: PipelineSet) -> list[str]:
+    """A warning per pipeline whose job type needs a package that is not installed."""
+    from interlock_core.jobs.extras import missing_extra_warnings
+
+    return missing_extra_warnings(pipeline_set.pipelines, pipeline_set.sources)
+
+
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
@@ -765,6 +772,7 @@ def apply_command(ctx: click.Context, directory: Path, as_json: bool) -> None:
     loader_warning = f"{folder}: no pipeline files (*.yaml, *.yml) found"
     settings = _directory_settings(folder, set())
     warnings = [w for w in pipeline_set.warnings if w != loader_warning]
+    warnings += _missing_extras(pipeline_set)
     for warning in [*warnings, *_subdirectory_warnings(folder), *settings.warnings]:
         click.echo(f"warning: {warning}", err=True)
     if empty and not pipeline_set.errors:
