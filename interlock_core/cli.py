@@ -1258,9 +1258,11 @@ def _required_module(name: str, what: str) -> Any:
 
 def _register_commands() -> None:
     """Commands kept in their own modules (they import helpers from this one)."""
+    from interlock_core.cli_logs import logs_command
     from interlock_core.cli_open import open_command
 
     main.add_command(open_command)
+    main.add_command(logs_command)
 
 
 if __name__ == "__main__":
