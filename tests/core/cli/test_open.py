@@ -46,9 +46,7 @@ def test_open_a_range_names_each_period(cli: Cli) -> None:
     assert f"opened {_day(-4)}: WAITING for its gate" in lines
     assert f"opened {_day(-1)}: WAITING for its gate" in lines
     assert f"exists {_day(-2)}: WAITING (attempt 1), left alone" in lines
-    assert f"skipped {_day(-3)}: excluded (date {_day(-3)} is excluded)" in lines or any(
-        line.startswith(f"skipped {_day(-3)}: excluded") for line in lines
-    )
+    assert f"skipped {_day(-3)}: excluded (excluded date {_day(-3)})" in lines
     assert "orders: 2 opened, 1 already had a run, 1 skipped" in lines
     statuses = {run.period: run.status.value for run in cli.engine().status("orders")}
     assert statuses == {_day(-4): "WAITING", _day(-2): "WAITING", _day(-1): "WAITING"}
@@ -129,9 +127,7 @@ def test_status_of_an_unknown_pipeline_fails_like_evaluate(cli: Cli) -> None:
     status = cli("status", "gold-revenu")
     assert status.exit_code == 1
     assert status.stdout == ""
-    assert status.stderr.splitlines() == [
-        "error: unknown pipeline 'gold-revenu' (apply its config first; did you mean gold?)"
-    ] or status.stderr.startswith("error: unknown pipeline 'gold-revenu'")
+    assert status.stderr == "error: unknown pipeline 'gold-revenu' (apply its config first)\n"
     evaluate = cli("evaluate", "gold-revenu")
     assert evaluate.stderr.startswith("error: unknown pipeline 'gold-revenu'")
     assert cli("status", "gold-revenu", "--json").exit_code == 1
