@@ -17,6 +17,7 @@ from interlock_core.cli import (
     store_option,
 )
 from interlock_core.opening import OpenResult
+from interlock_core.runs import Run
 
 
 @click.command("open")
@@ -57,6 +58,13 @@ def open_command(
         click.echo(line)
 
 
+def _existing_line(run: Run) -> str:
+    line = f"exists {run.period}: {run.status.value} (attempt {run.attempt}), left alone"
+    if run.is_terminal:
+        line += f" (`interlock rerun {run.pipeline_id} {run.period}` reopens it)"
+    return line
+
+
 def open_result_to_dict(result: OpenResult) -> dict[str, Any]:
     """The ``interlock open --json`` document."""
     return {
@@ -71,10 +79,7 @@ def open_result_to_dict(result: OpenResult) -> dict[str, Any]:
 def open_result_lines(result: OpenResult) -> list[str]:
     """One line per period, then a summary."""
     lines = [f"opened {run.period}: WAITING for its gate" for run in result.opened]
-    lines += [
-        f"exists {run.period}: {run.status.value} (attempt {run.attempt}), left alone"
-        for run in result.existing
-    ]
+    lines += [_existing_line(run) for run in result.existing]
     lines += [f"skipped {s.period}: excluded ({s.reason})" for s in result.excluded]
     lines += [f"skipped {s.period}: {s.reason}" for s in result.unscheduled]
     counts = [

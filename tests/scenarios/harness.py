@@ -263,6 +263,14 @@ class ScenarioPlayer:
         elif kind == "resolve":
             self.engine.resolve(arg["pipeline"], str(arg["period"]), arg["resolution"])
             self.control_loop()
+        elif kind == "open":  # `interlock open`: one period, or {from: P, to: P}
+            self.engine.open_runs(
+                arg["pipeline"],
+                str(arg["period"]) if arg.get("period") else None,
+                first=str(arg["from"]) if arg.get("from") else None,
+                last=str(arg["to"]) if arg.get("to") else None,
+            )
+            self.control_loop()
         elif kind == "apply":
             self._apply(arg)
             self.control_loop()

@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 
+from interlock_core.runs import RunStatus
 from tests.core.cli.conftest import Cli
 
 # The CLI runs on the system clock: periods are placed relative to today.
@@ -131,3 +132,17 @@ def test_status_of_an_unknown_pipeline_fails_like_evaluate(cli: Cli) -> None:
     evaluate = cli("evaluate", "gold-revenu")
     assert evaluate.stderr.startswith("error: unknown pipeline 'gold-revenu'")
     assert cli("status", "gold-revenu", "--json").exit_code == 1
+
+
+def test_a_finished_run_is_left_alone_with_the_way_to_reopen_it(cli: Cli) -> None:
+    _setup(cli)
+    engine = cli.engine()
+    [run] = engine.open_runs("orders", _day(-2)).opened
+    exhausted = run.evolve(status=RunStatus.VALIDATION_EXHAUSTED, next_action=None, due_at=None)
+    assert engine.store.update_run(exhausted, run.version) is not None
+    result = cli("open", "orders", _day(-2))
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0] == (
+        f"exists {_day(-2)}: VALIDATION_EXHAUSTED (attempt 1), left alone "
+        f"(`interlock rerun orders {_day(-2)}` reopens it)"
+    )
