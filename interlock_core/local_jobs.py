@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from interlock_core.jobs.base import JobHandle, JobState
-from interlock_core.runs import NextAction, RunStatus
+from interlock_core.runs import NextAction, Run, RunStatus
 
 if TYPE_CHECKING:
     from interlock_core.engine import Interlock
@@ -31,18 +31,20 @@ def wake_finished_local_jobs(engine: "Interlock", now: datetime) -> int:
     for run in engine.store.list_runs(None, [RunStatus.RUNNING], MAX_CHECKED):
         if run.next_action != NextAction.POLL or run.due_at is None or run.due_at <= now:
             continue
-        active = engine.config(run.pipeline_id, run.config_hash or None)
-        job = active.pipeline.job if active is not None else None
-        runner = engine.runners.get(job.type.value) if job and job.type else None
-        if runner is None or not getattr(runner, "exits_locally", False):
-            continue
         try:
-            status = runner.status(JobHandle(run.job_run_id or "", dict(run.job_metadata)))
-        except Exception as exc:  # the poll step reports it properly when it is due
+            woken += _wake_if_finished(engine, run, now)
+        except Exception as exc:  # one run's trouble never stops the others; its poll reports it
             log.debug("local status of %s %s: %s", run.pipeline_id, run.period, exc)
-            continue
-        if status.state == JobState.RUNNING:
-            continue
-        if engine.store.update_run(run.evolve(due_at=now), run.version) is not None:
-            woken += 1
     return woken
+
+
+def _wake_if_finished(engine: "Interlock", run: Run, now: datetime) -> int:
+    active = engine.config(run.pipeline_id, run.config_hash or None)
+    job = active.pipeline.job if active is not None else None
+    runner = engine.runners.get(job.type.value) if job and job.type else None
+    if runner is None or not getattr(runner, "exits_locally", False):
+        return 0
+    status = runner.status(JobHandle(run.job_run_id or "", dict(run.job_metadata)))
+    if status.state == JobState.RUNNING:
+        return 0
+    return 1 if engine.store.update_run(run.evolve(due_at=now), run.version) is not None else 0
