@@ -43,7 +43,8 @@ def open_command(
     run opens WAITING and starts its job only when its gate passes (`interlock run` evaluates
     it). Without PERIOD: the period the next tick would open, once it has begun, else the
     current one. Excluded periods are skipped, future periods refused, existing runs left
-    alone. Exit 0, or 1 when nothing could be opened for a reason given.
+    alone. Exit 0; 1 when refused (a future period, an unknown pipeline: nothing is opened);
+    2 on bad usage.
     """
     if period is not None and (first is not None or last is not None):
         raise CliUsageError("give either PERIOD or --from/--to, not both")
