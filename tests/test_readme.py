@@ -50,6 +50,7 @@ def test_the_readme_walkthrough_runs(tmp_path: Path) -> None:
     out = result.stdout
     assert "READY" in out and "NOT READY" not in out
     assert "JOB_TRIGGERED" in out
+    assert "building silver orders for" in out  # interlock logs --follow
     assert "claimed" in out.lower()
     assert "Traceback" not in result.stderr
 
