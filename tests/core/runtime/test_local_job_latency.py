@@ -1,5 +1,7 @@
-"""A local ``command`` job that ends is recorded within about a second, whatever the poll
-interval; remote job types keep ``jobCheckIntervalSeconds``."""
+"""A local ``command`` job that ends is recorded by the next pass of ``interlock run`` (a
+quarter of a second), whatever the poll interval; remote job types keep
+``jobCheckIntervalSeconds``. (Measured with a real ``interlock run``: 0.03-0.19 s from the
+job's exit to its record.)"""
 
 import datetime as dt
 import sys
@@ -45,42 +47,29 @@ class RemoteRunner:
         return True
 
 
-def _drive(runtime: LocalRuntime, engine: Interlock, pipeline_id: str, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        runtime.run_once()
-        run = engine.status(pipeline_id)[0]
-        if run.status == RunStatus.SUCCEEDED:
-            return
-        time.sleep(runtime.tick)
-
-
-def test_a_finished_command_job_is_recorded_within_a_pass(tmp_path: Path) -> None:
+def test_a_finished_command_job_is_recorded_by_the_next_pass(tmp_path: Path) -> None:
     runner = CommandRunner(tmp_path / "jobs")
-    engine = Interlock(
-        open_store(f"sqlite:///{tmp_path / 'i.db'}"), {"command": runner}, SystemClock()
-    )
+    store = open_store(f"sqlite:///{tmp_path / 'i.db'}")
+    engine = Interlock(store, {"command": runner}, SystemClock())
     apply_documents(engine, _pipeline("command"))
     runtime = LocalRuntime(engine, tick=0.25)
     engine.emit("quick-command", "go", {})
     runtime.run_once()  # evaluates and submits
     [run] = engine.status("quick-command")
     assert run.status == RunStatus.RUNNING
-    assert run.due_at is not None and run.due_at - dt.datetime.now(dt.UTC) > dt.timedelta(
-        seconds=50
-    )
-
-    _drive(runtime, engine, "quick-command", 10.0)
+    # Its poll is a minute away (jobCheckIntervalSeconds: 60) ...
+    assert run.due_at is not None
+    assert run.due_at - dt.datetime.now(dt.UTC) > dt.timedelta(seconds=50)
+    handle = JobHandle(run.job_run_id or "", run.job_metadata)
+    deadline = time.monotonic() + 20
+    while runner.status(handle).state == JobState.RUNNING:  # the job ends on its own
+        assert time.monotonic() < deadline, "the 30 ms job never ended"
+        time.sleep(0.02)
+    # ... yet the very next pass (every 0.25 s in `interlock run`) records its end.
+    runtime.run_once()
     [run] = engine.status("quick-command")
     assert run.status == RunStatus.SUCCEEDED, run
-    record = runner._read(Path(run.job_metadata["state_file"]))
-    assert record is not None
-    ended = dt.datetime.fromisoformat(record["finished_at"])
-    assert run.finished_at is not None
-    latency = (run.finished_at - ended).total_seconds()
-    # A pass every 0.25 s: recorded well within a second (two seconds of slack under load).
-    assert latency < 2.0, f"recorded {latency:.2f} s after the job ended"
-    engine.store.close()
+    store.close()
 
 
 def test_a_remote_job_keeps_its_poll_interval(tmp_path: Path) -> None:
