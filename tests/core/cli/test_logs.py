@@ -214,6 +214,48 @@ def test_refusals(cli: Cli) -> None:
                 )
             ],
         ),
+        (
+            {
+                "type": "airflow",
+                "config": {"dagId": "daily", "mwaaEnvironment": "prod", "region": "eu-west-1"},
+            },
+            "abc123",
+            {},
+            [
+                (
+                    "MWAA",
+                    "https://eu-west-1.console.aws.amazon.com/mwaa/home?region=eu-west-1"
+                    "#environments/prod",
+                )
+            ],
+        ),
+        (
+            {
+                "type": "emr-serverless",
+                "config": {"applicationId": "00f1", "jobName": "j", "region": "us-east-2"},
+            },
+            "00run",
+            {},
+            [
+                (
+                    "EMR Serverless",
+                    "https://us-east-2.console.aws.amazon.com/emr/home?region=us-east-2"
+                    "#/serverless-applications/00f1",
+                )
+            ],
+        ),
+        (
+            {
+                "type": "http",
+                "config": {
+                    "url": "https://jobs.example/run",
+                    "statusUrl": "https://jobs.example/run/{run_id}",
+                },
+            },
+            "r-9",
+            {"status_url": "https://jobs.example/run/r-9"},
+            [("status", "https://jobs.example/run/r-9")],
+        ),
     ],
 )
 def test_links_per_job_type(
