@@ -107,7 +107,8 @@ def test_timeout_kills_the_whole_process_group_even_sigterm_ignorers(
         "time.sleep(60)\n"
     )
     handle = runner.submit(python_job(code, str(pids), timeout=2.5), RUN, "t-timeout")
-    assert wait_until(lambda: pids.exists() and pids.read_text() != "", 10)  # written
+    # The file exists a moment before its content: wait for the pids themselves.
+    assert wait_until(lambda: pids.exists() and pids.read_text().strip() != "", 10)
     child, grandchild = json.loads(pids.read_text())
     assert alive(child)
     assert alive(grandchild)
@@ -229,7 +230,8 @@ def test_cancel_is_confirmed_and_the_child_is_gone(runner: CommandRunner, tmp_pa
     pid_file = tmp_path / "pid"
     code = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
     handle = runner.submit(python_job(code, str(pid_file)), RUN, "t-cancel")
-    assert wait_until(lambda: pid_file.exists() and pid_file.read_text() != "", 10)  # written
+    # The file exists a moment before its content: wait for the pid itself.
+    assert wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() != "", 10)
     child = int(pid_file.read_text())
     other = CommandRunner(tmp_path / "state", kill_grace=0.5)
     assert other.cancel(handle) is True
@@ -245,7 +247,8 @@ def test_a_dead_supervisor_never_hides_a_running_job(runner: CommandRunner, tmp_
     pid_file = tmp_path / "pid"
     code = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
     handle = runner.submit(python_job(code, str(pid_file)), RUN, "t-orphan")
-    assert wait_until(lambda: pid_file.exists() and pid_file.read_text() != "", 10)  # written
+    # The file exists a moment before its content: wait for the pid itself.
+    assert wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() != "", 10)
     child = int(pid_file.read_text())
     wrapper = handle.metadata["wrapper_pid"]
     os.kill(wrapper, signal.SIGKILL)
@@ -265,7 +268,8 @@ def test_a_dead_supervisor_with_no_job_left_is_a_transient_failure(
     pid_file = tmp_path / "pid"
     code = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
     handle = runner.submit(python_job(code, str(pid_file)), RUN, "t-dead")
-    assert wait_until(lambda: pid_file.exists() and pid_file.read_text() != "", 10)  # written
+    # The file exists a moment before its content: wait for the pid itself.
+    assert wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() != "", 10)
     child = int(pid_file.read_text())
     os.kill(handle.metadata["wrapper_pid"], signal.SIGKILL)
     os.kill(child, signal.SIGKILL)
