@@ -419,8 +419,11 @@ class Interlock:
             What the write did (the runs it opened or woke, the events it published).
         """
         active = self.config(pipeline_id)
+        schedule_ = active.pipeline.schedule if active is not None else None
+        scheduled = bool(schedule_ and (schedule_.cron or schedule_.include))
         if self._is_own_period_copy(pipeline_id, sensor, active):
-            return  # already reacted to as the write it copies (a stream hands both over)
+            # Already reacted to as the write it copies (a stream hands both over).
+            return outcomes.WriteOutcome(pipeline_id, sensor, active is not None, scheduled, [], [])
         copy_key = periods.period_copy_key(
             sensor.key,
             sensor.data,
@@ -436,12 +439,11 @@ class Interlock:
                 self.store.put_sensor(pipeline_id, copy_key, dict(sensor.data), self.clock.now())
         with outcomes.recording() as published:
             woke = self._react_to_sensor(active, sensor) if active is not None else []
-        schedule_ = active.pipeline.schedule if active is not None else None
         return outcomes.describe(
             pipeline_id,
             sensor,
             configured=active is not None,
-            scheduled=bool(schedule_ and (schedule_.cron or schedule_.include)),
+            scheduled=scheduled,
             events=published,
             woke=woke,
         )
