@@ -51,7 +51,7 @@ from interlock_core.lifecycle import ClaimRefused, gate_validation
 from interlock_core.opening import next_tick_info
 from interlock_core.periods import normalize_period
 from interlock_core.runs import Run
-from interlock_core.storage import StoreError, open_store
+from interlock_core.storage import StoreError, open_store, redact_url
 
 DEFAULT_STORE = "sqlite:///./interlock.db"
 # ``ctx.meta`` key: the exit status a command's errors get (``evaluate`` uses 2, not 1).
@@ -218,6 +218,13 @@ def _engine(ctx: click.Context, *, auto_apply: bool = True, read_only: bool = Fa
             # Registered first, so it runs after the close below (the stack is LIFO).
             root.call_on_close(lambda: _remove_if_unused(*new_file))
         root.call_on_close(engine.store.close)
+        if read_only and pipeline_set is None and not engine.store.is_initialized():
+            # A database without Interlock's schema (PostgreSQL): say so, and write nothing.
+            raise NoStoreError(
+                f"no Interlock store in {redact_url(settings.store)} yet (apply pipelines with "
+                "`interlock apply DIR` or start `interlock run` first, or point --store / "
+                "INTERLOCK_STORE at a store)"
+            )
         if pipeline_set is not None:
             _auto_apply(engine, pipeline_set)
     return settings.engine

@@ -755,13 +755,14 @@ class Interlock:
             window_end,
             trigger_arrived_at=trigger_arrived_at,
         )
-        created = self.store.create_run(run)
-        if created is None:
-            return self.store.get_run(pipeline_id, period)
-        drafts = lifecycle.opened_events(created)
+        drafts = lifecycle.opened_events(run)
         if announce is not None:
             drafts.append(announce)
-        self._publish(pipeline_id, period, created.attempt, drafts, now)
+        events = self._events(pipeline_id, period, run.attempt, drafts, now)
+        created = self.store.create_run_with_events(run, events.with_run)
+        if created is None:
+            return self.store.get_run(pipeline_id, period)
+        self._publish_after(pipeline_id, events, now)
         return created
 
     def open_runs(
@@ -1406,15 +1407,15 @@ class Interlock:
         if run.message:  # job messages may echo credentials (a 401 body): never stored
             secrets = self._secrets(run.pipeline_id)
             run = run.evolve(message=redaction.redact(run.message, secrets))
-        stored = self.store.update_run(run, before.version)
+        events = self._events(before.pipeline_id, before.period, before.attempt, drafts, now)
+        stored = self.store.update_run_with_events(run, before.version, events.with_run)
         if stored is None:
             return None
         for reason in transition.ledger:
             self.store.append_rerun(
                 stored.pipeline_id, stored.period, reason, now, {"attempt": before.attempt}
             )
-        attempt = before.attempt
-        self._publish(stored.pipeline_id, stored.period, attempt, drafts, now)
+        self._publish_after(stored.pipeline_id, events, now)
         return stored
 
     def _secrets(self, pipeline_id: str) -> list[str]:
@@ -1476,6 +1477,41 @@ class Interlock:
                 return relative
         return sla.absolute_deadlines(pipeline, run.period)
 
+    def _events(
+        self,
+        pipeline_id: str,
+        period: str | None,
+        attempt: int | None,
+        drafts: list[EventDraft],
+        now: datetime,
+    ) -> "_RunEvents":
+        """Events for a run write: those without a dedup marker commit with the write (one
+        transaction where the store can); deduplicated ones are published after it, but keep
+        their place in the log because their ids are taken here, in draft order."""
+        events = _RunEvents()
+        secrets = self._secrets(pipeline_id) if drafts else []
+        for draft in drafts:
+            about = draft.attempt if draft.attempt is not None else attempt
+            message = redaction.redact(draft.message, secrets)
+            detail = redaction.redact_values(dict(draft.detail), secrets)
+            event = Event(draft.type, pipeline_id, period, about, now, message, detail)
+            if draft.dedup is None:
+                events.with_run.append(event)
+            else:
+                events.deduplicated.append((draft.dedup, event))
+        return events
+
+    def _publish_after(self, pipeline_id: str, events: "_RunEvents", now: datetime) -> None:
+        """After a run write won: publish the deduplicated events, alert on all of them."""
+        later = [
+            event
+            for marker, event in events.deduplicated
+            if self.store.put_marker(pipeline_id, marker, now)
+        ]
+        if later:
+            self.store.append_events(later)
+        self._alert(sorted([*events.with_run, *later], key=lambda event: event.id))
+
     def _publish(
         self,
         pipeline_id: str,
@@ -1496,13 +1532,18 @@ class Interlock:
         if not events:
             return events
         self.store.append_events(events)
+        self._alert(events)
+        return events
+
+    def _alert(self, events: list[Event]) -> None:
+        # Every published event passes here (with a run's write or after it): what a sensor
+        # write did is read off them (``emit``'s outcome).
         outcomes.record(events)
         for event in events:
             try:
                 self.alerts.publish(event)
             except Exception:  # an alert channel never blocks the lifecycle
                 log.exception("alert sink failed for %s", event.type)
-        return events
 
     def publish(
         self,
@@ -1518,6 +1559,14 @@ class Interlock:
         """Publish one event (for the watchdog, runtimes and adapters)."""
         draft = EventDraft(event_type, message, dict(detail or {}), dedup)
         return self._publish(pipeline_id, period, attempt, [draft], self.clock.now())
+
+
+@dataclasses.dataclass
+class _RunEvents:
+    """The events of one run write, split by how they are committed (see ``_events``)."""
+
+    with_run: list[Event] = dataclasses.field(default_factory=list)
+    deduplicated: list[tuple[str, Event]] = dataclasses.field(default_factory=list)
 
 
 def _check_trigger_granularity(
