@@ -256,11 +256,13 @@ def on_failure_callback(
 def _render(value: str, context: "Context | Mapping[str, Any]") -> str:
     if "{{" not in value:
         return value
-    import jinja2
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
 
-    dag = context.get("dag")
-    if dag is not None:
-        environment = dag.get_template_env()
-    else:
-        environment = jinja2.Environment(autoescape=False)  # noqa: S701 - plain text, no HTML
+    # The DAG's own environment (its macros and filters) when the callback gets a real DAG;
+    # DAG callbacks may get the serialized DAG, which has none.
+    make_env = getattr(context.get("dag"), "get_template_env", None)
+    environment = (
+        make_env() if callable(make_env) else SandboxedEnvironment(undefined=StrictUndefined)
+    )
     return environment.from_string(value).render(**context)

@@ -52,8 +52,8 @@ def _prepare_airflow() -> None:
     os.environ.update(first_import_env)
     try:
         import airflow.configuration
-        import airflow.sdk  # noqa: F401  (loads the SDK with this home)
-        import airflow.settings  # noqa: F401
+        import airflow.sdk
+        import airflow.settings
 
         assert str(airflow.configuration.AIRFLOW_HOME) == str(AIRFLOW_HOME)
     finally:

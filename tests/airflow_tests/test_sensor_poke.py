@@ -112,7 +112,7 @@ def test_a_store_that_cannot_be_opened_fails_with_retries_even_with_soft_fail(
 
 def test_a_missing_sqlite_store_is_named(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("INTERLOCK_STORE", f"sqlite:///{tmp_path / 'missing.db'}")
-    with pytest.raises(AirflowFailException, match="no Interlock store at .*missing.db"):
+    with pytest.raises(AirflowFailException, match=r"no Interlock store at .*missing\.db"):
         sensor(soft_fail=True).execute(task_context())
     assert not (tmp_path / "missing.db").exists()
 
@@ -141,7 +141,7 @@ def test_wait_for_succeeded_fails_at_once_when_the_run_fails(interlock) -> None:
     engine.claim("upstream", PERIOD, "dagster:run-1")
     engine.report("upstream", PERIOD, "failed", owner="dagster:run-1", message="disk full")
     gate = sensor(pipeline_id="upstream", wait_for="succeeded", soft_fail=True)
-    with pytest.raises(AirflowFailException, match="ended FAILED .*disk full"):
+    with pytest.raises(AirflowFailException, match=r"ended FAILED .*disk full"):
         gate.execute(task_context())
 
 
