@@ -170,3 +170,24 @@ def test_deferrable_returns_at_once_when_already_ready(interlock) -> None:
 def test_wait_for_is_checked_when_the_dag_is_parsed() -> None:
     with pytest.raises(ValueError, match="wait_for"):
         sensor(wait_for="done")
+
+
+def test_an_interlock_asset_event_names_the_period(interlock) -> None:
+    from types import SimpleNamespace
+
+    def event(pipeline_id: str, period: str, minute: int) -> SimpleNamespace:
+        payload = {"source": "interlock", "pipeline_id": pipeline_id, "period": period}
+        return SimpleNamespace(
+            extra={"from_trigger": True, "payload": payload},
+            timestamp=datetime(2026, 3, 5, 6, minute, tzinfo=UTC),
+        )
+
+    events = {
+        "interlock-inventory": [
+            event("inventory", "2026-03-02", 1),
+            event("inventory", "2026-03-03", 2),  # the latest wins
+            event("other", "2026-03-01", 3),
+        ]
+    }
+    context = task_context(interval_start=None, triggering_asset_events=events)
+    assert sensor().poke(context).xcom_value["period"] == "2026-03-03"
