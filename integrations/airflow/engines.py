@@ -67,6 +67,18 @@ def forget_engines() -> None:
         _applied.clear()
 
 
+def _forget_in_child() -> None:
+    # A forked child must not share the parent's store connections (SQLite forbids it, and a
+    # pooled socket would interleave two processes' requests): it builds its own on first use.
+    global _lock
+    _lock = threading.Lock()
+    _engines.clear()
+    _applied.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
 def _open(store_url: str) -> Interlock:
     try:
         return Interlock(open_store(store_url))

@@ -81,3 +81,24 @@ def test_test_connection_reports_the_pipelines(interlock, monkeypatch) -> None:
     monkeypatch.setenv("INTERLOCK_STORE", "ftp://somewhere")
     ok, message = InterlockHook().test_connection()
     assert not ok and "unsupported store URL" in message
+
+
+def test_a_forked_child_builds_its_own_engine(interlock) -> None:
+    import multiprocessing
+
+    from integrations.airflow import engines
+
+    parent = InterlockHook().get_conn()
+    assert engines._engines
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        cached_in_child, ids = pool.apply(_child_view)
+    assert cached_in_child == 0
+    assert ids == parent.pipeline_ids()
+
+
+def _child_view() -> tuple[int, list[str]]:
+    from integrations.airflow import engines
+
+    cached = len(engines._engines)
+    return cached, InterlockHook().get_conn().pipeline_ids()
