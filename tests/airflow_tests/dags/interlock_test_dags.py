@@ -77,7 +77,14 @@ for mode in MODES:
             schedule=None,
             start_date=START,
         ) as dag:
-            gate(mode, timeout=SHORT_TIMEOUT, soft_fail=soft_fail)
+            # exponential_backoff too (capped by max_wait to stay fast): same in every mode
+            gate(
+                mode,
+                timeout=SHORT_TIMEOUT,
+                soft_fail=soft_fail,
+                exponential_backoff=True,
+                max_wait=POKE_INTERVAL,
+            )
         register(dag)
 
     # infrastructure errors with soft_fail on: never a skip
