@@ -30,6 +30,7 @@ _LAZY = {
     "on_success_callback": "integrations.airflow.operators",
     "on_failure_callback": "integrations.airflow.operators",
     "InterlockFatalError": "integrations.airflow.errors",
+    "InterlockNoClaimError": "integrations.airflow.errors",
     "InterlockUnavailableError": "integrations.airflow.errors",
 }
 

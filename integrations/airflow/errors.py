@@ -25,3 +25,8 @@ class InterlockFatalError(InterlockTaskError):
 
 class InterlockUnavailableError(InterlockTaskError):
     """The store could not be reached or read; a retry may succeed."""
+
+
+class InterlockNoClaimError(InterlockFatalError):
+    """A report names no run this DAG run claimed (the gate never passed, or another owner
+    holds the period)."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from integrations.airflow.errors import (
     InterlockFatalError,
+    InterlockNoClaimError,
     InterlockTaskError,
     InterlockUnavailableError,
 )
@@ -389,13 +390,13 @@ def _claimed_run(engine: Interlock, pipeline_id: str, owner: str, period: str | 
     if period:
         run = engine.run(pipeline_id, period)
         if run is None:
-            raise InterlockFatalError(f"no Interlock run for {pipeline_id} {period} to report")
+            raise InterlockNoClaimError(f"no Interlock run for {pipeline_id} {period} to report")
         return run
     mine = [run for run in engine.status(pipeline_id, limit=200) if run.owner == owner]
     live = [run for run in mine if run.status in {RunStatus.CLAIMED, RunStatus.TIMED_OUT}]
     if live or mine:
         return (live or mine)[0]
-    raise InterlockFatalError(
+    raise InterlockNoClaimError(
         f"no run of {pipeline_id} is claimed by {owner} (gate the DAG with "
         "InterlockSensor(wait_for='ready') first, or pass period=...)"
     )

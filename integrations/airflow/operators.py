@@ -3,17 +3,20 @@
 Importing this module loads no part of the engine: DAG files import it at every parse.
 """
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from integrations.airflow.errors import InterlockFatalError
+from integrations.airflow.errors import InterlockFatalError, InterlockNoClaimError
 from integrations.airflow.hooks import DEFAULT_CONN_ID, InterlockHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+log = logging.getLogger("interlock.airflow")
 
 
 def emit(
@@ -224,16 +227,21 @@ class InterlockReportCallback:
         self.__name__ = f"interlock_report_{outcome}"
 
     def __call__(self, context: "Context | Mapping[str, Any]") -> None:
-        """Report; errors are logged by Airflow (a callback cannot fail the DAG run)."""
+        """Report; other errors are logged by Airflow (a callback cannot fail the DAG run)."""
         reason = context.get("reason") or ""
-        report(
-            context,
-            _render(self.pipeline_id, context),
-            self.outcome,
-            _render(self.period, context) if self.period else None,
-            interlock_conn_id=self.interlock_conn_id,
-            message=f"DAG run {self.outcome}" + (f" ({reason})" if reason else ""),
-        )
+        pipeline_id = _render(self.pipeline_id, context)
+        try:
+            report(
+                context,
+                pipeline_id,
+                self.outcome,
+                _render(self.period, context) if self.period else None,
+                interlock_conn_id=self.interlock_conn_id,
+                message=f"DAG run {self.outcome}" + (f" ({reason})" if reason else ""),
+            )
+        except InterlockNoClaimError as exc:
+            # The gate never passed (a timeout, a skip): this DAG run has nothing to report.
+            log.info("Interlock %s: nothing to report: %s", pipeline_id, exc)
 
     def __repr__(self) -> str:
         return f"InterlockReportCallback({self.pipeline_id!r}, {self.outcome!r})"

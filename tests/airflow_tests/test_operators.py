@@ -119,3 +119,10 @@ def test_the_failure_callback_renders_templates(interlock) -> None:
     on_failure_callback("{{ params.pipeline }}")(context)
     run = interlock.engine().run("inventory", PERIOD)
     assert run.status == "FAILED" and "task_failure" in run.message
+
+
+def test_callbacks_of_a_dag_run_that_never_claimed_have_nothing_to_report(interlock) -> None:
+    # e.g. the sensor timed out with soft_fail: the DAG run succeeds without a claim
+    on_success_callback("inventory")(task_context())
+    on_failure_callback("inventory")(task_context())
+    assert interlock.engine().run("inventory", PERIOD) is None
