@@ -117,8 +117,9 @@ def test_run_reports_setup_errors_as_fatal_error_events(interlock) -> None:
 
 
 def test_run_never_blocks_the_event_loop(interlock) -> None:
-    # Each evaluation takes 0.3 s; the loop must keep ticking every few milliseconds meanwhile.
-    spy = CountingEvaluate(engine_for(interlock.url), delay=0.3)
+    # Each evaluation takes 0.6 s; the loop must keep ticking every few milliseconds meanwhile
+    # (a blocking call would stall it for the whole 0.6 s; 0.4 s leaves room for a busy CPU).
+    spy = CountingEvaluate(engine_for(interlock.url), delay=0.6)
     gaps: list[float] = []
 
     async def ticker(stop: asyncio.Event) -> None:
@@ -139,8 +140,8 @@ def test_run_never_blocks_the_event_loop(interlock) -> None:
 
     event = asyncio.run(main())
     assert event.payload["status"] == "timeout"
-    assert spy.calls >= 2
-    assert max(gaps) < 0.2, f"event loop stalled for {max(gaps):.3f}s"
+    assert spy.calls >= 1
+    assert max(gaps) < 0.4, f"event loop stalled for {max(gaps):.3f}s"
 
 
 def test_serialize_round_trip_through_airflow_serde() -> None:
