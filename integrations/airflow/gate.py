@@ -159,7 +159,7 @@ def _check_ready(engine: Interlock, pipeline_id: str, period: str, owner: str) -
                 f"{pipeline_id} {readiness.period} is claimed by {run.owner}, not {owner}"
             )
         return _result(DONE, readiness, "ready", "READY (claimed by this DAG run)", run)
-    if run is not None and run.status == RunStatus.SUCCEEDED:
+    if run is not None and run.is_success:
         raise InterlockFatalError(
             f"{pipeline_id} {readiness.period} already succeeded (attempt {run.attempt}, "
             f"{run.owner or 'Interlock'}); request a rerun (`interlock rerun`) to run it again"
@@ -180,8 +180,11 @@ def _check_ready(engine: Interlock, pipeline_id: str, period: str, owner: str) -
 def _check_succeeded(engine: Interlock, pipeline_id: str, period: str) -> GateCheck:
     readiness = engine.evaluate(pipeline_id, period)
     run = readiness.run
-    if run is not None and run.status == RunStatus.SUCCEEDED:
+    if run is not None and run.is_success:
         return _result(DONE, readiness, "succeeded", "SUCCEEDED")
+    if run is not None and run.is_dry_run_pass:
+        # Recorded SUCCEEDED, yet no job ran: the period runs for real once dryRun is off.
+        return _result(WAITING, readiness, "succeeded", "NOT SUCCEEDED (dry run: no job ran)")
     if run is not None and run.is_terminal:
         raise InterlockFatalError(
             f"{pipeline_id} {readiness.period} ended {run.status.value} "
@@ -215,7 +218,7 @@ def watch_gate(engine: Interlock, pipeline_id: str, wait_for: str) -> GateCheck:
         readiness = engine.evaluate(pipeline_id)
         run = readiness.run
         if wait_for == "succeeded":
-            if run is not None and run.status == RunStatus.SUCCEEDED:
+            if run is not None and run.is_success:
                 return _result(DONE, readiness, "succeeded", "SUCCEEDED")
             state = run.status.value if run is not None else "no run yet"
             return _result(WAITING, readiness, "succeeded", f"NOT SUCCEEDED ({state})")
@@ -293,6 +296,7 @@ def _run_payload(run: Run | None) -> dict[str, Any] | None:
         "attempt": run.attempt,
         "owner": run.owner,
         "message": run.message,
+        "dry_run": run.dry_run,
     }
 
 

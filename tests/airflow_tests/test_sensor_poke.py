@@ -191,3 +191,33 @@ def test_an_interlock_asset_event_names_the_period(interlock) -> None:
     }
     context = task_context(interval_start=None, triggering_asset_events=events)
     assert sensor().poke(context).xcom_value["period"] == "2026-03-03"
+
+
+DRY = """\
+pipeline: {id: dry, owner: test}
+schedule:
+  timezone: UTC
+  trigger: {key: ready, check: exists}
+validation:
+  trigger: ALL
+  rules:
+    - {key: ready, check: exists}
+job:
+  type: command
+  config: {command: ["true"]}
+dryRun: true
+"""
+
+
+def test_a_dry_run_pass_is_not_a_success_to_wait_for(interlock) -> None:
+    from interlock_core import load_pipelines
+
+    (interlock.pipelines / "dry.yaml").write_text(DRY)
+    engine = interlock.engine()
+    engine.apply(load_pipelines(interlock.pipelines))
+    engine.emit("dry", "ready", {"ok": True}, PERIOD)
+    run = engine.advance("dry", PERIOD)
+    assert run.status == "SUCCEEDED" and run.dry_run  # recorded, yet no job ran
+    checked = sensor(pipeline_id="dry", wait_for="succeeded").poke(task_context())
+    assert checked.is_done is False
+    assert checked.xcom_value["run"]["dry_run"] is True
