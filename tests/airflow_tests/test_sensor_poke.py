@@ -100,14 +100,20 @@ def test_setup_errors_fail_the_task_even_with_soft_fail(interlock, kwargs, messa
         gate.execute(task_context())
 
 
-def test_a_store_that_cannot_be_opened_fails_with_retries_even_with_soft_fail(
-    tmp_path, monkeypatch
+@pytest.mark.parametrize("deferrable", [False, True])
+@pytest.mark.parametrize("store", ["garbage-sqlite", "refused-postgresql"])
+def test_a_store_that_cannot_be_reached_fails_with_retries_even_with_soft_fail(
+    store, deferrable, tmp_path, monkeypatch
 ) -> None:
-    garbage = tmp_path / "not-a-database.db"
-    garbage.write_bytes(b"this is not SQLite" * 100)
-    monkeypatch.setenv("INTERLOCK_STORE", f"sqlite:///{garbage}")
-    with pytest.raises(InterlockUnavailableError):
-        sensor(soft_fail=True).execute(task_context())
+    if store == "garbage-sqlite":
+        garbage = tmp_path / "not-a-database.db"
+        garbage.write_bytes(b"this is not SQLite" * 100)
+        url = f"sqlite:///{garbage}"
+    else:  # nothing listens on port 1: connection refused
+        url = "postgresql://interlock@127.0.0.1:1/interlock?connect_timeout=2"
+    monkeypatch.setenv("INTERLOCK_STORE", url)
+    with pytest.raises(InterlockUnavailableError, match="cannot"):
+        sensor(soft_fail=True, deferrable=deferrable).execute(task_context())
 
 
 def test_a_missing_sqlite_store_is_named(tmp_path, monkeypatch) -> None:
