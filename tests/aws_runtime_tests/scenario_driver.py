@@ -234,6 +234,9 @@ class AwsScenarioPlayer(ScenarioPlayer):
                 self.waited_for_wake_up.append(f"step {self.step_number} replaced")
             self._expect_within_interval(override if override is not None else list(arg))
             return
+        if kind == "expect_includes":
+            self._includes_within_interval(list(arg))
+            return
         if kind == "emit":
             # A producer's write: the sensor lands in the table; the stream does the rest.
             key = arg["key"]
@@ -256,3 +259,17 @@ class AwsScenarioPlayer(ScenarioPlayer):
         assert got == expected, f"expected events {expected}, got {got} (within an interval)"
         if self.clock.now() > deadline - self._longest_interval():
             self.waited_for_wake_up.append(",".join(expected))
+
+    def _includes_within_interval(self, wanted: list[str]) -> None:
+        """``expect_includes``: at once, or within an evaluation interval (as ``expect``)."""
+        got = self.new_events()
+        start = self.clock.now()
+        deadline = start + self._longest_interval()
+        while [t for t in wanted if t not in got] and self.clock.now() < deadline:
+            self.clock.advance(dt.timedelta(minutes=1))
+            self.control_loop()
+            got += self.new_events()
+        missing = [t for t in wanted if t not in got]
+        assert not missing, f"events {missing} missing from {got} (within an interval)"
+        if self.clock.now() > start:
+            self.waited_for_wake_up.append(",".join(wanted))
