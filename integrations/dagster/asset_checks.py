@@ -7,7 +7,7 @@ blocking: when the gate fails, Dagster stops every downstream asset of that run 
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
@@ -21,7 +21,7 @@ CheckPeriodFn = Callable[[dg.AssetCheckExecutionContext], str | None]
 
 def build_interlock_asset_checks(
     *,
-    assets_to_pipelines: Mapping[Any, str],
+    assets_to_pipelines: Mapping[Any, str] | Sequence[tuple[Any, str]],
     blocking: bool = True,
     period_fn: CheckPeriodFn | None = None,
     resource_key: str = "interlock",
@@ -29,8 +29,9 @@ def build_interlock_asset_checks(
     """One asset check per asset, passing when its pipeline's gate passes.
 
     Args:
-        assets_to_pipelines: asset (key, ``AssetsDefinition``, ``AssetSpec`` or
-            ``SourceAsset``) → Interlock pipeline id.
+        assets_to_pipelines: asset → Interlock pipeline id; an asset is a key (``"a"``,
+            ``AssetKey``) or an ``AssetsDefinition``. ``AssetSpec`` is not hashable: use its
+            ``.key``, or pass ``(asset, pipeline_id)`` pairs.
         blocking: a failing check stops the downstream assets of the run (severity ERROR);
             False reports a WARN and stops nothing.
         period_fn: ``period_fn(context) -> period``; default: the run's partition key when the
@@ -42,11 +43,16 @@ def build_interlock_asset_checks(
         Checks named ``interlock_<pipeline>``, whose metadata holds the period, Interlock's
         summary, whether the period is excluded, the run's status, and one result per rule.
     """
-    if not assets_to_pipelines:
+    pairs = (
+        list(assets_to_pipelines.items())
+        if isinstance(assets_to_pipelines, Mapping)
+        else list(assets_to_pipelines)
+    )
+    if not pairs:
         raise ValueError("assets_to_pipelines is empty: map each gated asset to a pipeline id")
     return [
         _build_check(_asset_key(asset), pipeline_id, blocking, period_fn, resource_key)
-        for asset, pipeline_id in assets_to_pipelines.items()
+        for asset, pipeline_id in pairs
     ]
 
 

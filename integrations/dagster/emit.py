@@ -64,11 +64,14 @@ def build_interlock_emit_sensor(
                 if written:
                     emitted.append(written)
                 cursor[label] = record.storage_id
+            # Storage ids start at 1: an asset never materialized is watched from the start.
+            cursor.setdefault(label, 0)
         text = json.dumps(cursor, sort_keys=True)
         if not emitted:
             return dg.SensorResult(skip_reason="no new materializations", cursor=text)
+        # A tick that launches nothing is a skip for Dagster: say what it wrote instead.
         context.log.info("Interlock: emitted %s", ", ".join(emitted))
-        return dg.SensorResult(cursor=text)
+        return dg.SensorResult(skip_reason="emitted " + ", ".join(emitted), cursor=text)
 
     return dg.SensorDefinition(
         name=sensor_name,
