@@ -117,3 +117,36 @@ def test_the_sensors_are_named_and_need_the_resource() -> None:
     ]
     assert all(s.required_resource_keys == {"interlock"} for s in (SUCCEEDED, FAILED, CANCELED))
     assert DEFS.resolve_sensor_def("interlock_run_failed") is not None
+
+
+def test_a_run_that_fails_to_launch_fails_its_claim_visibly(
+    interlock: InterlockResource, engine: Interlock, instance: dg.DagsterInstance
+) -> None:
+    cursor = start_cursor(FAILED, interlock, instance)
+    period = ready(engine)
+    tags = claimed_run_tags(interlock, instance)
+    # What Dagster's run queue does when a requested run cannot be launched.
+    job = DEFS.resolve_implicit_global_asset_job_def()
+    never_started = instance.create_run_for_job(job, tags=tags)
+    instance.report_run_failed(never_started, "Run dequeue failed to reach the user code server")
+    FAILED.evaluate_tick(context(interlock, instance, cursor))
+
+    record = engine.run("inventory", period)
+    assert record is not None and record.status == RunStatus.FAILED
+    assert "failed to reach the user code server" in record.message
+
+
+def test_a_canceled_run_fails_its_claim(
+    interlock: InterlockResource, engine: Interlock, instance: dg.DagsterInstance
+) -> None:
+    cursor = start_cursor(CANCELED, interlock, instance)
+    period = ready(engine)
+    tags = claimed_run_tags(interlock, instance)
+    job = DEFS.resolve_implicit_global_asset_job_def()
+    canceled = instance.create_run_for_job(job, tags=tags)
+    instance.report_run_canceled(canceled, "canceled from the UI")
+    CANCELED.evaluate_tick(context(interlock, instance, cursor))
+
+    record = engine.run("inventory", period)
+    assert record is not None and record.status == RunStatus.FAILED
+    assert record.message == f"dagster run {canceled.run_id} was canceled: canceled from the UI"
