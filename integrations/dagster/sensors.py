@@ -107,7 +107,7 @@ def build_interlock_sensor(
         default_status=default_status,
         description=description or f"Launches {pipeline_id} when Interlock says {wait_for}.",
     )
-    job_names.append(sensor.job_name)
+    job_names.append(sensor.job_name or "")
     return sensor
 
 
