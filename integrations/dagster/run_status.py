@@ -4,7 +4,8 @@ the claim, so SLA verdicts, the watchdog, drift checks and ``interlock status`` 
 The runs are found by their tags (``interlock/owner``, ``interlock/pipeline``,
 ``interlock/period``, set by the readiness sensor); runs without them are ignored. A run that
 fails to launch ends FAILURE in Dagster, so the failure sensor fails its claim (``JOB_FAILED``
-in Interlock) instead of leaving it to time out.
+in Interlock) instead of leaving it to time out. A failed run that Dagster will retry
+(``dagster/will_retry``) is not reported: its re-execution carries the same tags and reports.
 """
 
 from collections.abc import Sequence
@@ -24,6 +25,9 @@ _OUTCOMES = {
     dg.DagsterRunStatus.CANCELED: ("failed", "was canceled"),
 }
 _MAX_MESSAGE = 500
+# Set by Dagster on a failed run that its run-retry daemon will re-execute; the re-execution
+# carries the same tags, so the claim waits for it.
+_WILL_RETRY_TAG = "dagster/will_retry"
 
 
 def build_interlock_run_status_sensors(
@@ -88,6 +92,14 @@ def report_run_outcome(
     period = run.tags.get(tags.PERIOD_TAG)
     if not (owner and pipeline_id and period):
         return  # not launched for an Interlock claim
+    if status == dg.DagsterRunStatus.FAILURE and run.tags.get(_WILL_RETRY_TAG) == "true":
+        context.log.info(
+            "Interlock: dagster run %s failed and will be retried; %s %s waits for the retry",
+            run.run_id,
+            pipeline_id,
+            period,
+        )
+        return
     outcome, what = _OUTCOMES[status]
     message = f"dagster run {run.run_id} {what}"
     if status != dg.DagsterRunStatus.SUCCESS and context.dagster_event.message:

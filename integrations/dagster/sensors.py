@@ -184,7 +184,7 @@ def _tick(
         target = _Target(spec.target, job_name, name_the_job)
         try:
             outcome = _evaluate_spec(context, resource, sensor_name, spec, target, requested)
-        except (InterlockError, SensorError, ValueError) as exc:
+        except (InterlockError, InterlockSensorError, SensorError, ValueError) as exc:
             errors.append(f"{spec.pipeline_id}: {exc}")
             continue
         if isinstance(outcome, str):
@@ -257,6 +257,12 @@ def _claim_and_request(
     try:
         claimed = resource.claim(pipeline_id, period, owner)
     except ClaimRefused as exc:
+        active = resource.get_engine().config(pipeline_id)
+        if active is not None and active.pipeline.has_job:
+            # Not a race that the next tick may win: the sensor is built wrongly.
+            raise InterlockSensorError(
+                f"{exc} (build the sensor with wait_for='succeeded')"
+            ) from exc
         return f"{where}: claim refused ({exc})"
     context.log.info("Interlock: claimed %s attempt %s as %s", where, claimed.attempt, owner)
     try:

@@ -150,3 +150,18 @@ def test_a_canceled_run_fails_its_claim(
     record = engine.run("inventory", period)
     assert record is not None and record.status == RunStatus.FAILED
     assert record.message == f"dagster run {canceled.run_id} was canceled: canceled from the UI"
+
+
+def test_a_failed_run_that_dagster_will_retry_leaves_the_claim_to_the_retry(
+    interlock: InterlockResource, engine: Interlock, instance: dg.DagsterInstance
+) -> None:
+    cursor = start_cursor(FAILED, interlock, instance)
+    period = ready(engine)
+    tags = claimed_run_tags(interlock, instance)
+    job = DEFS.resolve_implicit_global_asset_job_def()
+    retried = instance.create_run_for_job(job, tags={**tags, "dagster/will_retry": "true"})
+    instance.report_run_failed(retried, "step failed")
+    FAILED.evaluate_tick(context(interlock, instance, cursor))
+
+    record = engine.run("inventory", period)
+    assert record is not None and record.status == RunStatus.CLAIMED

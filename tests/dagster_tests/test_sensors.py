@@ -238,3 +238,22 @@ def test_bad_arguments_are_refused_when_building() -> None:
         build_interlock_sensor(pipeline_id="x", target=inventory_snapshot, wait_for="done")
     with pytest.raises(TypeError, match="must be a job"):
         build_interlock_sensors([InterlockSensorSpec("x", inventory_snapshot)])  # type: ignore[arg-type]
+
+
+def test_claiming_a_pipeline_that_has_a_job_fails_the_tick(
+    interlock: InterlockResource,
+    engine: Interlock,
+    pipelines_dir: Any,
+    instance: dg.DagsterInstance,
+) -> None:
+    text = (pipelines_dir / "inventory.yaml").read_text()
+    (pipelines_dir / "inventory.yaml").write_text(
+        text.replace(
+            "job:\n  claimTimeout: 6h", 'job:\n  type: command\n  config:\n    command: ["true"]'
+        )
+    )
+    interlock.get_engine()  # the resource re-applies the changed file
+    ready(engine)
+    sensor = build_interlock_sensor(pipeline_id="inventory", target=inventory_snapshot)
+    with pytest.raises(Exception, match="wait_for='succeeded'"):
+        tick(definitions(sensor), "interlock_inventory", interlock, instance)
