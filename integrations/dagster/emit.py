@@ -57,21 +57,26 @@ def build_interlock_emit_sensor(
         resource: InterlockResource = getattr(context.resources, resource_key)
         cursor = _read_cursor(context)
         emitted: list[str] = []
+        refused: list[str] = []
         for asset_key, sensor_key in keys.items():
             label = asset_key.to_user_string()
             for record in _new_materializations(context.instance, asset_key, cursor.get(label)):
                 written = _emit(context, resource, pipeline_id, sensor_key, record, period_fn)
-                if written:
-                    emitted.append(written)
+                if written is not None:
+                    (emitted if written else refused).append(written or label)
                 cursor[label] = record.storage_id
             # Storage ids start at 1: an asset never materialized is watched from the start.
             cursor.setdefault(label, 0)
         text = json.dumps(cursor, sort_keys=True)
-        if not emitted:
-            return dg.SensorResult(skip_reason="no new materializations", cursor=text)
         # A tick that launches nothing is a skip for Dagster: say what it wrote instead.
-        context.log.info("Interlock: emitted %s", ", ".join(emitted))
-        return dg.SensorResult(skip_reason="emitted " + ", ".join(emitted), cursor=text)
+        parts = [f"emitted {', '.join(emitted)}"] if emitted else []
+        if refused:
+            parts.append(f"refused {len(refused)} from {', '.join(sorted(set(refused)))} (see log)")
+        if emitted:
+            context.log.info("Interlock: emitted %s", ", ".join(emitted))
+        return dg.SensorResult(
+            skip_reason="; ".join(parts) or "no new materializations", cursor=text
+        )
 
     return dg.SensorDefinition(
         name=sensor_name,
@@ -123,6 +128,8 @@ def _emit(
     record: dg.EventLogRecord,
     period_fn: EmitPeriodFn | None,
 ) -> str | None:
+    """Emit one materialization: what was written; "" when Interlock refused the data;
+    None when the record holds no materialization."""
     materialization = record.asset_materialization
     if materialization is None:
         return None
@@ -149,7 +156,7 @@ def _emit(
             record.storage_id,
             exc,
         )
-        return None
+        return ""
     return f"{pipeline_id}/{sensor.key} v{sensor.version}"
 
 

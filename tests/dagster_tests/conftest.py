@@ -66,6 +66,10 @@ def pipelines_dir(tmp_path: Path) -> Path:
     (folder / "inventory.yaml").write_text(textwrap.dedent(INVENTORY))
     other = INVENTORY.replace("id: inventory", "id: inventory-eu")
     (folder / "inventory-eu.yaml").write_text(textwrap.dedent(other))
+    hourly = INVENTORY.replace("id: inventory", "id: orders-hourly").replace(
+        "  timezone: UTC", "  timezone: UTC\n  period: hourly"
+    )
+    (folder / "orders-hourly.yaml").write_text(textwrap.dedent(hourly))
     return folder
 
 

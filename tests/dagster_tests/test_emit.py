@@ -1,5 +1,6 @@
 """Emitting Interlock sensors from Dagster: from asset code, and on materialization."""
 
+import json
 from typing import Any
 
 import dagster as dg
@@ -77,3 +78,37 @@ def test_the_resource_emits_from_asset_code(
     dg.materialize([producer], resources={"interlock": interlock}, instance=instance)
     assert engine.evaluate("inventory", "2026-03-04").ready
     assert engine.run("inventory", "2026-03-04") is not None  # the trigger opened the run
+
+
+def test_data_interlock_refuses_is_logged_and_skipped_not_retried_forever(
+    interlock: InterlockResource, engine: Interlock, instance: dg.DagsterInstance
+) -> None:
+    @dg.asset(key_prefix="emit_tests", partitions_def=dg.DailyPartitionsDefinition("2026-01-01"))
+    def contradicting_export() -> dg.MaterializeResult:
+        # Its date names another day than its partition: Interlock refuses the write.
+        return dg.MaterializeResult(metadata={"status": "done", "date": "2026-03-09"})
+
+    emit = build_interlock_emit_sensor(
+        pipeline_id="inventory", assets=[contradicting_export], name="contradicting"
+    )
+
+    def run_tick(cursor: Any = None) -> Any:
+        return emit.evaluate_tick(
+            dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources={"interlock": interlock}
+            )
+        )
+
+    start = run_tick()
+    dg.materialize([contradicting_export], instance=instance, partition_key="2026-03-04")
+    refused = run_tick(start.cursor)
+
+    assert refused.skip_message == ("refused 1 from emit_tests/contradicting_export (see log)")
+    assert (
+        json.loads(refused.cursor)["emit_tests/contradicting_export"]
+        > json.loads(start.cursor)["emit_tests/contradicting_export"]
+    )
+    assert not any(
+        k.startswith("emit_tests.contradicting_export")
+        for k in engine.store.get_sensors("inventory")
+    )

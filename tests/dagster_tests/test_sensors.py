@@ -257,3 +257,26 @@ def test_claiming_a_pipeline_that_has_a_job_fails_the_tick(
     sensor = build_interlock_sensor(pipeline_id="inventory", target=inventory_snapshot)
     with pytest.raises(Exception, match="wait_for='succeeded'"):
         tick(definitions(sensor), "interlock_inventory", interlock, instance)
+
+
+def test_an_hourly_period_is_dagsters_hourly_partition_key(
+    interlock: InterlockResource, engine: Interlock, instance: dg.DagsterInstance
+) -> None:
+    hours = dg.HourlyPartitionsDefinition(start_date="2026-01-01-00:00")
+
+    @dg.asset(partitions_def=hours)
+    def hourly_orders() -> None: ...
+
+    engine.emit(
+        "orders-hourly", "stock-export", {"status": "done", "rows": 1}, period="2026-03-04T10"
+    )
+    sensor = build_interlock_sensor(
+        pipeline_id="orders-hourly",
+        target=hourly_orders,
+        period_fn=lambda context: "2026-03-04T10",
+    )
+    defs = definitions(sensor, assets=[hourly_orders])
+    result = tick(defs, "interlock_orders_hourly", interlock, instance)
+    assert [(r.run_key, r.partition_key) for r in result.run_requests] == [
+        ("orders-hourly:2026-03-04T10:1", "2026-03-04-10:00")
+    ]
