@@ -211,7 +211,7 @@ def _evaluate_spec(
     resource: InterlockResource,
     sensor_name: str,
     spec: InterlockSensorSpec,
-    target: "_Target",
+    target: _Target,
     requested: list[str],
 ) -> dg.RunRequest | str:
     period = spec.period_fn(context) if spec.period_fn is not None else None
