@@ -2,15 +2,18 @@
 Interlock code in the asset.
 
 Every new materialization of a watched asset writes one Interlock sensor whose data is the
-materialization's metadata (plus a ``dagster`` object naming the asset, run and partition).
+materialization's metadata (plus a ``dagster`` object naming the asset, run, partition and
+materialization time). A new emit sensor starts after each asset's latest materialization:
+history is never replayed.
 A materialization of a partition that names a period (``YYYY-MM-DD``, ``YYYY-MM-DD-HH:00``)
 is written as ``key#<period>``, so each period keeps its own data.
 
-The cursor holds, per asset, the storage id of the last materialization emitted. Delivery is
+The cursor holds, per asset, the storage id of the last materialization handled. Delivery is
 at least once: a tick that fails part-way emits its materializations again on the next tick
 (a sensor write replaces the document, so a repeat is harmless).
 """
 
+import datetime as dt
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -60,13 +63,16 @@ def build_interlock_emit_sensor(
         refused: list[str] = []
         for asset_key, sensor_key in keys.items():
             label = asset_key.to_user_string()
-            for record in _new_materializations(context.instance, asset_key, cursor.get(label)):
+            if label not in cursor:
+                # A new sensor starts after the asset's latest materialization: replaying an
+                # old "done" would open today's gate with yesterday's data.
+                cursor[label] = _latest_storage_id(context.instance, asset_key)
+                continue
+            for record in _new_materializations(context.instance, asset_key, cursor[label]):
                 written = _emit(context, resource, pipeline_id, sensor_key, record, period_fn)
                 if written is not None:
                     (emitted if written else refused).append(written or label)
                 cursor[label] = record.storage_id
-            # Storage ids start at 1: an asset never materialized is watched from the start.
-            cursor.setdefault(label, 0)
         text = json.dumps(cursor, sort_keys=True)
         # A tick that launches nothing is a skip for Dagster: say what it wrote instead.
         parts = [f"emitted {', '.join(emitted)}"] if emitted else []
@@ -108,13 +114,15 @@ def _asset_key(asset: Any) -> dg.AssetKey:
     return dg.AssetKey.from_coercible(asset)
 
 
+def _latest_storage_id(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> int:
+    latest = instance.fetch_materializations(asset_key, limit=1).records
+    # Storage ids start at 1: an asset never materialized is watched from its first.
+    return latest[0].storage_id if latest else 0
+
+
 def _new_materializations(
-    instance: dg.DagsterInstance, asset_key: dg.AssetKey, after: int | None
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, after: int
 ) -> list[dg.EventLogRecord]:
-    if after is None:
-        # A new sensor starts from the latest materialization, not the asset's history.
-        latest = instance.fetch_materializations(asset_key, limit=1).records
-        return list(latest)
     records_filter = dg.AssetRecordsFilter(asset_key=asset_key, after_storage_id=after)
     result = instance.fetch_materializations(records_filter, limit=MAX_PER_TICK, ascending=True)
     return list(result.records)
@@ -139,6 +147,8 @@ def _emit(
         "asset": materialization.asset_key.to_user_string(),
         "run_id": record.run_id,
         "partition": partition,
+        # For age rules on when the data was made, not when it reached Interlock.
+        "materialized_at": dt.datetime.fromtimestamp(record.timestamp, dt.UTC).isoformat(),
     }
     if period_fn is not None:
         period = period_fn(materialization.asset_key, partition, data)

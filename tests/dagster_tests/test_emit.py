@@ -1,5 +1,6 @@
 """Emitting Interlock sensors from Dagster: from asset code, and on materialization."""
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -34,20 +35,22 @@ def tick(interlock: InterlockResource, instance: dg.DagsterInstance, cursor: Any
 def test_a_materialization_becomes_an_interlock_sensor_that_opens_the_gate(
     interlock: InterlockResource, engine: Interlock, instance: dg.DagsterInstance
 ) -> None:
-    first = tick(interlock, instance)  # whatever earlier tests materialized sets the start
-    assert not engine.evaluate("inventory").ready
+    # A materialization from before the sensor existed is history: never replayed.
+    dg.materialize([stock_export], instance=instance)
+    first = tick(interlock, instance)
+    assert first.skip_message == "no new materializations"
+    assert engine.store.get_sensors("inventory") == {}
 
     run = dg.materialize([stock_export], instance=instance)
     result = tick(interlock, instance, first.cursor)
 
-    assert result.skip_message.startswith("emitted inventory/stock-export v")
+    assert result.skip_message == "emitted inventory/stock-export v1"
     sensor = engine.store.get_sensors("inventory")["stock-export"]
     assert sensor.data["status"] == "done" and sensor.data["rows"] == 120
-    assert sensor.data["dagster"] == {
-        "asset": "emit_tests/stock_export",
-        "run_id": run.run_id,
-        "partition": None,
-    }
+    provenance = sensor.data["dagster"]
+    assert provenance["asset"] == "emit_tests/stock_export" and provenance["partition"] is None
+    assert provenance["run_id"] == run.run_id
+    assert dt.datetime.fromisoformat(provenance["materialized_at"]) <= sensor.written_at
     assert engine.evaluate("inventory").ready
 
     idle = tick(interlock, instance, result.cursor)
