@@ -85,9 +85,3 @@ def interlock(tmp_path: Path, pipelines_dir: Path) -> Iterator[InterlockResource
 @pytest.fixture
 def engine(interlock: InterlockResource) -> Interlock:
     return interlock.get_engine()
-
-
-def ready(engine: Interlock, pipeline_id: str = "inventory", rows: int = 120) -> str:
-    """Write passing sensors for the current period; returns the period."""
-    engine.emit(pipeline_id, "stock-export", {"status": "done", "rows": rows})
-    return engine.evaluate(pipeline_id).period

@@ -4,7 +4,7 @@ import dagster as dg
 
 from integrations.dagster import InterlockResource, build_interlock_asset_checks
 from interlock_core import Interlock
-from tests.dagster_tests.conftest import ready
+from tests.dagster_tests.helpers import ready
 
 
 @dg.asset

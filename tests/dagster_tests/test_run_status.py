@@ -11,7 +11,7 @@ from integrations.dagster import (
     build_interlock_sensor,
 )
 from interlock_core import EventType, Interlock, RunStatus
-from tests.dagster_tests.conftest import ready
+from tests.dagster_tests.helpers import ready
 
 
 @dg.asset

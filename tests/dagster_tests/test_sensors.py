@@ -17,7 +17,7 @@ from integrations.dagster import (
     build_interlock_sensors,
 )
 from interlock_core import Interlock, RunStatus
-from tests.dagster_tests.conftest import ready
+from tests.dagster_tests.helpers import ready
 
 
 @dg.asset
