@@ -209,7 +209,7 @@ def _engine(ctx: click.Context, *, auto_apply: bool = True, read_only: bool = Fa
             pipeline_set = _load_for_auto_apply(settings.pipelines)
         if read_only and pipeline_set is None:
             _require_store(settings.store)
-        engine = _build_engine(settings.store)
+        engine = _build_engine(settings.store, settings.pipelines)
         settings.engine = engine
         ctx.find_root().call_on_close(engine.store.close)
         if pipeline_set is not None:
@@ -240,14 +240,15 @@ def _require_store(url: str) -> None:
     )
 
 
-def _build_engine(store_url: str) -> Interlock:
+def _build_engine(store_url: str, pipelines: Path | None = None) -> Interlock:
     # The local runtime wires the job runners and their state directory; until it is
     # installed a bare engine still serves every command here (none of them submits a job).
     runtime = _optional_module("interlock_core.runtime")
     build = getattr(runtime, "build_engine", None) if runtime is not None else None
     if build is None:
         return Interlock(open_store(store_url))
-    engine = build(store_url)
+    # The pipelines directory's interlock.yaml limits what jobs may do (jobs.policy).
+    engine = build(store_url, pipelines_dir=pipelines)
     if not isinstance(engine, Interlock):
         raise TypeError(f"build_engine returned {type(engine).__name__}, not Interlock")
     return engine
@@ -355,9 +356,11 @@ def _empty_directory_hint(directory: Path) -> str:
 def _check_settings(path: Path) -> ConfigError | None:
     """Validate the runtime settings file (``interlock.yaml``); None when valid."""
     from interlock_core.alerts.routing import load_alert_config
+    from interlock_core.jobs.policy import load_job_policy
 
     try:
         load_alert_config(path, os.environ)
+        load_job_policy(path)  # the operator's limits on jobs (docs/security.md)
     except ConfigError as exc:
         return exc
     return None

@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from interlock_core import lifecycle, periods, schedule, sla
+from interlock_core import isolation, lifecycle, periods, redaction, schedule, sla
 from interlock_core.alerts.base import AlertSink, NullAlerts
 from interlock_core.clock import Clock, SystemClock
 from interlock_core.config.errors import ConfigError, ConfigIssue
@@ -670,8 +670,8 @@ class Interlock:
         """Advance every run that is due now; returns how many runs were advanced."""
         count = 0
         for run in self.store.due_runs(self.clock.now(), limit):
-            self.advance(run.pipeline_id, run.period)
-            count += 1
+            # One run that cannot advance (a bad sensor, a bug) must never stop the others.
+            count += isolation.advance_isolated(self, run)
         return count
 
     def _step(self, run: Run) -> Run | None:
@@ -1228,6 +1228,9 @@ class Interlock:
         if run.status == RunStatus.SUCCEEDED and before.status != RunStatus.SUCCEEDED:
             run, extra = self._on_success(run, now, first=before.succeeded_at is None)
             drafts.extend(extra)
+        if run.message:  # job messages may echo credentials (a 401 body): never stored
+            secrets = self._secrets(run.pipeline_id)
+            run = run.evolve(message=redaction.redact(run.message, secrets))
         stored = self.store.update_run(run, before.version)
         if stored is None:
             return None
@@ -1238,6 +1241,15 @@ class Interlock:
         attempt = before.attempt
         self._publish(stored.pipeline_id, stored.period, attempt, drafts, now)
         return stored
+
+    def _secrets(self, pipeline_id: str) -> list[str]:
+        """Secret values a pipeline's messages must not carry: secret-looking variables and
+        the variable its job's ``tokenEnv`` names."""
+        active = self.config(pipeline_id) if pipeline_id else None
+        job = active.pipeline.job if active is not None else None
+        token_env = getattr(job.config, "token_env", None) if job is not None else None
+        extra = [os.environ.get(token_env, "")] if isinstance(token_env, str) else []
+        return redaction.secret_values(extra=extra)
 
     def _on_success(
         self, run: Run, now: datetime, *, first: bool = True
@@ -1298,15 +1310,14 @@ class Interlock:
         now: datetime,
     ) -> list[Event]:
         events: list[Event] = []
+        secrets = self._secrets(pipeline_id) if drafts else []
         for draft in drafts:
             if draft.dedup is not None and not self.store.put_marker(pipeline_id, draft.dedup, now):
                 continue
             about = draft.attempt if draft.attempt is not None else attempt
-            events.append(
-                Event(
-                    draft.type, pipeline_id, period, about, now, draft.message, dict(draft.detail)
-                )
-            )
+            message = redaction.redact(draft.message, secrets)
+            detail = redaction.redact_values(dict(draft.detail), secrets)
+            events.append(Event(draft.type, pipeline_id, period, about, now, message, detail))
         if not events:
             return events
         self.store.append_events(events)

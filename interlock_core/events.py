@@ -72,6 +72,7 @@ class EventType(StrEnum):
     PIPELINE_REMOVED = "PIPELINE_REMOVED"
     INFRA_ALARM = "INFRA_ALARM"
     ALERT_DEAD_LETTERED = "ALERT_DEAD_LETTERED"
+    CONTROLLER_ERROR = "CONTROLLER_ERROR"
 
     @property
     def meaning(self) -> str:
@@ -132,6 +133,7 @@ EVENT_MEANINGS: dict[EventType, str] = {
     EventType.PIPELINE_REMOVED: "a pipeline's file was removed; its config was deleted",
     EventType.INFRA_ALARM: "an infrastructure alarm changed state",
     EventType.ALERT_DEAD_LETTERED: "an alert could not be delivered after its retries",
+    EventType.CONTROLLER_ERROR: "a controller step failed for one pipeline or run; the others ran",
 }
 
 

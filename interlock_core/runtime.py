@@ -8,11 +8,11 @@ through the engine's compare-and-set, so several ``interlock run`` processes on 
 safe, and a restart simply picks the runs up where the store says they are.
 """
 
+import functools
 import logging
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -27,8 +27,14 @@ from interlock_core.clock import Clock, SystemClock
 from interlock_core.config.loader import load_pipelines
 from interlock_core.engine import Interlock, InterlockError
 from interlock_core.events import Event, EventType
+from interlock_core.isolation import isolated, record_failure
 from interlock_core.jobs.base import JobRunner
+from interlock_core.jobs.policy import JobPolicy, load_job_policy
+from interlock_core.jobs.state_dir import state_dir_for as job_state_dir
+from interlock_core.process_guard import protect_controller
+from interlock_core.redaction import printable
 from interlock_core.storage import open_store
+from interlock_core.storage.base import Store
 
 log = logging.getLogger("interlock.runtime")
 
@@ -37,16 +43,19 @@ DEFAULT_STORE = "sqlite:///./interlock.db"
 SCHEDULE_LOOKBACK = timedelta(minutes=10)
 
 
-def state_dir_for(store_url: str) -> Path:
-    """Where command jobs keep their state: beside the SQLite file (shared by every local
-    controller of that store), or a temporary folder for ``memory://``."""
-    if store_url.startswith("sqlite:///"):
-        database = Path(store_url[len("sqlite:///") :])
-        return database.parent / ".interlock" / "jobs"
-    override = os.environ.get("INTERLOCK_STATE_DIR")
-    if override:
-        return Path(override)
-    return Path(tempfile.gettempdir()) / f"interlock-jobs-{os.getpid()}"
+def settings_path(pipelines_dir: Path) -> Path | None:
+    """The ``interlock.yaml`` of a pipelines directory, when there is one."""
+    from interlock_core.alerts.routing import alert_config_path
+
+    path = alert_config_path(pipelines_dir)
+    return path if path.exists() else None
+
+
+def state_dir_for(store_url: str, store: Store | None = None) -> Path:
+    """Where command jobs keep their state: beside the SQLite file in a folder of that store
+    (shared by every local controller of it), or a private temporary folder for ``memory://``.
+    See :mod:`interlock_core.jobs.state_dir`."""
+    return job_state_dir(store_url, store)
 
 
 def build_engine(
@@ -55,6 +64,8 @@ def build_engine(
     alerts: AlertSink | None = None,
     clock: Clock | None = None,
     runners: dict[str, JobRunner] | None = None,
+    pipelines_dir: str | Path | None = None,
+    policy: JobPolicy | None = None,
 ) -> Interlock:
     """An engine on ``store_url`` with every job runner wired in.
 
@@ -63,13 +74,20 @@ def build_engine(
         alerts: where published events go besides the event log.
         clock: the clock (system clock by default).
         runners: job runners to use instead of the defaults (tests).
+        pipelines_dir: the pipelines directory whose ``interlock.yaml`` holds the operator's
+            limits on jobs (``jobs``: env allow-list, job types, private networks).
+        policy: those limits given directly (wins over ``pipelines_dir``).
     """
     from interlock_core.jobs.registry import default_runners
 
+    if runners is None and policy is None:
+        policy = load_job_policy(
+            settings_path(Path(pipelines_dir)) if pipelines_dir is not None else None
+        )
     store = open_store(store_url)
     if runners is None:
         # Created by the command runner on its first submit, not by every read-only command.
-        runners = default_runners(state_dir_for(store_url))
+        runners = default_runners(lambda: state_dir_for(store_url, store), policy=policy)
     return Interlock(store, runners, clock or SystemClock(), alerts)
 
 
@@ -86,6 +104,8 @@ class ConsoleEvents:
         if event.period:
             where += f" {event.period}"
         line = f"{event.at:%Y-%m-%d %H:%M:%S}Z  {event.type.value:<26} {where}  {event.message}"
+        # File names and job output reach messages: no raw ESC or newline on the terminal.
+        line = printable(line)
         with self._lock:
             print(line, file=self.stream, flush=True)
 
@@ -249,8 +269,12 @@ class LocalRuntime:
             or monotonic - self._last_sync >= self.sync_every
         ):
             self._last_sync = monotonic
-            report.applied = self.watcher.sync()
-        self._nudge_on_new_sensors()
+            watcher = self.watcher
+            _, applied = isolated(self.engine, "", "pipelines sync", watcher.sync)
+            report.applied = applied or []
+        # Each phase is isolated (and inside them every pipeline and run): a failure is
+        # recorded as a CONTROLLER_ERROR event and the rest of the pass still happens.
+        isolated(self.engine, "", "sensor check", self._nudge_on_new_sensors)
         due_watchdog = (
             force_checks
             or self._last_watchdog is None
@@ -259,19 +283,22 @@ class LocalRuntime:
         report.advanced += self._advance_all()
         if due_watchdog:
             self._last_watchdog = monotonic
-            report.watchdog_events = len(self.engine.watchdog())
+            _, events = isolated(self.engine, "", "watchdog", self.engine.watchdog)
+            report.watchdog_events = len(events or [])
         else:
             # Cron ticks must open on time, not once a minute: that check is cheap.
             self._open_scheduled()
         report.advanced += self._advance_all()
         if self.forwarder is not None:
-            report.forwarded = self.forwarder.pump()
+            _, forwarded = isolated(self.engine, "", "alert forwarding", self.forwarder.pump)
+            report.forwarded = forwarded or 0
         return report
 
     def _advance_all(self) -> int:
         total = 0
         for _ in range(20):
-            advanced = self.engine.advance_due()
+            _, advanced = isolated(self.engine, "", "advance", self.engine.advance_due)
+            advanced = advanced or 0
             total += advanced
             if advanced == 0 or self.stop_event.is_set():
                 break
@@ -284,8 +311,8 @@ class LocalRuntime:
         for active in self.engine.active_configs():
             try:
                 check_scheduled_runs(self.engine, active, now, lookback=SCHEDULE_LOOKBACK)
-            except Exception:
-                log.exception("opening scheduled runs of %s failed", active.pipeline.id)
+            except Exception as exc:
+                record_failure(self.engine, active.pipeline.id, "opening scheduled runs", exc)
 
     def _nudge_on_new_sensors(self) -> None:
         """Sensors written straight into the store (not through ``emit``) still wake the
@@ -294,7 +321,10 @@ class LocalRuntime:
         for pipeline_id, version in versions.items():
             if self._sensor_versions.get(pipeline_id, 0) < version:
                 if pipeline_id in self._sensor_versions:
-                    self.engine.wake_waiting(pipeline_id, self.engine.clock.now())
+                    wake = functools.partial(
+                        self.engine.wake_waiting, pipeline_id, self.engine.clock.now()
+                    )
+                    isolated(self.engine, pipeline_id, "waking waiting runs", wake)
                 self._sensor_versions[pipeline_id] = version
 
     def run_forever(self, on_cycle: Callable[[CycleReport], None] | None = None) -> None:
@@ -340,6 +370,8 @@ def run_local(
     from interlock_core.alerts.slack import default_thread_store
 
     out = stream or sys.stdout
+    # The controller's environment holds the operator's secrets: not readable via /proc.
+    protect_controller()
     directory = Path(pipelines_dir) if pipelines_dir else None
     config_path = alert_config_path(directory) if directory else None
     alert_config = load_alert_config(
@@ -365,7 +397,12 @@ def run_local(
         autostart=not once,
     )
     # Alerts come from the event log (see AlertForwarder), not from this engine's publishes.
-    engine = build_engine(store_url)
+    engine = build_engine(
+        store_url,
+        policy=load_job_policy(
+            config_path if config_path is not None and config_path.exists() else None
+        ),
+    )
     holder["engine"] = engine
     forwarder = AlertForwarder(engine, ConsoleEvents(out), dispatcher)
     runtime = LocalRuntime(engine, directory, tick=tick, forwarder=forwarder)
@@ -380,14 +417,14 @@ def run_local(
         if once:
             report = runtime.run_once(force_checks=True)
             for line in report.applied:
-                print(f"interlock: {line}", file=out, flush=True)
+                print(f"interlock: {printable(line)}", file=out, flush=True)
             dispatcher.deliver_now()
             return 0
         _install_signals(runtime)
 
         def show(report: CycleReport) -> None:
             for line in report.applied:
-                print(f"interlock: {line}", file=out, flush=True)
+                print(f"interlock: {printable(line)}", file=out, flush=True)
 
         runtime.run_forever(show)
         print("interlock: stopping (polls resume on the next start)", file=out, flush=True)

@@ -8,6 +8,9 @@ from datetime import datetime
 from typing import Any
 
 MAX_SENSOR_BYTES = 64 * 1024
+# Deeper documents are refused at the edge: reading one back (json, rules, the stores) would
+# recurse past Python's limit and fail every controller pass that touches its pipeline.
+MAX_SENSOR_DEPTH = 64
 NAME_PATTERN = re.compile(r"[A-Za-z0-9._:#-]{1,200}")
 
 
@@ -45,20 +48,54 @@ def validate_name(kind: str, value: object) -> str:
     return value
 
 
+def _check_shape(key: str, data: dict[str, Any]) -> None:
+    """Depth and text checks, iteratively: a deep document must not overflow our own stack."""
+    stack: list[tuple[object, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_SENSOR_DEPTH:
+                raise SensorError(
+                    f"sensor {key!r}: data is nested more than {MAX_SENSOR_DEPTH} levels deep"
+                )
+            if isinstance(value, dict):
+                for name, item in value.items():
+                    _check_text(key, name)
+                    stack.append((item, depth + 1))
+            else:
+                stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            _check_text(key, value)
+
+
+def _check_text(key: str, text: object) -> None:
+    if isinstance(text, str):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            # A lone surrogate is not Unicode text: stores and JSON readers choke on it later.
+            raise SensorError(
+                f"sensor {key!r}: data holds a string that is not valid Unicode "
+                f"(lone surrogate at position {exc.start})"
+            ) from None
+
+
 def validate_sensor_data(key: str, data: object) -> dict[str, Any]:
-    """Check that sensor data is a JSON object of at most 64 KiB with finite numbers.
+    """Check that sensor data is a JSON object of at most 64 KiB, nested at most 64 levels,
+    with finite numbers and valid Unicode text.
 
     Returns:
         The data, unchanged.
 
     Raises:
-        SensorError: the data is not an object, not JSON-serialisable, or too large.
+        SensorError: the data is not an object, not JSON-serialisable, too deep or too large.
     """
     if not isinstance(data, dict):
         raise SensorError(f"sensor {key!r}: data must be a JSON object, got {type(data).__name__}")
+    _check_shape(key, data)
     try:
         encoded = json.dumps(data, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise SensorError(f"sensor {key!r}: data is not valid JSON ({exc})") from exc
     size = len(encoded.encode("utf-8"))
     if size > MAX_SENSOR_BYTES:

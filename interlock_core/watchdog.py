@@ -15,6 +15,7 @@ from interlock_core.config.durations import format_duration
 from interlock_core.config.stored import ActiveConfig
 from interlock_core.engine import Interlock, sensor_period
 from interlock_core.events import Event, EventType
+from interlock_core.isolation import record_failure
 from interlock_core.lifecycle import EventDraft
 from interlock_core.rules import evaluate_rule
 from interlock_core.runs import Run, RunOrigin, RunStatus
@@ -57,8 +58,10 @@ def run_watchdog(engine: Interlock) -> list[Event]:
         for active in configs:
             try:
                 published.extend(check(engine, active, now))
-            except Exception:
-                log.exception("watchdog check %s failed for %s", name, active.pipeline.id)
+            except Exception as exc:
+                # Recorded per pipeline (CONTROLLER_ERROR names it and the error); the
+                # other pipelines and checks still run.
+                record_failure(engine, active.pipeline.id, f"watchdog check {name}", exc)
                 errors += 1
         if errors:
             failed.append(f"{name} ({errors} pipeline{'s' if errors > 1 else ''})")

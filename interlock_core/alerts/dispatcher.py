@@ -137,6 +137,7 @@ def build_channel(
             thread_store=thread_store,
             timeout=config.timeout,
             env=env,
+            allow_private_network=config.allow_private_network,
         )
     if isinstance(config, WebhookChannelConfig):
         return WebhookChannel(
@@ -146,6 +147,7 @@ def build_channel(
             secret_env=config.secret_env,
             timeout=config.timeout,
             env=env,
+            allow_private_network=config.allow_private_network,
         )
     if isinstance(config, LogChannelConfig):
         return LogChannel(name)

@@ -38,6 +38,7 @@ _RED_EVENTS = frozenset(
         EventType.TRIGGER_UNCERTAIN,
         EventType.CONFIG_INVALID,
         EventType.ALERT_DEAD_LETTERED,
+        EventType.CONTROLLER_ERROR,
     }
 )
 _YELLOW_EVENTS = frozenset({EventType.SLA_WARNING, EventType.RELATIVE_SLA_WARNING})

@@ -2,7 +2,10 @@
 
 Two properties matter more than features here:
 
-* every request has a timeout, so a hung receiver cannot stall a channel forever;
+* every request has one deadline (connect to last byte), so a hung or trickling receiver
+  cannot stall a channel longer than its timeout;
+* requests go through the jobs' SSRF guard: no loopback, link-local or private targets unless
+  the channel opts in with ``allowPrivateNetwork``;
 * nothing raised or returned carries the URL or request headers, because webhook URLs and
   ``Authorization`` headers are secrets.
 """
@@ -10,13 +13,15 @@ Two properties matter more than features here:
 import email.utils
 import json
 import math
-import urllib.error
+import re
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from interlock_core.jobs.base import FailureCategory, JobError
+from interlock_core.jobs.netguard import HttpClient
 
 DEFAULT_TIMEOUT = 10.0
 _MAX_RESPONSE_BYTES = 1_000_000
@@ -57,24 +62,6 @@ class HttpResponse:
             return None
 
 
-class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
-    # urllib would forward the Authorization header to wherever a redirect points, so a
-    # redirect is surfaced as the 3xx response it is instead of being followed.
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: Any,
-        code: int,
-        msg: str,
-        headers: Any,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_RefuseRedirects())
-
-
 def post_json(
     url: str,
     payload: Any = None,
@@ -82,22 +69,31 @@ def post_json(
     body: bytes | None = None,
     headers: Mapping[str, str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    allow_private_network: bool = False,
 ) -> HttpResponse:
     """POST JSON and return the response whatever its status.
+
+    The request goes through the jobs' network guard (:mod:`interlock_core.jobs.netguard`):
+    loopback, link-local (the cloud metadata service), private and other non-public addresses
+    are refused at dial time unless ``allow_private_network`` (the channel's
+    ``allowPrivateNetwork``), and ``timeout`` is one deadline for the whole request — connect,
+    TLS, sending and every read — so a receiver trickling bytes cannot hold a channel longer.
 
     Args:
         url: an ``http`` or ``https`` URL.
         payload: a JSON-serialisable object, used when ``body`` is not given.
         body: the exact bytes to send (when the caller signs them).
         headers: extra request headers.
-        timeout: seconds for connecting and for each read; must be positive.
+        timeout: seconds for the whole request; must be positive.
+        allow_private_network: allow non-public targets (a receiver inside the network).
 
     Returns:
         The response, including 4xx and 5xx ones (redirects are not followed).
 
     Raises:
         HttpTransportError: no HTTP response was received.
-        ValueError: the URL is not http(s) or the timeout is not positive.
+        ValueError: the URL is not http(s), the timeout is not positive, or the target's
+            address is refused (the message says why, never the URL).
     """
     if not (timeout > 0 and math.isfinite(timeout)):
         raise ValueError("timeout must be a positive number of seconds")
@@ -105,37 +101,47 @@ def post_json(
     if scheme not in ("http", "https"):
         raise ValueError(f"only http and https URLs are supported, not {scheme or 'no'} scheme")
     data = body if body is not None else json.dumps(payload, default=str).encode()
-    request = urllib.request.Request(url, data=data, method="POST")  # noqa: S310 (scheme checked)
-    request.add_header("Content-Type", "application/json; charset=utf-8")
-    request.add_header("User-Agent", "interlock-alerts")
-    for name, value in (headers or {}).items():
-        request.add_header(name, value)
+    send_headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "interlock-alerts",
+        **(headers or {}),
+    }
+    client = HttpClient(
+        timeout=timeout,
+        allow_private_network=allow_private_network,
+        # Following would forward the Authorization header to wherever a redirect points,
+        # so a redirect is surfaced as the 3xx response it is.
+        follow_redirects=False,
+        max_body_bytes=_MAX_RESPONSE_BYTES,
+    )
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
-            return HttpResponse(
-                status=response.status,
-                headers={k.lower(): v for k, v in response.headers.items()},
-                body=response.read(_MAX_RESPONSE_BYTES),
-            )
-    except urllib.error.HTTPError as exc:
-        try:
-            error_body = exc.read(_MAX_RESPONSE_BYTES)
-        except OSError:
-            error_body = b""
-        finally:
-            exc.close()
-        response_headers = {k.lower(): v for k, v in exc.headers.items()} if exc.headers else {}
-        return HttpResponse(status=exc.code, headers=response_headers, body=error_body)
-    except TimeoutError:
-        raise HttpTransportError(f"timed out after {timeout:g}s") from None
-    except urllib.error.URLError as exc:
-        # URLError.reason can be an OSError whose text includes the host but not the path
-        # or query; we still report only its class to keep every URL part out of logs.
-        reason = exc.reason
-        kind = "timed out" if isinstance(reason, TimeoutError) else None
-        raise HttpTransportError(kind or f"connection failed ({type(reason).__name__})") from None
-    except OSError as exc:
-        raise HttpTransportError(f"connection failed ({type(exc).__name__})") from None
+        response = client.request("POST", url, headers=send_headers, body=data)
+    except JobError as exc:
+        raise _sanitised(exc, timeout) from None
+    return HttpResponse(status=response.status, headers=dict(response.headers), body=response.body)
+
+
+_REFUSED = re.compile(r"resolves to [^,]+, (?P<reason>.+?); set allowPrivateNetwork")
+
+
+def _sanitised(error: JobError, timeout: float) -> Exception:
+    """The guard's error without the URL, host or port (webhook URLs are secrets)."""
+    text = str(error)
+    refused = _REFUSED.search(text)
+    if refused is not None:
+        return ValueError(
+            f"refused to send: the target is {refused.group('reason')}; "
+            "set allowPrivateNetwork: true on the channel to allow it"
+        )
+    if error.category is FailureCategory.PERMANENT:
+        return ValueError("invalid URL")
+    if "timed out" in text:
+        return HttpTransportError(f"timed out after {timeout:g}s")
+    if "resolve" in text:
+        return HttpTransportError("name resolution failed")
+    cause = error.__cause__
+    kind = type(cause).__name__ if cause is not None else "no response"
+    return HttpTransportError(f"connection failed ({kind})")
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

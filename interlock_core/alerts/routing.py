@@ -28,7 +28,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -36,6 +35,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StrictBool,
     ValidationError,
     field_validator,
     model_validator,
@@ -44,6 +44,7 @@ from pydantic.alias_generators import to_camel
 
 from interlock_core.config.durations import parse_duration
 from interlock_core.config.errors import ConfigError, ConfigIssue
+from interlock_core.config.settings import read_settings
 from interlock_core.events import EventType
 
 ALERT_CONFIG_FILENAME = "interlock.yaml"
@@ -93,6 +94,7 @@ DEFAULT_ALERT_EVENTS: frozenset[EventType] = frozenset(
         EventType.CONFIG_INVALID,
         EventType.PIPELINE_REMOVED,
         EventType.ALERT_DEAD_LETTERED,
+        EventType.CONTROLLER_ERROR,
     }
 )
 
@@ -113,6 +115,7 @@ _INLINE_SECRET_KEYS = {
     "apikey": "an environment variable",
     "webhookurl": "urlEnv",
 }
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 # Hosts whose webhook URLs are themselves credentials.
 _SECRET_URL_HOSTS = ("hooks.slack.com", "discord.com", "discordapp.com", "webhook.office.com")
 
@@ -189,9 +192,10 @@ class SlackChannelConfig(_Model):
         channel: the Slack channel id (``C0123…``; an id is not a secret).
         channel_env: the environment variable holding the channel id (used when ``channel``
             is not set; default ``SLACK_CHANNEL_ID``).
-        api_base: the Web API base URL.
-        timeout: seconds per HTTP request.
+        api_base: the Web API base URL (https only: the bot token goes there).
+        timeout: seconds per HTTP request (one deadline for the whole request).
         rate_limit: optional rate limit.
+        allow_private_network: allow a loopback, link-local or private target (SSRF guard).
     """
 
     type: Literal["slack"]
@@ -201,6 +205,7 @@ class SlackChannelConfig(_Model):
     api_base: str = "https://slack.com/api"
     timeout: Seconds = 10.0
     rate_limit: RateLimit | None = None
+    allow_private_network: StrictBool = False
 
     @property
     def resolved_channel_env(self) -> str:
@@ -213,6 +218,18 @@ class SlackChannelConfig(_Model):
         _check_url_has_no_credentials(value, secret_hosts=())
         return value
 
+    @model_validator(mode="after")
+    def _https_api_base(self) -> "SlackChannelConfig":
+        parts = urllib.parse.urlsplit(self.api_base)
+        # The bot token is sent there: in clear only to this machine, and only when asked.
+        loopback = parts.hostname in LOOPBACK_HOSTS and self.allow_private_network
+        if parts.scheme != "https" and not loopback:
+            raise ValueError(
+                "apiBase must be an https URL: the bot token is sent there "
+                "(plain http only to a loopback test server with allowPrivateNetwork: true)"
+            )
+        return self
+
 
 class WebhookChannelConfig(_Model):
     """A generic JSON webhook.
@@ -223,8 +240,9 @@ class WebhookChannelConfig(_Model):
         url: a literal URL; refused when it carries credentials (user info, a query string,
             or a host whose webhook URLs are secrets).
         secret_env: the environment variable holding the HMAC signing secret.
-        timeout: seconds per HTTP request.
+        timeout: seconds per HTTP request (one deadline for the whole request).
         rate_limit: optional rate limit.
+        allow_private_network: allow a loopback, link-local or private target (SSRF guard).
     """
 
     type: Literal["webhook"]
@@ -233,6 +251,7 @@ class WebhookChannelConfig(_Model):
     secret_env: EnvName | None = None
     timeout: Seconds = 10.0
     rate_limit: RateLimit | None = None
+    allow_private_network: StrictBool = False
 
     @field_validator("url")
     @classmethod
@@ -278,7 +297,9 @@ def _check_url_has_no_credentials(value: str, *, secret_hosts: tuple[str, ...]) 
             "the URL has a query string, which often carries a token; "
             "put it in an environment variable (urlEnv)"
         )
-    host = parts.hostname.lower()
+    # Host names are case-insensitive and may end in the root's dot: HOOKS.SLACK.COM. is
+    # hooks.slack.com.
+    host = parts.hostname.lower().rstrip(".")
     if any(host == h or host.endswith("." + h) for h in secret_hosts):
         raise ValueError(
             f"{host} webhook URLs are secrets; put it in an environment variable (urlEnv)"
@@ -364,10 +385,13 @@ class AlertConfig(_Model):
 
 def alert_config_path(pipelines_dir: str | os.PathLike[str]) -> Path:
     """Where ``interlock.yaml`` (or ``interlock.yml``) lives for a pipelines directory: inside
-    it, else beside it (like ``calendars/``). Returns the inside ``.yaml`` path when none
-    exists."""
+    it, else beside it (like ``calendars/``) unless that parent folder is world-writable.
+    Returns the inside ``.yaml`` path when none exists."""
+    from interlock_core.config.loader import shared_parent_allowed
+
     folder = Path(pipelines_dir).resolve()
-    for place in (folder, folder.parent):
+    places = [folder, folder.parent] if shared_parent_allowed(folder) else [folder]
+    for place in places:
         for name in (ALERT_CONFIG_FILENAME, "interlock.yml"):
             if (place / name).exists():
                 return place / name
@@ -452,18 +476,7 @@ def load_alert_config(path: str | os.PathLike[str] | None, env: Mapping[str, str
     if path is None:
         return default_alert_config(env)
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return default_alert_config(env)
-    except OSError as exc:
-        raise ConfigError(ConfigIssue(f"cannot read: {exc.strerror}", file=str(file))) from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError(ConfigIssue("not valid YAML", file=str(file), line=line)) from None
+    document = read_settings(file)
     if document is None:
         return default_alert_config(env)
     if not isinstance(document, Mapping):

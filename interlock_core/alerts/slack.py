@@ -11,6 +11,7 @@ import os
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,6 +25,7 @@ from interlock_core.alerts.format import (
     slack_blocks,
 )
 from interlock_core.alerts.http import HttpTransportError, parse_retry_after, post_json
+from interlock_core.alerts.routing import LOOPBACK_HOSTS
 from interlock_core.events import Event
 
 logger = logging.getLogger("interlock.alerts")
@@ -191,6 +193,7 @@ class SlackChannel:
         thread_store: ThreadStore | None = None,
         timeout: float = 10.0,
         env: Mapping[str, str] | None = None,
+        allow_private_network: bool = False,
     ) -> None:
         """Create the channel.
 
@@ -204,7 +207,19 @@ class SlackChannel:
             thread_store: where thread timestamps are kept (default: in memory).
             timeout: seconds per HTTP request.
             env: the environment to read (default: ``os.environ``, read live).
+            allow_private_network: allow a loopback, link-local or private ``api_base``.
+
+        Raises:
+            ValueError: ``api_base`` is not https (plain http only to a loopback test server
+                with ``allow_private_network``).
         """
+        parts = urllib.parse.urlsplit(api_base)
+        local = parts.hostname in LOOPBACK_HOSTS
+        if parts.scheme != "https" and not (
+            parts.scheme == "http" and local and allow_private_network
+        ):
+            raise ValueError(f"slack channel {name!r}: api_base must be an https URL")
+        self._allow_private_network = allow_private_network
         self._name = name
         self._channel_id = channel_id
         self._channel_env = channel_env
@@ -289,9 +304,12 @@ class SlackChannel:
                 payload,
                 headers={"Authorization": f"Bearer {token}"},
                 timeout=self._timeout,
+                allow_private_network=self._allow_private_network,
             )
         except HttpTransportError as exc:
             raise DeliveryError(f"{where}: {exc}") from None
+        except ValueError as exc:  # a refused address: retrying cannot help
+            raise DeliveryError(f"{where}: {exc}", retryable=False) from None
         if response.status == 429:
             raise DeliveryError(
                 f"{where}: rate limited by Slack (HTTP 429)",

@@ -31,11 +31,47 @@ def sign(body: bytes, secret: str) -> str:
     return f"sha256={digest}"
 
 
-def verify_signature(body: bytes, secret: str, header: str | None) -> bool:
-    """Check a received ``X-Interlock-Signature`` header in constant time (for receivers)."""
+DEFAULT_MAX_AGE = 300.0
+
+
+def verify_signature(
+    body: bytes,
+    secret: str,
+    header: str | None,
+    *,
+    max_age: float | None = DEFAULT_MAX_AGE,
+    now: float | None = None,
+) -> bool:
+    """Check a received ``X-Interlock-Signature`` header (for receivers).
+
+    The signature is compared in constant time; then the signed ``sentAt`` must be within
+    ``max_age`` seconds of ``now``, so a captured request cannot be replayed later.
+
+    Args:
+        body: the raw request body.
+        secret: the shared signing secret.
+        header: the ``X-Interlock-Signature`` value.
+        max_age: the oldest (and furthest in the future, for clock skew) ``sentAt`` accepted,
+            in seconds; None disables the check (only for receivers that deduplicate).
+        now: the current Unix time (default: the wall clock).
+
+    Returns:
+        True for an authentic, fresh request.
+    """
     if not header:
         return False
-    return hmac.compare_digest(sign(body, secret), header.strip())
+    if not hmac.compare_digest(sign(body, secret), header.strip()):
+        return False
+    if max_age is None:
+        return True
+    try:
+        sent_at = json.loads(body).get("sentAt")
+    except (ValueError, AttributeError):
+        return False
+    if isinstance(sent_at, bool) or not isinstance(sent_at, int | float):
+        return False
+    current = time.time() if now is None else now
+    return abs(current - sent_at) <= max_age
 
 
 class WebhookChannel:
@@ -56,6 +92,7 @@ class WebhookChannel:
         timeout: float = 10.0,
         env: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
+        allow_private_network: bool = False,
     ) -> None:
         """Create the channel.
 
@@ -68,6 +105,7 @@ class WebhookChannel:
             timeout: seconds per HTTP request.
             env: the environment to read (default: ``os.environ``, read live).
             clock: wall-clock seconds for the timestamp (injectable for tests).
+            allow_private_network: allow a loopback, link-local or private receiver.
         """
         if not url and not url_env:
             raise ValueError(f"webhook channel {name!r} needs url or url_env")
@@ -78,6 +116,7 @@ class WebhookChannel:
         self._timeout = timeout
         self._env = env
         self._clock = clock
+        self._allow_private_network = allow_private_network
 
     @property
     def name(self) -> str:
@@ -121,7 +160,13 @@ class WebhookChannel:
         if secret:
             headers[SIGNATURE_HEADER] = sign(body, secret)
         try:
-            response = post_json(url, body=body, headers=headers, timeout=self._timeout)
+            response = post_json(
+                url,
+                body=body,
+                headers=headers,
+                timeout=self._timeout,
+                allow_private_network=self._allow_private_network,
+            )
         except HttpTransportError as exc:
             raise DeliveryError(f"{where}: {exc}") from None
         except ValueError as exc:

@@ -53,11 +53,24 @@ class JobConfigBase(BaseModel):
     )
 
 
+# Headers whose values are credentials: never written inline in a pipeline file.
+_CREDENTIAL_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "x-api-token",
+        "x-auth-token",
+        "x-access-token",
+        "api-key",
+        "cookie",
+    }
+)
+
+
 def _reject_inline_secret_headers(headers: dict[str, str]) -> dict[str, str]:
     for name, value in headers.items():
-        if name.lower() in {"authorization", "x-api-key", "proxy-authorization"} and (
-            "$" not in value
-        ):
+        if name.lower() in _CREDENTIAL_HEADERS and "$" not in value:
             raise ValueError(
                 f"header {name!r} holds an inline secret; put it in an environment variable "
                 "and name it with tokenEnv (or reference ${INTERLOCK_...})"

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import stat
 import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ __all__ = [
     "load_pipeline_text",
     "load_pipelines",
     "parse_pipeline_text",
+    "read_config_text",
+    "shared_parent_allowed",
 ]
 
 logger = logging.getLogger(__name__)
@@ -252,7 +255,7 @@ def load_pipelines(directory: str | os.PathLike[str]) -> PipelineSet:
         ) from None
     result = PipelineSet()
     index = _load_calendar_dirs(find_calendar_dirs(folder), result)
-    _load_files(files, index, result)
+    _load_files(files, index, result, root=folder)
     if not files:
         result.warnings.append(f"{folder}: no pipeline files (*.yaml, *.yml) found")
     return result
@@ -289,13 +292,27 @@ def load_pipeline_files(
     return result
 
 
+def shared_parent_allowed(directory: str | os.PathLike[str]) -> bool:
+    """Whether files beside a pipelines directory (``../calendars``, ``../interlock.yaml``)
+    may be read: not when its parent is writable by everyone (``/tmp``), where anyone could
+    have put them."""
+    try:
+        mode = Path(directory).absolute().parent.stat().st_mode
+    except OSError:
+        return False
+    return not mode & stat.S_IWOTH
+
+
 def find_calendar_dirs(directory: str | os.PathLike[str]) -> list[Path]:
     """The calendar folders of a pipelines directory: ``<dir>/calendars`` and
-    ``<dir>/../calendars``, those that exist."""
+    ``<dir>/../calendars`` (unless that parent is world-writable), those that exist."""
     folder = Path(directory)
     found: list[Path] = []
     seen: set[Path] = set()
-    for candidate in (folder / CALENDARS_DIR, folder.parent / CALENDARS_DIR):
+    candidates = [folder / CALENDARS_DIR]
+    if shared_parent_allowed(folder):
+        candidates.append(folder.parent / CALENDARS_DIR)
+    for candidate in candidates:
         try:
             real = candidate.resolve()
         except (OSError, RuntimeError):
@@ -370,7 +387,10 @@ def format_path(path: FieldPath) -> str:
     for element in path:
         if isinstance(element, int):
             text += f"[{element}]"
-        elif re.fullmatch(r"[A-Za-z0-9_$-]+", element):
+            continue
+        # A key is the only part of a file an error repeats, and only its start.
+        element = _short(element)
+        if re.fullmatch(r"[A-Za-z0-9_$-]+", element):
             text += f".{element}" if text else element
         else:
             text += f"[{element!r}]"
@@ -381,21 +401,66 @@ def format_path(path: FieldPath) -> str:
 # Files
 
 
-def _read_text(path: Path) -> str:
+def read_config_text(
+    path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None
+) -> str:
+    """The text of a config file, read defensively.
+
+    A symbolic link that resolves outside ``root`` is refused (links inside it, as Kubernetes
+    ConfigMap mounts use, are fine): a pipelines directory must not be a way to read
+    ``/etc/shadow`` or a ``.env`` into an event. The file is opened non-blocking and checked
+    with ``fstat`` to be a regular file, so a FIFO cannot hang a controller. At most
+    :data:`MAX_FILE_BYTES` are read.
+
+    Args:
+        path: the file.
+        root: the folder the file must really live in (None: anywhere, e.g. a file the
+            operator named explicitly).
+
+    Raises:
+        ConfigError: naming the file and the problem (never its content).
+    """
+    path = Path(path)
     source = str(path)
+    if root is not None and path.is_symlink():
+        try:
+            inside = path.resolve().is_relative_to(Path(root).resolve())
+        except (OSError, RuntimeError):
+            inside = False
+        if not inside:
+            message = "is a symbolic link to a file outside its directory; refused"
+            raise ConfigError(ConfigIssue(message, file=source))
     try:
-        if not path.exists():
-            raise ConfigError(ConfigIssue("file not found", file=source))
-        if path.is_dir():
-            raise ConfigError(ConfigIssue("is a directory, not a file", file=source))
-        if not path.is_file():
-            raise ConfigError(ConfigIssue("is not a regular file", file=source))
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise ConfigError(ConfigIssue("file not found", file=source)) from None
+    except IsADirectoryError:
+        raise ConfigError(ConfigIssue("is a directory, not a file", file=source)) from None
     except OSError as exc:
         raise ConfigError(
             ConfigIssue(f"cannot read the file: {_os_reason(exc)}", file=source)
         ) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ConfigError(ConfigIssue("is a directory, not a file", file=source))
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(ConfigIssue("is not a regular file", file=source))
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_FILE_BYTES:
+            chunk = os.read(fd, MAX_FILE_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        raw = b"".join(chunks)
+    except OSError as exc:
+        raise ConfigError(
+            ConfigIssue(f"cannot read the file: {_os_reason(exc)}", file=source)
+        ) from None
+    finally:
+        os.close(fd)
     if len(raw) > MAX_FILE_BYTES:
         message = f"the file is larger than {MAX_FILE_BYTES // 1024} KiB; is it a config file?"
         raise ConfigError(ConfigIssue(message, file=source))
@@ -408,15 +473,25 @@ def _read_text(path: Path) -> str:
         raise ConfigError(ConfigIssue(message, file=source, line=line)) from None
 
 
+def _read_text(path: Path, root: Path | None = None) -> str:
+    return read_config_text(path, root)
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _os_reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
-def _load_files(files: list[Path], index: "_CalendarIndex", result: PipelineSet) -> None:
+def _load_files(
+    files: list[Path], index: "_CalendarIndex", result: PipelineSet, root: Path | None = None
+) -> None:
     loaded: dict[Path, LoadedPipeline] = {}
     for file in files:
         try:
-            text = _read_text(file)
+            text = _read_text(file, root)
             loaded[file] = _parse(text, str(file), file.stem, index, result.warnings)
         except ConfigError as exc:
             result.errors.append(exc)
@@ -477,7 +552,7 @@ def _load_calendar_dirs(dirs: list[Path], result: PipelineSet) -> _CalendarIndex
             continue
         for file in files:
             try:
-                calendar = _load_calendar_file(file, result.warnings)
+                calendar = _load_calendar_file(file, result.warnings, root=folder)
             except ConfigError as exc:
                 result.errors.append(exc)
                 broken[file.stem] = str(file)
@@ -493,9 +568,9 @@ def _load_calendar_dirs(dirs: list[Path], result: PipelineSet) -> _CalendarIndex
     return _CalendarIndex(result.calendars, broken)
 
 
-def _load_calendar_file(path: Path, warnings: list[str]) -> Calendar:
+def _load_calendar_file(path: Path, warnings: list[str], root: Path | None = None) -> Calendar:
     source = str(path)
-    document = load_yaml(_read_text(path), source)
+    document = load_yaml(_read_text(path, root), source)
     data = _require_mapping(document, source, "calendar")
     context = _Context(source, document, warnings)
     try:
@@ -914,7 +989,9 @@ def _issue(
         hint = _did_you_mean(str(key), known)
         if hint is None and known:
             hint = "known keys: " + ", ".join(known)
-        return context.issue(path, f"unknown key {key!r}", hint)
+        # Only the key, and only its start: a file that is not a config (a link to a secret
+        # file, a pasted token) must not end up in an event.
+        return context.issue(path, f"unknown key {_short(str(key))!r}", hint)
     if kind == "missing":
         return context.issue(path[:-1], f"missing required key {path[-1]!r}")
     if kind == "enum":

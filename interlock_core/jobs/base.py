@@ -124,6 +124,25 @@ def idempotency_token(pipeline_id: str, period: str, attempt: int) -> str:
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
+# Interlock's own settings and credentials (the local runtime's and the AWS runtime's): never
+# expanded into a job's request, whatever a pipeline file references.
+INTERLOCK_OWN_VARIABLES = frozenset(
+    {
+        "INTERLOCK_STORE",
+        "INTERLOCK_STATE_DIR",
+        "INTERLOCK_PIPELINES",
+        "INTERLOCK_CONTROLLER_ID",
+        "INTERLOCK_SLACK_CHANNEL",
+        "INTERLOCK_WEBHOOK_URL",
+        "INTERLOCK_WEBHOOK_SECRET",
+        "INTERLOCK_STATE_MACHINE_ARN",
+        "INTERLOCK_EVENT_BUS",
+        "INTERLOCK_SLACK_SECRET_ARN",
+        "INTERLOCK_ALERTS",
+        "INTERLOCK_SCHEDULER_GROUP",
+        "INTERLOCK_SCHEDULER_ROLE_ARN",
+    }
+)
 _INTERLOCK_REF = re.compile(r"\$\{(INTERLOCK_[A-Za-z0-9_]*)\}|\$(INTERLOCK_[A-Za-z0-9_]*)")
 
 
@@ -143,7 +162,8 @@ def expand_interlock(value: Any, variables: Mapping[str, str], environ: Mapping[
     Only ``INTERLOCK_``-prefixed names expand (the Go reference's rule): first from
     ``variables`` (the run's own values), then from ``environ``; an unset one becomes ``""``.
     Unlike Go, other ``$`` references are left as written rather than blanked, so a literal
-    dollar sign in a body survives.
+    dollar sign in a body survives. Interlock's own variables (``INTERLOCK_STORE``, the alert
+    credentials, …, :data:`INTERLOCK_OWN_VARIABLES`) are never read: they become ``""``.
     """
     if isinstance(value, str):
 
@@ -151,6 +171,8 @@ def expand_interlock(value: Any, variables: Mapping[str, str], environ: Mapping[
             name = match.group(1) or match.group(2)
             if name in variables:
                 return variables[name]
+            if name in INTERLOCK_OWN_VARIABLES:
+                return ""
             return environ.get(name, "")
 
         return _INTERLOCK_REF.sub(replace, value)
@@ -176,7 +198,12 @@ def env_secret(name: str, environ: Mapping[str, str] | None = None) -> str:
     Raises:
         JobError: PERMANENT, naming the variable (never a value), when it is unset or empty.
     """
-    value = (os.environ if environ is None else environ).get(name)
+    source = os.environ if environ is None else environ
+    refusal = getattr(source, "refusal", None)
+    reason = refusal(name) if callable(refusal) else None
+    if reason is not None:  # the operator's policy hides it (see jobs.policy)
+        raise JobError(str(reason), FailureCategory.PERMANENT)
+    value = source.get(name)
     if not value:
         raise JobError(
             f"environment variable {name} is not set (it should hold the job's credential)",

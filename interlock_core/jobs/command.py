@@ -30,7 +30,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from interlock_core.jobs.base import (
 )
 from interlock_core.jobs.command_wrapper import (
     BASELINE_ENV,
+    DEFAULT_MAX_LOG_BYTES,
     group_alive,
     now_iso,
     open_private,
@@ -56,9 +57,11 @@ from interlock_core.jobs.command_wrapper import (
     write_json_atomic,
 )
 from interlock_core.jobs.netguard import not_started
+from interlock_core.jobs.state_dir import UnsafeStateDir, check_private_dir
 
 logger = logging.getLogger(__name__)
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 # Exit codes that mean "this command cannot run at all": retrying the same config cannot help.
 PERMANENT_EXIT_CODES = frozenset({126, 127})
@@ -122,6 +125,48 @@ def status_from_record(record: dict[str, Any]) -> JobStatus:
     return JobStatus(JobState.FAILED, category, f"exit code {exit_code}{detail}{log_hint}")
 
 
+def _check_token(token: str) -> None:
+    if not _TOKEN.match(token):
+        raise JobError(f"token {token!r} is not usable in a file name", FailureCategory.PERMANENT)
+
+
+def _job_group(record: dict[str, Any] | None) -> int | None:
+    """The job's process group: recorded, or — when the supervisor died between starting the
+    job and recording it — found by the job's ``INTERLOCK_TOKEN`` (Linux ``/proc``), so a job
+    that runs is never reported failed (a retry would run beside it)."""
+    if not record:
+        return None
+    pgid = record.get("pgid")
+    if isinstance(pgid, int):
+        return pgid
+    token = record.get("token")
+    if record.get("phase") == "finished" or not isinstance(token, str):
+        return None
+    return find_job_group(token)
+
+
+def find_job_group(token: str) -> int | None:
+    """The process group of a live process whose environment holds ``INTERLOCK_TOKEN=token``
+    and leads its own group (the job's first process), or None."""
+    wanted = f"INTERLOCK_TOKEN={token}".encode()
+    try:
+        entries = [entry for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as environ:
+                if wanted not in environ.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[0] != "Z" and fields[2] == entry:
+            return int(entry)
+    return None
+
+
 def supervisor_alive(lock_file: Path) -> bool:
     """True while some process (the wrapper, or a runner mid-submit) holds the job's lock."""
     try:
@@ -144,10 +189,14 @@ class CommandRunner:
 
     Args:
         state_dir: where state, log and lock files live; every controller that may poll these
-            jobs must use the same directory.
+            jobs must use the same directory. A callable is asked for it on first use (it
+            may create and check the folder, see :mod:`interlock_core.jobs.state_dir`).
         kill_grace: seconds between SIGTERM and SIGKILL when a job times out or is cancelled.
         cancel_wait: extra seconds ``cancel`` waits for the wrapper to record the cancel.
         python: the interpreter that runs the wrapper (default: this one).
+        environ: the environment jobs may draw from (default ``os.environ``; the runtime
+            passes the operator's policy view, see :mod:`interlock_core.jobs.policy`).
+        max_log_bytes: the cap of each job's log; the oldest output beyond it is dropped.
     """
 
     job_type = "command"
@@ -155,28 +204,62 @@ class CommandRunner:
 
     def __init__(
         self,
-        state_dir: Path,
+        state_dir: Path | Callable[[], Path],
         *,
         kill_grace: float = 5.0,
         cancel_wait: float = 5.0,
         python: str = sys.executable,
         sleep: Callable[[float], None] = time.sleep,
+        environ: Mapping[str, str] | None = None,
+        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
     ) -> None:
-        # Absolute, because the wrapper runs in another working directory.
-        self.state_dir = Path(state_dir).absolute()
+        self._state_dir_source = state_dir
+        self._state_dir: Path | None = None
         self.kill_grace = kill_grace
         self.cancel_wait = cancel_wait
         self._python = python
+        self._environ = environ
+        self.max_log_bytes = max_log_bytes
         self._sleep = sleep
         # Wrappers this process started: polled so they do not linger as zombies.
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
+    @property
+    def state_dir(self) -> Path:
+        """The state folder (resolved on first use), private to this user."""
+        if self._state_dir is None:
+            source = self._state_dir_source
+            folder = source() if callable(source) else Path(source)
+            # Absolute, because the wrapper runs in another working directory.
+            folder = folder.absolute()
+            if not folder.exists():
+                os.makedirs(folder.parent, mode=0o700, exist_ok=True)
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(folder, 0o700)
+            check_private_dir(folder)
+            self._state_dir = folder
+        return self._state_dir
+
+    def _parent_environment(self, config: CommandJob) -> dict[str, str]:
+        """What the job may take from the controller's environment (the operator's policy
+        hides Interlock's own variables and anything not allow-listed)."""
+        if self._environ is None:
+            return dict(os.environ)
+        refusal = getattr(self._environ, "refusal", None)
+        if callable(refusal):
+            for name in config.env:
+                reason = refusal(name)
+                if reason is not None:
+                    raise JobError(str(reason), FailureCategory.PERMANENT, may_have_started=False)
+        return dict(self._environ)
+
+    def _describe_state_dir(self) -> str:
+        source = self._state_dir or self._state_dir_source
+        return str(source) if not callable(source) else "of the store"
+
     def paths(self, token: str) -> tuple[Path, Path, Path]:
         """``(state_file, log_file, lock_file)`` for ``token``."""
-        if not _TOKEN.match(token):
-            raise JobError(
-                f"token {token!r} is not usable in a file name", FailureCategory.PERMANENT
-            )
+        _check_token(token)
         base = self.state_dir / token
         return base.with_suffix(".json"), base.with_suffix(".log"), base.with_suffix(".lock")
 
@@ -191,14 +274,22 @@ class CommandRunner:
         with not_started():
             config = expect_config(job, CommandJob)
             argv = command_argv(config)
-            state_file, log_file, lock_file = self.paths(token)
+            _check_token(token)
+            parent_env = self._parent_environment(config)
         try:
-            # Owner only: other users have no business in job logs and states.
-            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            lock_fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+            # Owner only: other users have no business in job logs and states, and whoever
+            # can write a spec there runs commands as us (checked by ``state_dir``).
+            state_file, log_file, lock_file = self.paths(token)
+            lock_fd = os.open(lock_file, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600)
+        except UnsafeStateDir as exc:
+            raise JobError(
+                f"refusing the command state directory: {exc}",
+                FailureCategory.PERMANENT,
+                may_have_started=False,
+            ) from exc
         except OSError as exc:
             raise JobError(
-                f"cannot use the command state directory {self.state_dir}: {exc}",
+                f"cannot use the command state directory {self._describe_state_dir()}: {exc}",
                 FailureCategory.TRANSIENT,
                 may_have_started=False,
             ) from exc
@@ -217,6 +308,7 @@ class CommandRunner:
                 "cwd": config.cwd or os.getcwd(),
                 "timeout": config.timeout,
                 "kill_grace": self.kill_grace,
+                "max_log_bytes": self.max_log_bytes,
                 "interlock": run_variables(run, token),
             }
             try:
@@ -241,7 +333,7 @@ class CommandRunner:
                             str(lock_fd),
                         ],
                         cwd=self.state_dir,
-                        env=wrapper_environment(config, dict(os.environ)),
+                        env=wrapper_environment(config, parent_env),
                         stdin=subprocess.DEVNULL,
                         stdout=log,
                         stderr=subprocess.STDOUT,
@@ -320,7 +412,7 @@ class CommandRunner:
         record = self._read(state_file)
         if record is not None and record.get("phase") == "finished":
             return status_from_record(record)
-        pgid = record.get("pgid") if record else None
+        pgid = _job_group(record)
         if isinstance(pgid, int) and group_alive(pgid):
             # Never report a failure while the job itself may still run: a retry would start
             # a second one. Cancel kills the orphaned group.
@@ -367,7 +459,7 @@ class CommandRunner:
             logger.warning("command job %s: cancel not confirmed in time", state_file.name)
             return False
         # The supervisor is gone without a record: stop what it left behind ourselves.
-        pgid = record.get("pgid") if record else None
+        pgid = _job_group(record)
         if isinstance(pgid, int) and not self._kill_orphans(pgid):
             return False
         if record is None:

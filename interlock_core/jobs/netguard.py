@@ -416,6 +416,7 @@ class HttpClient:
         max_body_bytes: responses are truncated beyond this.
         ssl_context: TLS settings for https URLs (default: system trust store).
         policy: which addresses are refused (default :func:`forbidden_reason`).
+        follow_redirects: when False a 3xx answer is returned as it is (alert channels).
     """
 
     def __init__(
@@ -430,6 +431,7 @@ class HttpClient:
         max_body_bytes: int = _DEFAULT_MAX_BODY,
         ssl_context: ssl.SSLContext | None = None,
         policy: AddressPolicy = forbidden_reason,
+        follow_redirects: bool = True,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
@@ -442,6 +444,7 @@ class HttpClient:
         self._max_body = max_body_bytes
         self._ssl_context = ssl_context
         self._policy = policy
+        self.follow_redirects = follow_redirects
 
     def request(
         self,
@@ -519,7 +522,7 @@ class HttpClient:
                 current_method, current_url, current_headers, current_body, deadline
             )
             location = response.headers.get("location")
-            if response.status not in _REDIRECTS or not location:
+            if response.status not in _REDIRECTS or not location or not self.follow_redirects:
                 return response
             next_url = urllib.parse.urljoin(current_url, location)
             if urllib.parse.urlsplit(next_url).scheme not in ("http", "https"):

@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -129,6 +130,38 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
+# A write waits at most this long for another writer (an hour is already absurd).
+MAX_BUSY_TIMEOUT = 3600.0
+
+
+def _prepare_database_file(path: Path) -> None:
+    """Refuse a database path that is not a regular file; create a new one owner-only.
+
+    ``sqlite:////dev/null`` or a FIFO would "work" until the first write or hang; the store
+    holds sensors, run history and job messages, so a new file is readable by its owner only
+    (SQLite gives its -wal and -shm files the same mode).
+
+    Raises:
+        StoreError: the path exists and is not a regular file, or cannot be created.
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            info = os.stat(path)  # created meanwhile by another controller: check it
+        except OSError as exc:
+            raise StoreError(f"cannot create {path}: {exc.strerror or exc}") from exc
+        else:
+            os.close(fd)
+            return
+    except OSError as exc:
+        raise StoreError(f"cannot use {path}: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise StoreError(f"{path} is not a regular file; name a SQLite database file")
+
+
 class SchemaVersionError(StoreError):
     """The database was written by a newer Interlock whose schema this one does not know."""
 
@@ -202,8 +235,11 @@ class SQLiteStore(Store):
                 f"unsupported synchronous mode {synchronous!r}: use one of "
                 + ", ".join(_SYNCHRONOUS_MODES)
             )
-        if busy_timeout < 0:
-            raise ValueError(f"busy_timeout must be >= 0 seconds, got {busy_timeout}")
+        if not 0 <= busy_timeout <= MAX_BUSY_TIMEOUT:  # also refuses NaN
+            raise ValueError(
+                f"busy_timeout must be between 0 and {MAX_BUSY_TIMEOUT:g} seconds, "
+                f"got {busy_timeout}"
+            )
         self.path = Path(text)
         self.url = url if url is not None else f"sqlite:///{text}"
         self._busy_timeout = busy_timeout
@@ -215,6 +251,7 @@ class SQLiteStore(Store):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the directory of {self.path}: {exc}") from exc
+        _prepare_database_file(self.path)
         try:
             self.migrate()
         except BaseException:

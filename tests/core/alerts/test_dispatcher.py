@@ -27,6 +27,7 @@ def slack_config(server: FakeServer, *, rate_limit: dict[str, Any] | None = None
         "channel": "C0ALERTS",
         "apiBase": server.url + "/api",
         "timeout": "2s",
+        "allowPrivateNetwork": True,  # the fake server listens on 127.0.0.1
     }
     if rate_limit:
         channel["rateLimit"] = rate_limit
@@ -41,6 +42,7 @@ def webhook_config(
         "urlEnv": "HOOK_URL",
         "secretEnv": "HOOK_SECRET",
         "timeout": timeout,
+        "allowPrivateNetwork": True,
     }
     if rate_limit:
         channel["rateLimit"] = rate_limit

@@ -178,6 +178,9 @@ def test_a_secret_pasted_into_an_env_field_is_refused_and_not_echoed() -> None:
         ("https://user:TOPSECRET@hooks.example.com/x", "credentials"),
         ("https://hooks.example.com/x?token=TOPSECRET", "query string"),
         ("https://hooks.slack.com/services/T0/B0/TOPSECRET", "hooks.slack.com"),
+        ("https://HOOKS.SLACK.COM./services/T0/B0/TOPSECRET", "hooks.slack.com"),
+        ("https://Hooks.Slack.Com/services/T0/B0/TOPSECRET", "hooks.slack.com"),
+        ("https://hooks.slack.com./services/T0/B0/TOPSECRET", "hooks.slack.com"),
         ("ftp://example.com/TOPSECRET", "http(s) URL"),
     ],
 )
@@ -185,6 +188,22 @@ def test_literal_urls_with_credentials_are_refused(url: str, why: str) -> None:
     text = errors_of({"channels": {"w": {"type": "webhook", "url": url}}})
     assert why in text
     assert "TOPSECRET" not in text
+
+
+@pytest.mark.parametrize(
+    "api_base",
+    ["http://slack.example.com/api", "http://127.0.0.1:9/api"],
+)
+def test_slack_api_base_must_be_https(api_base: str) -> None:
+    text = errors_of({"channels": {"s": {"type": "slack", "apiBase": api_base}}})
+    assert "https" in text
+
+
+def test_plain_http_api_base_only_to_loopback_with_the_opt_in() -> None:
+    channel = {"type": "slack", "apiBase": "http://127.0.0.1:9/api", "allowPrivateNetwork": True}
+    parse_alert_config({"channels": {"s": channel}})
+    channel["apiBase"] = "http://10.0.0.5/api"
+    assert "https" in errors_of({"channels": {"s": channel}})
 
 
 def test_a_plain_literal_url_is_allowed() -> None:
@@ -246,6 +265,7 @@ def test_the_default_alert_set() -> None:
         "CONFIG_INVALID",
         "PIPELINE_REMOVED",
         "ALERT_DEAD_LETTERED",
+        "CONTROLLER_ERROR",
     ):
         assert EventType[name] in DEFAULT_ALERT_EVENTS
     for name in (
@@ -258,7 +278,7 @@ def test_the_default_alert_set() -> None:
         "CONFIG_APPLIED",
     ):
         assert EventType[name] not in DEFAULT_ALERT_EVENTS
-    assert len(DEFAULT_ALERT_EVENTS) == 40
+    assert len(DEFAULT_ALERT_EVENTS) == 41
 
 
 def test_env_only_channels() -> None:

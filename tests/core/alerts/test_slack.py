@@ -21,7 +21,12 @@ ENV = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_CHANNEL_ID": "C0ALERTS"}
 
 
 def channel(server: FakeServer, **kwargs: object) -> SlackChannel:
-    options: dict[str, object] = {"api_base": server.url + "/api", "env": ENV, "timeout": 2.0}
+    options: dict[str, object] = {
+        "api_base": server.url + "/api",
+        "env": ENV,
+        "timeout": 2.0,
+        "allow_private_network": True,  # the fake server listens on 127.0.0.1
+    }
     options.update(kwargs)
     return SlackChannel("ops-slack", **options)  # type: ignore[arg-type]
 

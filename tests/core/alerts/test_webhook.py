@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 
 import pytest
 
@@ -21,6 +22,7 @@ def channel(server: FakeServer, **kwargs: object) -> WebhookChannel:
         "env": env,
         "timeout": 2.0,
         "clock": lambda: 1_772_357_400.7,
+        "allow_private_network": True,  # the receiver listens on 127.0.0.1
     }
     options.update(kwargs)
     return WebhookChannel("pager", **options)  # type: ignore[arg-type]
@@ -37,7 +39,8 @@ def test_posts_signed_events(webhook_server: FakeServer) -> None:
     assert request.headers["x-interlock-timestamp"] == "1772357400"
     expected = hmac.new(WEBHOOK_SECRET.encode(), request.raw, hashlib.sha256).hexdigest()
     assert request.headers["x-interlock-signature"] == f"sha256={expected}"
-    assert verify_signature(request.raw, WEBHOOK_SECRET, request.headers["x-interlock-signature"])
+    signature = request.headers["x-interlock-signature"]
+    assert verify_signature(request.raw, WEBHOOK_SECRET, signature, now=1_772_357_460)
 
 
 def test_the_receiver_rejects_a_wrong_secret(webhook_server: FakeServer) -> None:
@@ -48,7 +51,7 @@ def test_the_receiver_rejects_a_wrong_secret(webhook_server: FakeServer) -> None
 
 
 def test_verify_signature_rejects_tampering() -> None:
-    body = json.dumps({"events": []}).encode()
+    body = json.dumps({"events": [], "sentAt": int(time.time())}).encode()
     signature = sign(body, "s")
     assert verify_signature(body, "s", signature)
     assert not verify_signature(body + b" ", "s", signature)
@@ -56,8 +59,24 @@ def test_verify_signature_rejects_tampering() -> None:
     assert not verify_signature(body, "s", None)
 
 
+def test_verify_signature_rejects_replays_older_than_the_maximum_age() -> None:
+    body = json.dumps({"events": [], "sentAt": 1_000_000}).encode()
+    signature = sign(body, "s")
+    assert verify_signature(body, "s", signature, now=1_000_299)
+    assert not verify_signature(body, "s", signature, now=1_000_301)  # default: 5 minutes
+    assert not verify_signature(body, "s", signature)  # captured long ago, replayed now
+    assert verify_signature(body, "s", signature, max_age=3600, now=1_003_000)
+    assert not verify_signature(body, "s", signature, max_age=60, now=1_000_061)
+    assert not verify_signature(body, "s", signature, now=999_000)  # from the future
+    unstamped = json.dumps({"events": []}).encode()
+    assert not verify_signature(unstamped, "s", sign(unstamped, "s"))
+    assert verify_signature(unstamped, "s", sign(unstamped, "s"), max_age=None)
+
+
 def test_unsigned_without_a_secret_and_a_literal_url(webhook_server: FakeServer) -> None:
-    hook = WebhookChannel("hook", url=webhook_server.url + "/plain", timeout=2.0)
+    hook = WebhookChannel(
+        "hook", url=webhook_server.url + "/plain", timeout=2.0, allow_private_network=True
+    )
     hook.send([make_event()])
     [request] = webhook_server.requests
     assert request.path == "/plain"

@@ -229,7 +229,8 @@ def test_cancel_is_confirmed_and_the_child_is_gone(runner: CommandRunner, tmp_pa
     pid_file = tmp_path / "pid"
     code = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
     handle = runner.submit(python_job(code, str(pid_file)), RUN, "t-cancel")
-    assert wait_until(pid_file.exists, 10)
+    # The file exists a moment before its content: wait for the pid itself.
+    assert wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() != "", 10)
     child = int(pid_file.read_text())
     other = CommandRunner(tmp_path / "state", kill_grace=0.5)
     assert other.cancel(handle) is True
@@ -245,7 +246,8 @@ def test_a_dead_supervisor_never_hides_a_running_job(runner: CommandRunner, tmp_
     pid_file = tmp_path / "pid"
     code = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
     handle = runner.submit(python_job(code, str(pid_file)), RUN, "t-orphan")
-    assert wait_until(pid_file.exists, 10)
+    # The file exists a moment before its content: wait for the pid itself.
+    assert wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() != "", 10)
     child = int(pid_file.read_text())
     wrapper = handle.metadata["wrapper_pid"]
     os.kill(wrapper, signal.SIGKILL)
@@ -265,7 +267,8 @@ def test_a_dead_supervisor_with_no_job_left_is_a_transient_failure(
     pid_file = tmp_path / "pid"
     code = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
     handle = runner.submit(python_job(code, str(pid_file)), RUN, "t-dead")
-    assert wait_until(pid_file.exists, 10)
+    # The file exists a moment before its content: wait for the pid itself.
+    assert wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() != "", 10)
     child = int(pid_file.read_text())
     os.kill(handle.metadata["wrapper_pid"], signal.SIGKILL)
     os.kill(child, signal.SIGKILL)

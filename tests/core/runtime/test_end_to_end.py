@@ -43,7 +43,7 @@ job:
 ALERTS = """\
 alerts:
   channels:
-    hook: {type: webhook, urlEnv: E2E_HOOK_URL}
+    hook: {type: webhook, urlEnv: E2E_HOOK_URL, allowPrivateNetwork: true}
   routes:
     - {events: [RUN_OPENED, VALIDATION_PASSED, JOB_TRIGGERED, JOB_COMPLETED], channels: [hook]}
 """
