@@ -1092,8 +1092,8 @@ def report(
 @click.option(
     "--force",
     is_flag=True,
-    help="--retry although the runner cannot confirm that the previous job ended (recorded "
-    "in the event).",
+    help="--retry although the runner cannot confirm that the previous job ended (or its "
+    "submit was cut off), or resolve over another owner's live claim (recorded in the event).",
 )
 @json_option
 @store_option

@@ -290,7 +290,7 @@ def status_text(status: RunStatus) -> Text:
 def run_status_label(run: Run) -> str:
     """The status as people read it: a dry run's passed gate is ``DRY_RUN``, not a success
     (no job ran; once dryRun is off the period runs for real)."""
-    if run.dry_run and run.status == RunStatus.SUCCEEDED:
+    if run.is_dry_run_pass:
         return "DRY_RUN"
     return run.status.value
 
@@ -299,8 +299,13 @@ def run_status_label(run: Run) -> str:
 
 
 def run_to_dict(run: Run) -> dict[str, Any]:
-    """A run as JSON: every field of the record, camelCase keys, RFC 3339 times."""
+    """A run as JSON: every field of the record, camelCase keys, RFC 3339 times.
+
+    A dry run's pass shows ``"status": "DRY_RUN"`` as in the table: a script (or adapter)
+    waiting for ``SUCCEEDED`` must not take it for a delivered period.
+    """
     document = run.model_dump(mode="python")
+    document["status"] = run_status_label(run)
     return {to_camel(name): jsonable(value) for name, value in document.items()}
 
 

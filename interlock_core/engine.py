@@ -168,11 +168,13 @@ class Interlock:
                 if self.store.remove_config(pipeline_id, now):
                     changes.append(ConfigChange(pipeline_id, "removed"))
         drafts: list[tuple[str, EventDraft]] = []
+        returned: list[str] = []
         for change in changes:
             if change.action in {"created", "updated"}:
                 first = self.store.put_marker(change.pipeline_id, FIRST_APPLIED, now)
                 if not first and change.action == "created":  # back after a removal
                     self._mark_reapplied(change.pipeline_id, now)
+                    returned.append(change.pipeline_id)
                 drafts.append(
                     (
                         change.pipeline_id,
@@ -222,7 +224,19 @@ class Interlock:
         for change in changes:
             if change.action == "removed":
                 self._end_removed_runs(change.pipeline_id, now)
+        for pipeline_id in returned:
+            self._resume_removed_runs(pipeline_id, now)
         return ApplyResult(changes, errors)
+
+    def _resume_removed_runs(self, pipeline_id: str, now: datetime) -> None:
+        """A pipeline back after a removal runs the periods its removal ended before any job
+        ran (a rename or a revert of its file must not leave them FAILED for good)."""
+        active = self.config(pipeline_id)
+        if active is None:
+            return
+        for run in self.store.list_runs(pipeline_id, [RunStatus.FAILED], limit=1000):
+            if lifecycle.ended_by_removal(run):
+                self.run_dry_period_for_real(active, run, now)
 
     def _end_removed_runs(self, pipeline_id: str, now: datetime) -> None:
         """A removed pipeline starts nothing new: its WAITING runs end with the reason (a
@@ -353,7 +367,14 @@ class Interlock:
         granularity = active.pipeline.granularity if active is not None else None
         copy_key = periods.period_copy_key(key, document, now, granularity)
         if copy_key is not None:
-            validate_name("sensor key", copy_key)  # before anything is written
+            try:
+                validate_name("sensor key", copy_key)  # before anything is written
+            except SensorError as exc:
+                raise SensorError(
+                    f"sensor key {key!r}: its data names a period, so the write is also kept "
+                    f"as {copy_key!r} ({len(copy_key)} characters), which is refused: {exc}; "
+                    "use a shorter key"
+                ) from exc
         sensor = self.store.put_sensor(pipeline_id, key, document, now)
         self.handle_sensor_write(pipeline_id, sensor)
         return sensor
@@ -366,6 +387,8 @@ class Interlock:
         document, never what hour 11's run (or a retry of hour 10) sees.
         """
         active = self.config(pipeline_id)
+        if self._is_own_period_copy(pipeline_id, sensor, active):
+            return  # already reacted to as the write it copies (a stream hands both over)
         copy_key = periods.period_copy_key(
             sensor.key,
             sensor.data,
@@ -394,6 +417,26 @@ class Interlock:
         ):
             self._on_post_run_sensor(active, sensor, now)
         self.wake_waiting(pipeline_id, now)
+
+    def _is_own_period_copy(
+        self, pipeline_id: str, sensor: Sensor, active: ActiveConfig | None
+    ) -> bool:
+        """Whether ``sensor`` is the ``name#P`` copy :meth:`handle_sensor_write` kept of an
+        earlier write of ``name``: same data, written after it, under the key that write's
+        data names."""
+        name, suffix = periods.split_period_suffix(sensor.key)
+        if suffix is None:
+            return False
+        original = self.store.get_sensors(pipeline_id).get(name)
+        if original is None or original.version >= sensor.version or original.data != sensor.data:
+            return False
+        copy_key = periods.period_copy_key(
+            name,
+            original.data,
+            original.written_at or self.clock.now(),
+            active.pipeline.granularity if active is not None else None,
+        )
+        return copy_key == sensor.key
 
     def _on_trigger(
         self, active: ActiveConfig, period: str, now: datetime, *, named: bool = True
@@ -486,23 +529,35 @@ class Interlock:
             self._rerun(pipeline.id, period, "late-data", bypass_breaker=True)
 
     def run_dry_period_for_real(self, active: ActiveConfig, run: Run, now: datetime) -> Run | None:
-        """A period whose gate passed in a dry run, now that dryRun is off, runs for real: a
-        new attempt, re-gated, with no budget spent (a dry run is not a success).
+        """A period that never ran for real runs now, as a new attempt, re-gated, with no
+        budget spent: its gate passed in a dry run and dryRun is now off (a dry run is not a
+        success), or its removal ended it before any job ran and the pipeline is back.
 
         Returns:
             The reopened run, or None when ``run`` is not such a period (or a race lost).
         """
-        if not (run.dry_run and run.status == RunStatus.SUCCEEDED) or active.pipeline.dry_run:
-            return None
         pipeline = active.pipeline
+        if run.dry_run and run.status == RunStatus.SUCCEEDED and not pipeline.dry_run:
+            reason = "dry-run-over"
+            message = "dryRun is off: runs for real"
+            why = "its earlier pass was a dry run"
+        elif lifecycle.ended_by_removal(run):
+            reason = "pipeline-reapplied"
+            message = "the pipeline is applied again: runs again"
+            why = "its removal ended it before any job ran"
+        else:
+            return None
+        if periods.parse_period(run.period).granularity != pipeline.granularity:
+            return None  # the config changed meanwhile: this pipeline no longer has the period
+        if schedule.is_excluded_period(pipeline, active.calendars, run.period):
+            return None  # now excluded: it opens no run
         reopened = lifecycle.new_attempt(
             run, pipeline, active.hash, RunOrigin.RERUN, now, _reopen_window(pipeline, now)
-        ).evolve(succeeded_at=None, message="dryRun is off: runs for real")
+        ).evolve(succeeded_at=None, message=message)
         announce = EventDraft(
             EventType.RUN_OPENED,
-            f"dryRun is off: {run.period} runs for real as attempt {reopened.attempt} "
-            "(its earlier pass was a dry run; no budget spent)",
-            {"origin": RunOrigin.RERUN.value, "reason": "dry-run-over"},
+            f"{message}: {run.period} as attempt {reopened.attempt} ({why}; no budget spent)",
+            {"origin": RunOrigin.RERUN.value, "reason": reason},
             attempt=reopened.attempt,
         )
         return self._commit(run, Transition(reopened, [announce]), now)
@@ -514,6 +569,10 @@ class Interlock:
         period = sensor_period(pipeline, sensor, now)
         run = self.store.get_run(pipeline.id, period)
         if run is None or run.status not in {RunStatus.SUCCEEDED, RunStatus.RUNNING}:
+            return
+        if self.run_dry_period_for_real(active, run, now) is not None:
+            # No job ran for a dry run's pass: a post-run write is no drift of a success (nor
+            # a reason for post-run verdicts), it is the period's next evaluation.
             return
         base_key, _ = periods.split_period_suffix(sensor.key)
         drift = _drift(
@@ -808,6 +867,11 @@ class Interlock:
         token = run.token or idempotency_token(run.pipeline_id, run.period, run.attempt)
         runner = self.runners.get(job.type.value)
         context = RunContext(run.pipeline_id, run.period, run.attempt)
+        if self.config(run.pipeline_id) is None:
+            # Removed after this controller read the config (its removal found no WAITING run
+            # to end): no job has started, so none starts now.
+            now = self.clock.now()
+            return self._commit(run, lifecycle.decide_removed(run, now), now)
         try:
             if runner is None:
                 raise JobError(
@@ -1072,6 +1136,17 @@ class Interlock:
         )
         if unconfirmed is not None and transition.run is not None:
             transition = _forced(transition, unconfirmed)
+        elif force and transition.run is not None and transition.events:
+            # An operator's --force (past the circuit breaker) stays on the record.
+            first = transition.events[0]
+            transition = Transition(
+                transition.run,
+                [
+                    dataclasses.replace(first, detail={**first.detail, "forced": True}),
+                    *transition.events[1:],
+                ],
+                transition.ledger,
+            )
         if transition.run is None:
             self._publish(pipeline_id, period, run.attempt, transition.events, now)
             message = transition.events[0].message if transition.events else "refused"
@@ -1109,14 +1184,21 @@ class Interlock:
         run = self.store.get_run(pipeline_id, period)
         if run is None:
             raise InterlockError(f"no run for {pipeline_id} {period}")
-        unconfirmed = self._previous_job_unconfirmed(run) if resolution == "retry" else None
+        now = self.clock.now()
+        claim = _live_claim(run, now)
+        if claim is not None and not force:
+            raise InterlockError(
+                f"resolve --{resolution} refused for {pipeline_id} {period}: {claim}. Let the "
+                "owner report, wait for the claim to time out, or resolve with --force"
+            )
+        unconfirmed = self._resolve_retry_unconfirmed(run, now) if resolution == "retry" else None
         if unconfirmed is not None and not force:
             raise InterlockError(
                 f"resolve --retry refused for {pipeline_id} {period}: {unconfirmed}; a new "
                 "attempt could run beside it. Check the target, then resolve with --succeeded "
                 "or --failed, or --retry --force"
             )
-        now = self.clock.now()
+        unconfirmed = unconfirmed or claim
         window_end = _reopen_window(active.pipeline, now)
         try:
             transition = lifecycle.decide_resolve(
@@ -1130,6 +1212,19 @@ class Interlock:
         if stored is None:
             raise InterlockError(f"{pipeline_id} {period} changed while resolving; try again")
         return stored
+
+    def _resolve_retry_unconfirmed(self, run: Run, now: datetime) -> str | None:
+        """Why a ``resolve --retry`` could start a job beside one that may still run: a submit
+        cut off when its controller's lease expired (the job may have started, and a retry
+        gets a new token), or what :meth:`_previous_job_unconfirmed` says."""
+        if run.status == RunStatus.SUBMITTING and (
+            run.lease_expires_at is None or run.lease_expires_at <= now
+        ):
+            return (
+                f"the submit of attempt {run.attempt} was cut off (the lease of "
+                f"{run.lease_owner or 'its controller'} expired), so its job may have started"
+            )
+        return self._previous_job_unconfirmed(run)
 
     def _previous_job_unconfirmed(self, run: Run) -> str | None:
         """Why the job of a TIMED_OUT or UNCERTAIN run may still be running (its runner is
@@ -1363,6 +1458,17 @@ def _check_trigger_granularity(
             f"{pipeline.id} has {pipeline.granularity.value} periods"
             + (f": {hint}" if hint else "")
         )
+
+
+def _live_claim(run: Run, now: datetime) -> str | None:
+    """Why an operator must not resolve around a run: another owner holds a live claim (it
+    is still working and reports itself), as ``report`` without the owner refuses."""
+    if run.status != RunStatus.CLAIMED:
+        return None
+    if run.claim_deadline is not None and run.claim_deadline <= now:
+        return None
+    until = f" (until {run.claim_deadline:%Y-%m-%d %H:%M}Z)" if run.claim_deadline else ""
+    return f"it is claimed by {run.owner}, whose claim is live{until}"
 
 
 def _forced(transition: Transition, unconfirmed: str) -> Transition:

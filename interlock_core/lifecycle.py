@@ -345,11 +345,25 @@ def decide_waiting(
     )
 
 
+REMOVED_MESSAGE = "pipeline removed (its config was deleted); the run ends without a job"
+
+
+def ended_by_removal(run: Run) -> bool:
+    """Whether the run ended only because its pipeline was removed, before any job ran: not a
+    failure of the period, so it runs again once the pipeline is applied again."""
+    return (
+        run.status == RunStatus.FAILED
+        and run.message == REMOVED_MESSAGE
+        and run.job_run_id is None
+        and run.failure_category is None
+    )
+
+
 def decide_removed(run: Run, now: dt.datetime) -> Transition:
     """The pipeline's config was removed while the run had no job yet (WAITING, or between
     submit tries): it ends FAILED with the reason, and nothing new starts for it. A job that
     already runs is polled to its end and recorded as usual."""
-    message = "pipeline removed (its config was deleted); the run ends without a job"
+    message = REMOVED_MESSAGE
     return Transition(
         _finished(
             run,

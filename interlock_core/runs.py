@@ -116,6 +116,17 @@ class Run(BaseModel):
         """True when the run is in a terminal status."""
         return self.status.is_terminal
 
+    @property
+    def is_dry_run_pass(self) -> bool:
+        """A dry run whose gate passed: recorded SUCCEEDED, yet no job ran (not a success)."""
+        return self.dry_run and self.status == RunStatus.SUCCEEDED
+
+    @property
+    def is_success(self) -> bool:
+        """The period was delivered: SUCCEEDED by a real job or claim, never a dry run's pass.
+        What anything waiting for another pipeline's success must read, not the status alone."""
+        return self.status == RunStatus.SUCCEEDED and not self.dry_run
+
     def evolve(self, **changes: Any) -> "Run":
         """Return a copy with ``changes`` applied (validation is skipped for speed)."""
         return self.model_copy(update=changes)

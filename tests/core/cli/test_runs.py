@@ -229,7 +229,12 @@ def test_rerun_errors(ready_cli: Cli) -> None:
 
 def test_resolve_failed_then_retry(ready_cli: Cli) -> None:
     _claimed(ready_cli)
-    failed = ready_cli("resolve", "inventory", PERIOD, "--failed", "--note", "owner gone")
+    # the claim is live: its owner may still be working, so an operator needs --force
+    refused = ready_cli("resolve", "inventory", PERIOD, "--failed")
+    assert refused.exit_code == 1 and "claim is live" in refused.stderr
+    failed = ready_cli(
+        "resolve", "inventory", PERIOD, "--failed", "--note", "owner gone", "--force"
+    )
     assert failed.exit_code == 0, failed.stderr
     assert failed.stdout.startswith(f"resolved: inventory {PERIOD}: FAILED")
 
@@ -244,7 +249,7 @@ def test_resolve_failed_then_retry(ready_cli: Cli) -> None:
 
 def test_resolve_succeeded(ready_cli: Cli) -> None:
     _claimed(ready_cli)
-    result = ready_cli("resolve", "inventory", PERIOD, "--succeeded")
+    result = ready_cli("resolve", "inventory", PERIOD, "--succeeded", "--force")
     assert result.exit_code == 0, result.stderr
     run = ready_cli.store().get_run("inventory", PERIOD)
     assert run is not None and run.status.value == "SUCCEEDED"
@@ -275,7 +280,7 @@ def test_resolve_refusals(ready_cli: Cli) -> None:
 
 def test_reopening_a_run_names_the_new_attempt(ready_cli: Cli) -> None:
     _claimed(ready_cli)
-    assert ready_cli("resolve", "inventory", PERIOD, "--failed").exit_code == 0
+    assert ready_cli("resolve", "inventory", PERIOD, "--failed", "--force").exit_code == 0
     retry = ready_cli("resolve", "inventory", PERIOD, "--retry")
     assert retry.exit_code == 0, retry.stderr
     assert retry.stdout.startswith(f"resolved: inventory {PERIOD}: WAITING (new attempt 2)")
@@ -356,3 +361,10 @@ def test_status_shows_a_dry_run_pass_as_a_dry_run(ready_cli: Cli) -> None:
     table = ready_cli("status", "orders")
     assert table.exit_code == 0, table.stderr
     assert "DRY_RUN" in table.stdout and "SUCCEEDED" not in table.stdout
+    # machines are not fooled either: a script waiting for SUCCEEDED must keep waiting
+    as_json = ready_cli("status", "orders", "--json")
+    assert as_json.exit_code == 0, as_json.stderr
+    (document,) = json.loads(as_json.stdout)
+    assert document["status"] == "DRY_RUN" and document["dryRun"] is True
+    run = ready_cli.store().get_run("orders", PERIOD)
+    assert run is not None and run.is_dry_run_pass and not run.is_success

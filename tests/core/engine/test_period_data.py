@@ -4,6 +4,8 @@ a stream router hands to ``handle_sensor_write``."""
 import datetime as dt
 from typing import Any
 
+import pytest
+
 from interlock_core.clock import ManualClock
 from interlock_core.engine import Interlock
 from interlock_core.storage import open_store
@@ -56,3 +58,36 @@ def test_a_daily_pipeline_keeps_an_hour_naming_write_under_its_date() -> None:
     assert sensors["rows#2026-03-04"].data["count"] == 5
     assert "rows#2026-03-04T10" not in sensors
     assert engine.evaluate("gold", "2026-03-04").ready  # the next day's write took nothing
+
+
+def test_a_stream_handing_back_the_engines_own_copy_reacts_once() -> None:
+    # A stream router (AWS) hands every stored write to handle_sensor_write, including the
+    # name#P copy the engine itself just wrote: that copy must not be reacted to again.
+    engine = Interlock(open_store("memory://"), {}, ManualClock(NOW))
+    apply_documents(engine, {"pipeline": {"id": "gold"}, "schedule": {"trigger": {
+        "key": "landed", "check": "exists"}}, "postRun": {"rules": [
+        {"key": "quality", "check": "exists"}]}})  # fmt: skip
+    engine.emit("gold", "landed", {"date": "2026-03-04"})
+    engine.claim("gold", "2026-03-04", "dagster:r1")
+    engine.report("gold", "2026-03-04", "success", "dagster:r1")
+    before = engine.store.sensor_versions().get("gold", 0)
+    raw = engine.store.put_sensor("gold", "quality", {"date": "2026-03-04", "rows": 5}, NOW)
+    engine.handle_sensor_write("gold", raw)
+    for written in engine.store.sensors_since("gold", before):
+        if written.key != "quality":
+            engine.handle_sensor_write("gold", written)  # the copy, as the stream sees it
+    post_run = [e for e in engine.events() if e.type.value.startswith("POST_RUN_")]
+    assert [e.type.value for e in post_run] == ["POST_RUN_PASSED"]
+    # a write of its own to name#P (other data) is still a write the engine reacts to
+    explicit = engine.store.put_sensor("gold", "quality#2026-03-04", {"rows": 6}, NOW)
+    engine.handle_sensor_write("gold", explicit)
+    post_run = [e for e in engine.events() if e.type.value.startswith("POST_RUN_")]
+    assert len(post_run) == 2
+
+
+def test_a_dated_write_whose_period_copy_would_be_too_long_says_why() -> None:
+    engine = _engine()
+    key = "k" * 195  # valid alone; with "#2026-03-04T11" over the 200-character limit
+    with pytest.raises(ValueError, match=r"names a period.*shorter key"):
+        engine.emit("silver", key, {"date": "2026-03-04", "hour": "11"})
+    assert engine.store.get_sensors("silver") == {}  # nothing written
