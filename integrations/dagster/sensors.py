@@ -274,6 +274,8 @@ def _claim_and_request(
 
 
 def _after(run: Run) -> str:
+    if run.is_dry_run_pass:
+        return "a dry run's pass: nothing launches while dryRun is on"
     if run.status == RunStatus.SUCCEEDED:
         return "a rerun opens the next attempt"
     if run.status in {RunStatus.FAILED, RunStatus.TIMED_OUT}:
@@ -289,8 +291,10 @@ def _after_success(
     requested: list[str],
 ) -> dg.RunRequest | str:
     where, run = f"{spec.pipeline_id} {readiness.period}", readiness.run
-    if run is None or run.status != RunStatus.SUCCEEDED:
+    if run is None or not run.is_success:
         state = f"{run.status.value} (attempt {run.attempt})" if run else "not opened"
+        if run is not None and run.is_dry_run_pass:
+            state = "a dry run's pass (no job ran)"
         return f"{where} has not succeeded: its run is {state}"
     key = tags.run_key(spec.pipeline_id, run.period, run.attempt)
     if key in requested:

@@ -280,3 +280,28 @@ def test_an_hourly_period_is_dagsters_hourly_partition_key(
     assert [(r.run_key, r.partition_key) for r in result.run_requests] == [
         ("orders-hourly:2026-03-04T10:1", "2026-03-04-10:00")
     ]
+
+
+def test_wait_for_succeeded_is_not_fooled_by_a_dry_run_pass(
+    interlock: InterlockResource,
+    engine: Interlock,
+    pipelines_dir: Any,
+    instance: dg.DagsterInstance,
+) -> None:
+    text = (pipelines_dir / "inventory.yaml").read_text()
+    (pipelines_dir / "inventory.yaml").write_text(
+        text.replace(
+            "job:\n  claimTimeout: 6h", 'job:\n  type: command\n  config:\n    command: ["true"]'
+        )
+        + "dryRun: true\n"
+    )
+    interlock.get_engine()  # re-applies the changed file
+    period = ready(engine)
+    assert engine.advance("inventory", period).is_dry_run_pass  # type: ignore[union-attr]
+
+    sensor = build_interlock_sensor(
+        pipeline_id="inventory", target=inventory_snapshot, name="after", wait_for="succeeded"
+    )
+    result = tick(definitions(sensor), "after", interlock, instance)
+    assert result.run_requests == []
+    assert "a dry run's pass (no job ran)" in result.skip_message
