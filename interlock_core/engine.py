@@ -702,13 +702,14 @@ class Interlock:
             window_end,
             trigger_arrived_at=trigger_arrived_at,
         )
-        created = self.store.create_run(run)
-        if created is None:
-            return self.store.get_run(pipeline_id, period)
-        drafts = lifecycle.opened_events(created)
+        drafts = lifecycle.opened_events(run)
         if announce is not None:
             drafts.append(announce)
-        self._publish(pipeline_id, period, created.attempt, drafts, now)
+        events = self._events(pipeline_id, period, run.attempt, drafts, now)
+        created = self.store.create_run_with_events(run, events.with_run)
+        if created is None:
+            return self.store.get_run(pipeline_id, period)
+        self._publish_after(pipeline_id, events, now)
         return created
 
     # ------------------------------------------------------------------ advancing
@@ -1326,24 +1327,24 @@ class Interlock:
         if run.message:  # job messages may echo credentials (a 401 body): never stored
             secrets = self._secrets(run.pipeline_id)
             run = run.evolve(message=redaction.redact(run.message, secrets))
-        stored = self.store.update_run(run, before.version)
+        events = self._events(before.pipeline_id, before.period, before.attempt, drafts, now)
+        stored = self.store.update_run_with_events(run, before.version, events.with_run)
         if stored is None:
             return None
         for reason in transition.ledger:
             self.store.append_rerun(
                 stored.pipeline_id, stored.period, reason, now, {"attempt": before.attempt}
             )
-        attempt = before.attempt
-        self._publish(stored.pipeline_id, stored.period, attempt, drafts, now)
+        self._publish_after(stored.pipeline_id, events, now)
         return stored
 
     def _secrets(self, pipeline_id: str) -> list[str]:
         """Secret values a pipeline's messages must not carry: secret-looking variables and
-        the variable its job's ``tokenEnv`` names."""
+        every variable its job sends (``tokenEnv`` and the like, ``$INTERLOCK_*`` references)."""
         active = self.config(pipeline_id) if pipeline_id else None
         job = active.pipeline.job if active is not None else None
-        token_env = getattr(job.config, "token_env", None) if job is not None else None
-        extra = [os.environ.get(token_env, "")] if isinstance(token_env, str) else []
+        names = redaction.job_credential_names(job.config) if job is not None else set()
+        extra = [os.environ.get(name, "") for name in sorted(names)]
         return redaction.secret_values(extra=extra)
 
     def _on_success(
@@ -1396,6 +1397,41 @@ class Interlock:
                 return relative
         return sla.absolute_deadlines(pipeline, run.period)
 
+    def _events(
+        self,
+        pipeline_id: str,
+        period: str | None,
+        attempt: int | None,
+        drafts: list[EventDraft],
+        now: datetime,
+    ) -> "_RunEvents":
+        """Events for a run write: those without a dedup marker commit with the write (one
+        transaction where the store can); deduplicated ones are published after it, but keep
+        their place in the log because their ids are taken here, in draft order."""
+        events = _RunEvents()
+        secrets = self._secrets(pipeline_id) if drafts else []
+        for draft in drafts:
+            about = draft.attempt if draft.attempt is not None else attempt
+            message = redaction.redact(draft.message, secrets)
+            detail = redaction.redact_values(dict(draft.detail), secrets)
+            event = Event(draft.type, pipeline_id, period, about, now, message, detail)
+            if draft.dedup is None:
+                events.with_run.append(event)
+            else:
+                events.deduplicated.append((draft.dedup, event))
+        return events
+
+    def _publish_after(self, pipeline_id: str, events: "_RunEvents", now: datetime) -> None:
+        """After a run write won: publish the deduplicated events, alert on all of them."""
+        later = [
+            event
+            for marker, event in events.deduplicated
+            if self.store.put_marker(pipeline_id, marker, now)
+        ]
+        if later:
+            self.store.append_events(later)
+        self._alert(sorted([*events.with_run, *later], key=lambda event: event.id))
+
     def _publish(
         self,
         pipeline_id: str,
@@ -1416,12 +1452,15 @@ class Interlock:
         if not events:
             return events
         self.store.append_events(events)
+        self._alert(events)
+        return events
+
+    def _alert(self, events: list[Event]) -> None:
         for event in events:
             try:
                 self.alerts.publish(event)
             except Exception:  # an alert channel never blocks the lifecycle
                 log.exception("alert sink failed for %s", event.type)
-        return events
 
     def publish(
         self,
@@ -1437,6 +1476,14 @@ class Interlock:
         """Publish one event (for the watchdog, runtimes and adapters)."""
         draft = EventDraft(event_type, message, dict(detail or {}), dedup)
         return self._publish(pipeline_id, period, attempt, [draft], self.clock.now())
+
+
+@dataclasses.dataclass
+class _RunEvents:
+    """The events of one run write, split by how they are committed (see ``_events``)."""
+
+    with_run: list[Event] = dataclasses.field(default_factory=list)
+    deduplicated: list[tuple[str, Event]] = dataclasses.field(default_factory=list)
 
 
 def _check_trigger_granularity(

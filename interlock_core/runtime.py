@@ -33,8 +33,9 @@ from interlock_core.jobs.policy import JobPolicy, load_job_policy
 from interlock_core.jobs.state_dir import state_dir_for as job_state_dir
 from interlock_core.process_guard import protect_controller
 from interlock_core.redaction import printable
-from interlock_core.storage import open_store
+from interlock_core.storage import open_store, redact_url
 from interlock_core.storage.base import Store
+from interlock_core.storage.sqlite import SQLiteStore, check_controller_database
 
 log = logging.getLogger("interlock.runtime")
 
@@ -250,7 +251,10 @@ class LocalRuntime:
         self.watchdog_every = watchdog_every
         self.sync_every = sync_every
         self.stop_event = threading.Event()
-        self._sleep = sleep or self.stop_event.wait
+        # Set by a stop request and by the store's sensor-write notifications (PostgreSQL's
+        # NOTIFY), so the loop wakes at once; stores that cannot notify are polled each tick.
+        self.wake_event = threading.Event()
+        self._sleep = sleep or self._wait
         self._last_watchdog: float | None = None
         self._last_sync: float | None = None
         self._sensor_versions: dict[str, int] = {}
@@ -258,6 +262,14 @@ class LocalRuntime:
     def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         """Ask the loop to stop after the current pass (signal handler)."""
         self.stop_event.set()
+        self.wake_event.set()
+
+    def _wait(self, seconds: float) -> None:
+        self.wake_event.wait(seconds)
+        self.wake_event.clear()
+
+    def _on_sensor_write(self, pipeline_id: str) -> None:
+        self.wake_event.set()
 
     def run_once(self, *, force_checks: bool = False) -> CycleReport:
         """One pass: sync configs, open scheduled runs, advance what is due, watchdog."""
@@ -329,6 +341,14 @@ class LocalRuntime:
 
     def run_forever(self, on_cycle: Callable[[CycleReport], None] | None = None) -> None:
         """Loop until :meth:`request_stop` (or SIGINT/SIGTERM when installed)."""
+        unsubscribe = self.engine.store.subscribe_sensor_writes(self._on_sensor_write)
+        try:
+            self._loop(on_cycle)
+        finally:
+            if unsubscribe is not None:
+                unsubscribe()
+
+    def _loop(self, on_cycle: Callable[[CycleReport], None] | None) -> None:
         while not self.stop_event.is_set():
             try:
                 report = self.run_once()
@@ -403,11 +423,13 @@ def run_local(
             config_path if config_path is not None and config_path.exists() else None
         ),
     )
+    if isinstance(engine.store, SQLiteStore):  # the controller starts what the file says
+        check_controller_database(engine.store.path)
     holder["engine"] = engine
     forwarder = AlertForwarder(engine, ConsoleEvents(out), dispatcher)
     runtime = LocalRuntime(engine, directory, tick=tick, forwarder=forwarder)
     print(
-        f"interlock: controlling {store_url}"
+        f"interlock: controlling {redact_url(store_url)}"
         + (f" with pipelines from {directory}" if directory else "")
         + f" as {engine.controller_id}",
         file=out,

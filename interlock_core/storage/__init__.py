@@ -7,6 +7,8 @@ Supported URLs:
 * ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` — a SQLite file. Query
   parameters ``busy_timeout`` (seconds) and ``synchronous`` (``normal``, ``full``, …) tune it.
 * ``dynamodb://control-table?events=events-table&region=...`` — the AWS backend.
+* ``postgresql://USER@HOST:PORT/DB[?schema=NAME]`` (``postgres://`` too) — one database shared
+  by many machines (extra ``postgres``); see :mod:`interlock_core.storage.postgres`.
 """
 
 import importlib
@@ -22,6 +24,7 @@ from interlock_core.storage.base import (
     StoreError,
 )
 from interlock_core.storage.memory import MemoryStore
+from interlock_core.storage.redact import redact_url
 from interlock_core.storage.sqlite import SchemaVersionError, SQLiteStore
 
 __all__ = [
@@ -35,9 +38,10 @@ __all__ = [
     "StoreError",
     "StoredConfig",
     "open_store",
+    "redact_url",
 ]
 
-SUPPORTED_SCHEMES = ("memory://", "sqlite:///", "dynamodb://")
+SUPPORTED_SCHEMES = ("memory://", "sqlite:///", "dynamodb://", "postgresql://")
 
 _named_memory_stores: dict[str, MemoryStore] = {}
 _named_memory_lock = threading.Lock()
@@ -47,7 +51,8 @@ def open_store(url: str) -> Store:
     """Open the store a URL names.
 
     Args:
-        url: ``memory://[name]``, ``sqlite:///path.db`` or ``dynamodb://...``.
+        url: ``memory://[name]``, ``sqlite:///path.db``, ``dynamodb://...`` or
+            ``postgresql://...`` (``postgres://...``).
 
     Returns:
         The store; its ``url`` attribute is ``url``.
@@ -63,8 +68,10 @@ def open_store(url: str) -> Store:
         return _open_sqlite(url)
     if url.startswith("dynamodb://"):
         return _open_dynamodb(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        return _open_postgres(url)
     raise ValueError(
-        f"unsupported store URL {url!r}: use one of "
+        f"unsupported store URL {redact_url(url)!r}: use one of "
         + ", ".join(f"{scheme}..." for scheme in SUPPORTED_SCHEMES)
     )
 
@@ -137,4 +144,16 @@ def _open_dynamodb(url: str) -> Store:
     store = opener(url)
     if not isinstance(store, Store):
         raise TypeError(f"open_dynamodb_store({url!r}) returned {type(store).__name__}, not Store")
+    return store
+
+
+def _open_postgres(url: str) -> Store:
+    try:
+        module = importlib.import_module("interlock_core.storage.postgres")
+    except ModuleNotFoundError as exc:
+        raise ValueError(
+            f"the PostgreSQL store needs {exc.name!r}: pip install 'interlock[postgres]' "
+            f"(cannot open {redact_url(url)!r})"
+        ) from exc
+    store: Store = module.open_postgres_store(url)
     return store

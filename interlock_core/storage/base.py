@@ -12,12 +12,14 @@ Semantics every backend must honour (the contract tests in ``tests/core/storage`
   Exactly one of several concurrent writers with the same expected version wins.
 * ``put_marker`` is put-if-absent: exactly one concurrent writer creates a marker.
 * Events are append-only and come back in ``(at, id)`` order.
-* Nothing here may assume SQLite or DynamoDB specifics (a PostgreSQL backend is planned).
+* ``create_run_with_events`` / ``update_run_with_events`` append the events only when the run
+  write wins; by default right after it, on PostgreSQL in the same transaction.
+* Nothing here may assume SQLite, DynamoDB or PostgreSQL specifics.
 """
 
 import abc
 import json
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -182,6 +184,15 @@ class Store(abc.ABC):
     def sensor_versions(self) -> dict[str, int]:
         """The latest sensor version of every pipeline that has sensors (cheap; for pollers)."""
 
+    def subscribe_sensor_writes(self, callback: Callable[[str], None]) -> Callable[[], None] | None:
+        """Have ``callback(pipeline_id)`` called soon after any process writes a sensor.
+
+        Returns:
+            A function that ends the subscription, or None when the backend cannot notify
+            (the default): the runtime then polls :meth:`sensor_versions`.
+        """
+        return None
+
     # -- runs ------------------------------------------------------------------------------
     @abc.abstractmethod
     def create_run(self, run: Run) -> Run | None:
@@ -203,6 +214,30 @@ class Store(abc.ABC):
             The stored run with ``version = expected_version + 1``, or None on a conflict
             (the run changed underneath, or does not exist).
         """
+
+    def create_run_with_events(self, run: Run, events: Iterable[Event]) -> Run | None:
+        """:meth:`create_run`, then append ``events`` if it created the run.
+
+        Backends that can (PostgreSQL) commit both in one transaction, so a crash between
+        them cannot lose the events; the others append right after the write.
+        """
+        created = self.create_run(run)
+        if created is not None:
+            self.append_events(events)
+        return created
+
+    def update_run_with_events(
+        self, run: Run, expected_version: int, events: Iterable[Event]
+    ) -> Run | None:
+        """:meth:`update_run`, then append ``events`` if the compare-and-set won.
+
+        Backends that can (PostgreSQL) commit both in one transaction, so a crash between
+        them cannot lose the events; the others append right after the write.
+        """
+        stored = self.update_run(run, expected_version)
+        if stored is not None:
+            self.append_events(events)
+        return stored
 
     @abc.abstractmethod
     def list_runs(
@@ -283,5 +318,11 @@ class Store(abc.ABC):
         """
 
     # -- lifecycle -------------------------------------------------------------------------
+    def is_initialized(self) -> bool:
+        """False when the storage has no Interlock schema yet (a read-only command then says
+        what to run instead of showing an empty store); backends that create it on open are
+        always initialised."""
+        return True
+
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release connections."""

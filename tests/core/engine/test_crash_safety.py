@@ -12,6 +12,7 @@ import os
 import random
 import signal
 import time
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from interlock_core.runs import RunStatus
 from interlock_core.storage import open_store
 from tests.core.engine.fixtures import BULK_PIPELINE, apply_documents, open_bulk_runs
 from tests.core.engine.recording import RecordingRunner, submissions
+from tests.postgres_server import store_url_for
 
 RUNS = 150
 RESTARTS = 50
@@ -68,9 +70,17 @@ def _start(
     return process, parent
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A store the controllers share: one SQLite file, or one PostgreSQL schema."""
+    yield from store_url_for(request.param, tmp_path, "crash")
+
+
 @pytest.mark.slow
-def test_sigkill_at_random_points_never_submits_twice(tmp_path: Path) -> None:
-    store_url = f"sqlite:///{tmp_path / 'crash.db'}"
+def test_sigkill_at_random_points_never_submits_twice(
+    shared_store_url: str, tmp_path: Path
+) -> None:
+    store_url = shared_store_url
     ledger = tmp_path / "submissions.log"
     setup = Interlock(open_store(store_url), {}, SystemClock())
     apply_documents(setup, BULK_PIPELINE)

@@ -4,6 +4,7 @@ import datetime as dt
 import multiprocessing
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from interlock_core.runs import RunStatus
 from interlock_core.storage import open_store
 from tests.core.engine.fixtures import BULK_PIPELINE, apply_documents, open_bulk_runs
 from tests.core.engine.recording import RecordingRunner, submissions
+from tests.postgres_server import store_url_for
 
 RUNS = 1000
 NOW = dt.datetime(2026, 3, 4, 12, 0, tzinfo=dt.UTC)
@@ -41,6 +43,8 @@ def _race_threads(store_url: str, ledger: Path, threads: int) -> None:
         worker.start()
     for worker in workers:
         worker.join()
+    if not store_url.startswith("memory://"):
+        store.close()  # a shared memory:// store is the one the test reads afterwards
 
 
 def _process_main(store_url: str, ledger: str, threads: int) -> None:
@@ -73,9 +77,17 @@ def engine_event(name: str):  # type: ignore[no-untyped-def]
     return EventType(name)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A store several processes share: one SQLite file, or one PostgreSQL schema."""
+    yield from store_url_for(request.param, tmp_path, "race")
+
+
 @pytest.mark.slow
-def test_sixteen_threads_and_four_processes_on_one_sqlite_file(tmp_path: Path) -> None:
-    store_url = f"sqlite:///{tmp_path / 'race.db'}"
+def test_sixteen_threads_and_four_processes_on_one_store(
+    shared_store_url: str, tmp_path: Path
+) -> None:
+    store_url = shared_store_url
     ledger = tmp_path / "submissions.log"
     engine = _prepare(store_url)
     context = multiprocessing.get_context("spawn")
@@ -89,6 +101,7 @@ def test_sixteen_threads_and_four_processes_on_one_sqlite_file(tmp_path: Path) -
         process.join(timeout=240)
         assert process.exitcode == 0
     _assert_exactly_once(engine, ledger)
+    engine.store.close()
 
 
 def test_sixteen_threads_on_memory_store(tmp_path: Path) -> None:

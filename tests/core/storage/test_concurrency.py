@@ -1,8 +1,9 @@
 """Store-level proof of the races the engine relies on: CAS, create-if-absent, counters, markers.
 
-Thread races run against every backend; process races run against SQLite, the backend that
-several local ``interlock run`` processes share. Workers report what each call returned, and
-the assertions count those answers: a lost or doubled win fails the test.
+Thread races run against every backend (PostgreSQL too); process races run against SQLite, the
+backend that several local ``interlock run`` processes share (PostgreSQL's process races are in
+tests/core/engine/test_exactly_once.py). Workers report what each call returned, and the
+assertions count those answers: a lost or doubled win fails the test.
 """
 
 import itertools
@@ -17,15 +18,22 @@ from typing import Any
 import pytest
 
 from interlock_core.runs import RunStatus
-from interlock_core.storage import MemoryStore, SQLiteStore, Store
+from interlock_core.storage import MemoryStore, SQLiteStore, Store, open_store
 from tests.core.storage import workers
 from tests.core.storage.contract import T0, make_run
+from tests.postgres_server import fresh_schema
 
 SPAWN = multiprocessing.get_context("spawn")
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "postgres":
+        with fresh_schema() as url:
+            postgres = open_store(url + "&pool_max=16")
+            yield postgres
+            postgres.close()
+        return
     store: Store = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "s.db")
     yield store
     store.close()

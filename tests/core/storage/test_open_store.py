@@ -92,13 +92,21 @@ def test_bad_sqlite_urls(
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("url", ["postgres://db/x", "", "interlock.db", "/tmp/x.db", "MEMORY://"])
+@pytest.mark.parametrize("url", ["mysql://db/x", "", "interlock.db", "/tmp/x.db", "MEMORY://"])
 def test_unknown_schemes_name_the_url_and_the_supported_ones(url: str) -> None:
     with pytest.raises(ValueError, match="unsupported store URL") as info:
         open_store(url)
     assert repr(url) in str(info.value)
-    for scheme in ("memory://", "sqlite:///", "dynamodb://"):
+    for scheme in ("memory://", "sqlite:///", "dynamodb://", "postgresql://"):
         assert scheme in str(info.value)
+
+
+def test_postgres_without_psycopg_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "interlock_core.storage.postgres", raising=False)
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(ValueError, match=r"pip install 'interlock\[postgres\]'") as info:
+        open_store("postgresql://app:secret@db/airflow")
+    assert "secret" not in str(info.value)
 
 
 def test_dynamodb_is_not_available_yet(monkeypatch: pytest.MonkeyPatch) -> None:
