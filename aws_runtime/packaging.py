@@ -126,9 +126,7 @@ def build_bundle(
     if arch not in ARCHITECTURES:
         raise PackageError(f"--arch must be one of {', '.join(ARCHITECTURES)}, got {arch!r}")
     if python not in PYTHON_VERSIONS:
-        raise PackageError(
-            f"--python must be one of {', '.join(PYTHON_VERSIONS)}, got {python!r}"
-        )
+        raise PackageError(f"--python must be one of {', '.join(PYTHON_VERSIONS)}, got {python!r}")
     root = source_root or Path(__file__).resolve().parent.parent
     requirements = runtime_requirements()
     with tempfile.TemporaryDirectory(prefix="interlock-bundle-") as staging_text:
@@ -187,9 +185,7 @@ def _copy_project_package(source: Path, destination: Path, root: Path) -> None:
         return {
             name
             for name in names
-            if name in EXCLUDED_DIRS
-            or name.endswith(EXCLUDED_SUFFIXES)
-            or here / name in excluded
+            if name in EXCLUDED_DIRS or name.endswith(EXCLUDED_SUFFIXES) or here / name in excluded
         }
 
     shutil.copytree(source, destination, ignore=ignore)
