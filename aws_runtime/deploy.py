@@ -127,7 +127,7 @@ def deploy_stack(
     echo: Echo,
     timeout: float = STACK_TIMEOUT_SECONDS,
 ) -> dict[str, str]:
-    """Create or update the stack through a change set and wait for it; return its outputs.
+    """Create the stack, or update it through a change set; wait; return its outputs.
 
     Raises:
         DeployError: the stack failed (its failed resources and reasons in the message).
@@ -152,33 +152,22 @@ def deploy_stack(
     stack_parameters += [
         {"ParameterKey": key, "UsePreviousValue": True} for key in sorted(previous - set(values))
     ]
-    change_type = "CREATE" if current is None else "UPDATE"
-    change_set = f"interlock-{datetime.now(UTC).strftime('%Y%m%d%H%M%S')}"
     started = datetime.now(UTC)
-    try:
-        created = cfn.create_change_set(
-            StackName=stack_name,
-            ChangeSetName=change_set,
-            ChangeSetType=change_type,
-            TemplateURL=template_url,
-            Parameters=stack_parameters,
-            Capabilities=["CAPABILITY_IAM"],
-            Tags=[{"Key": "interlock:stack", "Value": stack_name}],
-        )
-    except Exception as exc:
-        raise DeployError(f"CloudFormation refused the change set: {_message(exc)}") from None
-    change_set_id = created["Id"]
-    description = _wait_change_set(cfn, change_set_id, timeout)
-    if description["Status"] == "FAILED":
-        reason = description.get("StatusReason", "")
-        if "didn't contain changes" in reason or "No updates" in reason:
-            cfn.delete_change_set(ChangeSetName=change_set_id)
-            echo(f"stack {stack_name} is up to date (no changes)")
-            return outputs(cfn, stack_name)
-        raise DeployError(f"change set failed: {reason}")
-    changes = description.get("Changes", [])
-    echo(f"{change_type.lower()} stack {stack_name}: {len(changes)} resource change(s)")
-    cfn.execute_change_set(ChangeSetName=change_set_id)
+    arguments = {
+        "StackName": stack_name,
+        "TemplateURL": template_url,
+        "Parameters": stack_parameters,
+        "Capabilities": ["CAPABILITY_IAM"],
+        "Tags": [{"Key": "interlock:stack", "Value": stack_name}],
+    }
+    if current is None:
+        echo(f"creating stack {stack_name}")
+        try:
+            cfn.create_stack(**arguments)
+        except Exception as exc:
+            raise DeployError(_stack_failure(cfn, stack_name, started, exc)) from None
+    elif not _update_through_change_set(cfn, arguments, echo, timeout, started):
+        return outputs(cfn, stack_name)
     status = _wait_stack(cfn, stack_name, started, echo, timeout)
     if status not in {"CREATE_COMPLETE", "UPDATE_COMPLETE"}:
         reasons = failure_reasons(cfn, stack_name, started)
@@ -188,6 +177,43 @@ def deploy_stack(
         )
     echo(f"stack {stack_name}: {status}")
     return outputs(cfn, stack_name)
+
+
+def _update_through_change_set(
+    cfn: Any, arguments: dict[str, Any], echo: Echo, timeout: float, started: datetime
+) -> bool:
+    """Create, show and execute an update change set; False when there is nothing to do."""
+    stack_name = arguments["StackName"]
+    name = f"interlock-{datetime.now(UTC).strftime('%Y%m%d%H%M%S')}"
+    try:
+        created = cfn.create_change_set(ChangeSetName=name, ChangeSetType="UPDATE", **arguments)
+    except Exception as exc:
+        raise DeployError(f"CloudFormation refused the change set: {_message(exc)}") from None
+    description = _wait_change_set(cfn, created["Id"], timeout)
+    if description["Status"] == "FAILED":
+        reason = description.get("StatusReason", "")
+        if "didn't contain changes" in reason or "No updates" in reason:
+            cfn.delete_change_set(ChangeSetName=created["Id"])
+            echo(f"stack {stack_name} is up to date (no changes)")
+            return False
+        raise DeployError(f"change set failed: {reason}")
+    changes = description.get("Changes", [])
+    echo(f"updating stack {stack_name}: {len(changes)} resource change(s)")
+    for change in changes:
+        resource = change.get("ResourceChange", {})
+        replacement = " (replacement)" if resource.get("Replacement") == "True" else ""
+        action, logical_id = resource.get("Action", "?"), resource.get("LogicalResourceId", "?")
+        echo(f"  {action:<8} {logical_id}{replacement}")
+    try:
+        cfn.execute_change_set(ChangeSetName=created["Id"])
+    except Exception as exc:
+        raise DeployError(_stack_failure(cfn, stack_name, started, exc)) from None
+    return True
+
+
+def _stack_failure(cfn: Any, stack_name: str, started: datetime, exc: Exception) -> str:
+    reasons = failure_reasons(cfn, stack_name, started)
+    return f"stack {stack_name} failed: {_message(exc)}" + "".join(f"\n  {r}" for r in reasons)
 
 
 def _describe(cfn: Any, stack_name: str) -> dict[str, Any] | None:
