@@ -624,7 +624,7 @@ class DynamoDBStore(Store):
     def get_run(self, pipeline_id: str, period: str) -> Run | None:
         """See :meth:`Store.get_run`."""
         item = self._get(pipeline_pk(pipeline_id), RUN_PREFIX + period)
-        return None if item is None else _run_from_item(item)
+        return None if item is None else run_from_item(item)
 
     def update_run(self, run: Run, expected_version: int) -> Run | None:
         """See :meth:`Store.update_run`."""
@@ -676,7 +676,7 @@ class DynamoDBStore(Store):
                 )
             ]
         runs = [
-            _run_from_item(item)
+            run_from_item(item)
             for item in items
             if wanted is None or RunStatus(item["status"]["S"]) in wanted
         ]
@@ -695,7 +695,7 @@ class DynamoDBStore(Store):
             KeyConditionExpression="DUEPK = :d AND DUESK < :u",
             ExpressionAttributeValues={":d": _s("DUE"), ":u": _s(upper)},
         )
-        runs = [_run_from_item(item) for item in items]
+        runs = [run_from_item(item) for item in items]
         runs.sort(key=lambda run: (run.due_at, run.pipeline_id, run.period))
         return runs[:limit]
 
@@ -977,7 +977,7 @@ def _copy_config(config: StoredConfig) -> StoredConfig:
     )
 
 
-def _run_from_item(item: Mapping[str, Any]) -> Run:
+def run_from_item(item: Mapping[str, Any]) -> Run:
     return Run.model_validate_json(item["json"]["S"])
 
 
