@@ -31,7 +31,6 @@ FUNCTIONS = {
 }
 STORE = {"ControlTable", "EventsTable"}
 KMS = {"KmsKeyArn"}
-SCHEDULES = {"SchedulerGroup", "SchedulerRole"}
 # What each function's role may name: its own log group and the resources its job needs.
 ALLOWED = {
     "StreamRouterFunction": {
@@ -51,8 +50,8 @@ ALLOWED = {
         *STORE,
         *KMS,
     },
-    "SlaMonitorFunction": {"SlaMonitorLogs", *SCHEDULES, *STORE, *KMS},
-    "WatchdogFunction": {"WatchdogLogs", "RunStateMachine", *SCHEDULES, *STORE, *KMS},
+    "SlaMonitorFunction": {"SlaMonitorLogs", *STORE, *KMS},
+    "WatchdogFunction": {"WatchdogLogs", "RunStateMachine", *STORE, *KMS},
     "EventSinkFunction": {
         "EventSinkLogs",
         "EventsTable",
@@ -271,11 +270,20 @@ def _literal_text(node: Any) -> list[str]:
 
 
 def _role_statements(template: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Each function's statements: its role's inline policies and the policies attached to it."""
     resources = template["Resources"]
-    return {
-        function: _statements(resources[resources[function]["Properties"]["Role"]["Fn::GetAtt"][0]])
-        for function in FUNCTIONS
-    }
+    result = {}
+    for function in FUNCTIONS:
+        role = resources[function]["Properties"]["Role"]["Fn::GetAtt"][0]
+        statements = _statements(resources[role])
+        for resource in resources.values():
+            if (
+                resource["Type"] == "AWS::IAM::Policy"
+                and {"Ref": role} in resource["Properties"]["Roles"]
+            ):
+                statements += resource["Properties"]["PolicyDocument"]["Statement"]
+        result[function] = statements
+    return result
 
 
 def test_no_statement_anywhere_has_a_wildcard_action(template: dict[str, Any]) -> None:
@@ -331,17 +339,23 @@ def test_the_check_fails_on_a_role_that_reaches_too_far(template: dict[str, Any]
 
 
 def test_job_type_permissions_exist_only_when_arns_are_given(template: dict[str, Any]) -> None:
-    conditions = template["Conditions"]
-    policies = template["Resources"]["OrchestratorRole"]["Properties"]["Policies"]
-    conditional = [p["Fn::If"] for p in policies if isinstance(p, dict) and "Fn::If" in p]
-    assert {c[0] for c in conditional} == {
+    resources = template["Resources"]
+    conditional = {
+        resource["Condition"]: resource["Properties"]
+        for resource in resources.values()
+        if resource["Type"] == "AWS::IAM::Policy" and "Condition" in resource
+    }
+    assert set(conditional) == {
         "HasGlueJobs",
         "HasEmrClusters",
         "HasEmrServerlessApps",
         "HasJobStateMachines",
         "HasJobLambdas",
+        "HasKmsKey",
+        "HasSlackSecret",
     }
-    for condition, policy, otherwise in conditional:
-        assert otherwise == {"Ref": "AWS::NoValue"}
-        assert condition in conditions
+    for condition, policy in conditional.items():
+        assert condition in template["Conditions"]
         assert policy["PolicyDocument"]["Statement"]
+        if condition.startswith(("HasGlue", "HasEmr", "HasJob")):
+            assert policy["Roles"] == [{"Ref": "OrchestratorRole"}]
