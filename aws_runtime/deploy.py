@@ -5,6 +5,7 @@ Every AWS client comes from boto3's default session, so ``AWS_PROFILE``, ``AWS_R
 the command decides where it is printed.
 """
 
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -198,6 +199,10 @@ def _update_through_change_set(
             return False
         raise DeployError(f"change set failed: {reason}")
     changes = description.get("Changes", [])
+    if not changes:
+        cfn.delete_change_set(ChangeSetName=created["Id"])
+        echo(f"stack {stack_name} is up to date (no changes)")
+        return False
     echo(f"updating stack {stack_name}: {len(changes)} resource change(s)")
     for change in changes:
         resource = change.get("ResourceChange", {})
@@ -368,7 +373,12 @@ def _error_code(exc: Exception) -> str:
 def _message(exc: Exception) -> str:
     response = getattr(exc, "response", None) or {}
     message = response.get("Error", {}).get("Message")
-    return " ".join(str(message or exc).split())
+    text = str(message or exc)
+    # An error body botocore could not parse (e.g. JSON where XML was expected): its message.
+    embedded = re.search(r'"message": "((?:[^"\\]|\\.)*)"', text)
+    if message is None and embedded:
+        text = embedded.group(1)
+    return " ".join(text.split())
 
 
 def _aware(value: Any) -> datetime:

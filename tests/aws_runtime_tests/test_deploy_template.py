@@ -338,24 +338,35 @@ def test_the_check_fails_on_a_role_that_reaches_too_far(template: dict[str, Any]
         test_no_statement_anywhere_has_a_wildcard_action(greedy)
 
 
-def test_job_type_permissions_exist_only_when_arns_are_given(template: dict[str, Any]) -> None:
+def _conditions_of(role: dict[str, Any]) -> dict[str, list[str]]:
+    """Condition -> Sids of the role's statements that exist only under it."""
+    found: dict[str, list[str]] = {}
+    for policy in role["Properties"]["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if "Fn::If" in statement:
+                condition, present, absent = statement["Fn::If"]
+                assert absent == {"Ref": "AWS::NoValue"}
+                found.setdefault(condition, []).append(present["Sid"])
+    return found
+
+
+def test_optional_permissions_exist_only_when_their_parameter_is_given(
+    template: dict[str, Any],
+) -> None:
     resources = template["Resources"]
-    conditional = {
-        resource["Condition"]: resource["Properties"]
-        for resource in resources.values()
-        if resource["Type"] == "AWS::IAM::Policy" and "Condition" in resource
+    assert _conditions_of(resources["OrchestratorRole"]) == {
+        "HasGlueJobs": ["GlueJobs", "GlueDriverLogs"],
+        "HasEmrClusters": ["EmrSteps"],
+        "HasEmrServerlessApps": ["EmrServerlessJobs", "EmrServerlessJobRuns"],
+        "HasJobStateMachines": ["JobStateMachines", "JobExecutions"],
+        "HasJobLambdas": ["JobLambdas"],
+        "HasKmsKey": ["Kms"],
     }
-    assert set(conditional) == {
-        "HasGlueJobs",
-        "HasEmrClusters",
-        "HasEmrServerlessApps",
-        "HasJobStateMachines",
-        "HasJobLambdas",
-        "HasKmsKey",
-        "HasSlackSecret",
+    assert _conditions_of(resources["AlertDispatcherRole"]) == {
+        "HasSlackSecret": ["SlackToken"],
+        "HasKmsKey": ["Kms"],
     }
-    for condition, policy in conditional.items():
+    for role in ("StreamRouterRole", "SlaMonitorRole", "WatchdogRole", "EventSinkRole"):
+        assert _conditions_of(resources[role]) == {"HasKmsKey": ["Kms"]}
+    for condition in ("HasGlueJobs", "HasJobLambdas", "HasKmsKey", "HasSlackSecret"):
         assert condition in template["Conditions"]
-        assert policy["PolicyDocument"]["Statement"]
-        if condition.startswith(("HasGlue", "HasEmr", "HasJob")):
-            assert policy["Roles"] == [{"Ref": "OrchestratorRole"}]
