@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -148,6 +149,8 @@ class Server:
     env: dict[str, str]
     calls: dict[str, list[Any]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    #: API requests the server answered, by "service:Action" (moto's dispatch).
+    requests: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
@@ -158,6 +161,7 @@ class Server:
         with self.lock:
             self.calls.clear()
             self.errors.clear()
+            self.requests.clear()
         from aws_runtime import context
 
         context.reset()
@@ -190,6 +194,7 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
     """A moto server on 127.0.0.1 that runs the deployed handlers in this process."""
     import moto.stepfunctions.responses  # noqa: F401 - loads the backends before the patch
     from moto.awslambda.models import LambdaFunction
+    from moto.core.responses import BaseResponse
     from moto.server import ThreadedMotoServer
     from moto.stepfunctions import models as sfn_models
     from moto.stepfunctions.parser.models import stepfunctions_parser_backends
@@ -237,6 +242,14 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
         return json.dumps(result), False, ""
 
     monkeypatch.setattr(LambdaFunction, "_invoke_lambda", invoke)
+    original_call_action = BaseResponse.call_action
+
+    def counted_call_action(self: Any) -> Any:
+        with state.lock:
+            state.requests[f"{self.service_name}:{self._get_action()}"] += 1
+        return original_call_action(self)
+
+    monkeypatch.setattr(BaseResponse, "call_action", counted_call_action)
     try:
         state.reset()
         yield state

@@ -176,7 +176,9 @@ def test_the_cli_alone_runs_a_pipeline_on_the_deployed_stack(
     server: Server, deployed: dict[str, Any]
 ) -> None:
     store = deployed["outputs"]["StoreUrl"]
-    server.calls.clear()
+    with server.lock:
+        server.calls.clear()
+        server.requests.clear()
     emitted = server.run(
         "--store", store, "emit", "orders-gate", "upstream", "status=ready", "--period", PERIOD
     )
@@ -202,6 +204,30 @@ def test_the_cli_alone_runs_a_pipeline_on_the_deployed_stack(
         assert expected in types
     assert types.count("JOB_TRIGGERED") == 1
     assert not server.errors, server.errors
+    _report_costs(server, deployed["outputs"]["StateMachineArn"])
+
+
+def _report_costs(server: Server, state_machine_arn: str) -> None:
+    """Print what one run cost in requests (docs/aws.md turns these into dollars)."""
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    executions = sfn.list_executions(stateMachineArn=state_machine_arn)["executions"]
+    transitions = sum(
+        len(sfn.get_execution_history(executionArn=e["executionArn"])["events"]) for e in executions
+    )
+    with server.lock:
+        requests = dict(server.requests)
+        invocations = {name: len(calls) for name, calls in server.calls.items()}
+    by_service: dict[str, int] = {}
+    for key, count in requests.items():
+        service = key.split(":")[0]
+        by_service[service] = by_service.get(service, 0) + count
+    report = {
+        "lambda_invocations": invocations,
+        "state_machine_history_events": transitions,
+        "requests_by_service": by_service,
+        "requests": requests,
+    }
+    print("ONE RUN:", json.dumps(report, sort_keys=True))
 
 
 def _event_list(text: str) -> list[dict[str, Any]]:
