@@ -20,7 +20,8 @@ from interlock_core.config.models import Pipeline
 SCHEDULE_PREFIX = "cron-"
 MAX_NAME = 64
 _NAME_UNSAFE = re.compile(r"[^0-9A-Za-z_.-]")
-_DOW_NUMBER = re.compile(r"\d+")
+# A day-of-week number (not a step: "1-5/2" keeps its "/2").
+_DOW_NUMBER = re.compile(r"(?<![/\d])\d+")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,11 @@ from typing import Any
 
 import boto3
 import pytest
+from click.testing import CliRunner
 
+from interlock_core.cli import main
+from interlock_core.engine import Interlock
+from interlock_core.storage import open_store
 from tests.aws_runtime_tests.deploy_support import REGION, Server, built_bundle, moto_server
 
 STACK = "interlock-test"
@@ -183,20 +187,19 @@ def test_the_cli_alone_runs_a_pipeline_on_the_deployed_stack(
         "--store", store, "emit", "orders-gate", "upstream", "status=ready", "--period", PERIOD
     )
     assert emitted.returncode == 0, emitted.stderr
-    runs: list[dict[str, Any]] = []
+    # Poll the store in-process (cheap); the user-facing checks below go through the CLI.
+    engine = Interlock(open_store(store))
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        result = server.run("--store", store, "status", "orders-gate", "--json")
-        assert result.returncode == 0, result.stderr
-        runs = json.loads(result.stdout)
-        if any(run.get("status") == "SUCCEEDED" for run in runs):
-            break
-        time.sleep(0.3)
-    else:
-        raise AssertionError(f"no SUCCEEDED run: {runs} (errors: {server.errors})")
+    run = engine.run("orders-gate", PERIOD)
+    while time.monotonic() < deadline and (run is None or run.status.value != "SUCCEEDED"):
+        time.sleep(0.2)
+        run = engine.run("orders-gate", PERIOD)
+    engine.store.close()
+    assert run is not None and run.status.value == "SUCCEEDED", (run, server.errors)
     assert len(server.calls.get("job", [])) == 1, server.calls.keys()
-    table = server.run("--store", store, "status", "orders-gate")
-    assert "SUCCEEDED" in table.stdout
+    table = server.run("--store", store, "status", "orders-gate", "--json")
+    assert table.returncode == 0, table.stderr
+    assert [r["status"] for r in json.loads(table.stdout)] == ["SUCCEEDED"]
     events = server.run("--store", store, "events", "--pipeline", "orders-gate", "--json")
     assert events.returncode == 0, events.stderr
     types = [e["type"] for e in _event_list(events.stdout)]
@@ -321,12 +324,50 @@ def test_a_failing_stack_says_why_without_a_traceback(
     assert "Traceback" not in result.stderr
 
 
+def _cli(*args: str) -> Any:
+    """``interlock ARGS`` in this process (the error paths need no subprocess)."""
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
 def test_deploy_refuses_unknown_parameters_before_touching_aws(server: Server) -> None:
-    result = server.run(
+    result = _cli(
         "aws", "deploy", "--stack-name", "x", "--bucket", BUCKET, "--parameter", "Colour=blue"
     )
-    assert result.returncode == 1
-    assert "unknown --parameter 'Colour'" in result.stderr
+    assert result.exit_code == 1
+    assert "unknown --parameter 'Colour'" in result.output
+
+
+def test_deploy_checks_the_pipelines_before_deploying_anything(
+    server: Server, deployed: dict[str, Any], tmp_path: Path
+) -> None:
+    (tmp_path / "bad.yaml").write_text(GATED.replace("check: equals", "check: sort-of", 1))
+    result = _cli(
+        "aws",
+        "deploy",
+        "--stack-name",
+        "interlock-never",
+        "--bucket",
+        BUCKET,
+        "--package",
+        str(built_bundle().path),
+        "--pipelines",
+        str(tmp_path),
+    )
+    assert result.exit_code == 1
+    assert "bad.yaml" in result.output and "nothing was deployed" in result.output
+    with pytest.raises(Exception, match="does not exist"):
+        boto3.client("cloudformation", region_name=REGION).describe_stacks(
+            StackName="interlock-never"
+        )
+
+
+def test_apply_needs_a_stack_or_a_dynamodb_store(server: Server, deployed: dict[str, Any]) -> None:
+    result = _cli("--store", "sqlite:///x.db", "aws", "apply", str(deployed["pipelines"]))
+    assert result.exit_code == 2
+    assert "--stack-name" in result.output
+    result = _cli("aws", "apply", str(deployed["pipelines"]), "--stack-name", "nope")
+    assert result.exit_code == 1
+    assert "stack nope does not exist" in result.output
 
 
 def test_timings_are_within_budget(deployed: dict[str, Any]) -> None:
