@@ -23,6 +23,8 @@ import boto3
 import pytest
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
+from moto.awslambda.utils import get_backend
+from moto.dynamodb.models.table import StreamRecord, StreamShard
 
 from aws_runtime import context
 from aws_runtime.handlers import alert_dispatcher
@@ -178,6 +180,25 @@ class World:
                 )
 
 
+def deliver_each_record_once(shard: StreamShard, old: Any, new: Any) -> None:
+    """``StreamShard.add`` as Lambda's stream polling behaves: each record delivered once.
+
+    moto 5.2 sends every record still buffered on each write and empties the buffer only when
+    the outermost call returns, so a handler whose writes re-enter the router (nested, inside
+    moto's PutItem) gets the records that are still being handled again, without end. Here a
+    write delivers its own record only; the buffer stays readable through GetRecords.
+    """
+    view = shard.table.stream_specification["StreamViewType"]  # type: ignore[index]
+    name = "INSERT" if old is None else "REMOVE" if new is None else "MODIFY"
+    record = StreamRecord(
+        shard.table, view, name, old, new, len(shard.items) + shard.starting_sequence_number
+    )
+    shard.items.append(record)
+    for arn, mapping in shard.table.lambda_event_source_mappings.items():
+        backend = get_backend(shard.account_id, arn.split(":")[3])
+        backend.send_dynamodb_items(arn, [record], mapping.event_source_arn)
+
+
 @contextmanager
 def aws_world(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, job: Callable[[Any], Any] | None = None
@@ -197,6 +218,7 @@ def aws_world(
             return world.invoke(function.function_name, event)
 
         monkeypatch.setattr(LambdaFunction, "_invoke_lambda", invoke)
+        monkeypatch.setattr(StreamShard, "add", deliver_each_record_once)
         world.build()
         monkeypatch.setenv("INTERLOCK_STATE_MACHINE_ARN", world.state_machine_arn)
         try:
