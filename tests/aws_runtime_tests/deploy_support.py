@@ -54,9 +54,16 @@ class BuiltBundle:
 
 @functools.cache
 def wheel_cache() -> Path:
-    """Lambda-platform wheels of the runtime dependencies, downloaded once per process."""
+    """Lambda-platform wheels of the runtime dependencies, downloaded once per process.
+
+    ``INTERLOCK_TEST_WHEELS=DIR`` uses a directory of such wheels instead (fully offline);
+    otherwise pip downloads them from the package index (its HTTP cache makes reruns cheap).
+    """
     from aws_runtime.packaging import ARCHITECTURES, runtime_requirements
 
+    given = os.environ.get("INTERLOCK_TEST_WHEELS")
+    if given:
+        return Path(given)
     directory = Path(tempfile.mkdtemp(prefix="interlock-wheels-"))
     command = [
         sys.executable,
