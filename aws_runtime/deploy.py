@@ -296,11 +296,17 @@ def find_stack_by_store(cfn: Any, store_url: str) -> dict[str, str]:
         DeployError: no stack (or more than one) has that StoreUrl.
     """
     matches = []
-    for page in cfn.get_paginator("describe_stacks").paginate():
-        for stack in page["Stacks"]:
-            values = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-            if values.get("StoreUrl") == store_url:
-                matches.append((stack["StackName"], values))
+    try:
+        for page in cfn.get_paginator("describe_stacks").paginate():
+            for stack in page["Stacks"]:
+                values = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+                if values.get("StoreUrl") == store_url:
+                    matches.append((stack["StackName"], values))
+    except Exception as exc:
+        raise DeployError(
+            f"cannot list the stacks to find StoreUrl {store_url} ({_message(exc)}); "
+            "name the stack with --stack-name"
+        ) from None
     if len(matches) != 1:
         found = "no stack" if not matches else f"{len(matches)} stacks"
         raise DeployError(

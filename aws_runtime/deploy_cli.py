@@ -80,7 +80,14 @@ def package_command(out: Path, arch: str, python: str, wheels: Path | None) -> N
     type=click.Path(path_type=Path, file_okay=False, exists=True),
     help="Apply this pipelines directory once the stack is up.",
 )
-@click.option("--parameter", "parameters", multiple=True, metavar="KEY=VALUE")
+@click.option(
+    "--parameter",
+    "parameters",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A template parameter (repeatable), e.g. GlueJobArns=ARN1,ARN2; an update keeps "
+    "the previous value of every parameter not given.",
+)
 @click.option("--region", help="AWS region (default: the AWS configuration's).")
 def deploy_command(
     stack_name: str,
