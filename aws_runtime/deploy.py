@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from aws_runtime.schedules import Deployment, ScheduleChange, reconcile
+from aws_runtime.schedules import Deployment, ScheduleChange, desired_schedules, reconcile
 from aws_runtime.stack_template import TEMPLATE_PATH, content_key, deployed_template
 from interlock_core.config import ConfigError, PipelineSet, load_pipelines
 from interlock_core.engine import ApplyResult, Interlock
@@ -153,7 +153,9 @@ def deploy_stack(
     stack_parameters += [
         {"ParameterKey": key, "UsePreviousValue": True} for key in sorted(previous - set(values))
     ]
-    started = datetime.now(UTC)
+    # Progress and failure reasons are the stack events after the newest one seen now (no
+    # comparison of this machine's clock with AWS's).
+    started = _newest_event_id(cfn, stack_name) if current is not None else None
     arguments = {
         "StackName": stack_name,
         "TemplateURL": template_url,
@@ -181,7 +183,7 @@ def deploy_stack(
 
 
 def _update_through_change_set(
-    cfn: Any, arguments: dict[str, Any], echo: Echo, timeout: float, started: datetime
+    cfn: Any, arguments: dict[str, Any], echo: Echo, timeout: float, started: str | None
 ) -> bool:
     """Create, show and execute an update change set; False when there is nothing to do."""
     stack_name = arguments["StackName"]
@@ -216,7 +218,7 @@ def _update_through_change_set(
     return True
 
 
-def _stack_failure(cfn: Any, stack_name: str, started: datetime, exc: Exception) -> str:
+def _stack_failure(cfn: Any, stack_name: str, started: str | None, exc: Exception) -> str:
     reasons = failure_reasons(cfn, stack_name, started)
     return f"stack {stack_name} failed: {_message(exc)}" + "".join(f"\n  {r}" for r in reasons)
 
@@ -242,7 +244,7 @@ def _wait_change_set(cfn: Any, change_set_id: str, timeout: float) -> dict[str, 
         time.sleep(POLL_SECONDS / 4)
 
 
-def _wait_stack(cfn: Any, stack_name: str, started: datetime, echo: Echo, timeout: float) -> str:
+def _wait_stack(cfn: Any, stack_name: str, started: str | None, echo: Echo, timeout: float) -> str:
     seen: set[str] = set()
     deadline = time.monotonic() + timeout
     while True:
@@ -264,16 +266,30 @@ def _wait_stack(cfn: Any, stack_name: str, started: datetime, echo: Echo, timeou
         time.sleep(POLL_SECONDS)
 
 
-def _events_since(cfn: Any, stack_name: str, started: datetime) -> list[dict[str, Any]]:
+def _stack_events(cfn: Any, stack_name: str) -> list[dict[str, Any]]:
     try:
-        events = cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
+        return list(cfn.describe_stack_events(StackName=stack_name)["StackEvents"])
     except Exception:
-        return []  # progress is best effort; the status decides
-    return [e for e in events if _aware(e["Timestamp"]) >= started.replace(microsecond=0)]
+        return []  # progress is best effort; the stack status decides
 
 
-def failure_reasons(cfn: Any, stack_name: str, started: datetime) -> list[str]:
-    """``LOGICAL_ID: reason`` of every resource that failed since ``started``."""
+def _newest_event_id(cfn: Any, stack_name: str) -> str | None:
+    events = _stack_events(cfn, stack_name)
+    return str(events[0]["EventId"]) if events else None
+
+
+def _events_since(cfn: Any, stack_name: str, started: str | None) -> list[dict[str, Any]]:
+    """The stack's events newer than the event ``started`` (all when None), newest first."""
+    newer = []
+    for event in _stack_events(cfn, stack_name):
+        if started is not None and event["EventId"] == started:
+            break
+        newer.append(event)
+    return newer
+
+
+def failure_reasons(cfn: Any, stack_name: str, started: str | None) -> list[str]:
+    """``LOGICAL_ID: reason`` of every resource that failed after the event ``started``."""
     lines = []
     for event in reversed(_events_since(cfn, stack_name, started)):
         if event["ResourceStatus"].endswith("_FAILED") and event.get("ResourceStatusReason"):
@@ -356,8 +372,6 @@ def apply_pipelines(
     Schedules are computed before anything is written, so a cron Scheduler cannot express
     stops the apply with nothing changed.
     """
-    from aws_runtime.schedules import desired_schedules
-
     desired_schedules(pipeline_set.pipelines.values(), deployment)  # raises on a bad cron
     store = open_store(store_url)
     try:
@@ -385,9 +399,3 @@ def _message(exc: Exception) -> str:
     if message is None and embedded:
         text = embedded.group(1)
     return " ".join(text.split())
-
-
-def _aware(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromisoformat(str(value)).astimezone(UTC)
