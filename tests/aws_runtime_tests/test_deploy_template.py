@@ -2,9 +2,6 @@
 
 import json
 import re
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -373,30 +370,3 @@ def test_optional_permissions_exist_only_when_their_parameter_is_given(
         assert _conditions_of(resources[role]) == {"HasKmsKey": ["Kms"]}
     for condition in ("HasGlueJobs", "HasJobLambdas", "HasKmsKey", "HasSlackSecret"):
         assert condition in template["Conditions"]
-
-
-# ----------------------------------------------------------------------------- ASL
-
-
-def _asl_validator(path: Path) -> subprocess.CompletedProcess[str]:
-    npx = shutil.which("npx")
-    assert npx, "asl-validator runs through npx (Node.js); see the toolchain notes"
-    return subprocess.run(
-        [npx, "--yes", "asl-validator", "--json-path", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-
-
-def test_asl_validator_passes_on_the_state_machine_as_deployed(tmp_path: Path) -> None:
-    arn = "arn:aws:lambda:eu-west-1:123456789012:function:interlock-orchestrator"
-    deployed = tmp_path / "statemachine.json"
-    deployed.write_text(STATE_MACHINE_PATH.read_text().replace("${OrchestratorFunctionArn}", arn))
-    result = _asl_validator(deployed)
-    assert result.returncode == 0, result.stdout + result.stderr
-    broken = json.loads(deployed.read_text())
-    broken["StartAt"] = "NoSuchState"
-    deployed.write_text(json.dumps(broken))
-    assert _asl_validator(deployed).returncode != 0
