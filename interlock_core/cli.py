@@ -1007,7 +1007,8 @@ def _pause(seconds: float) -> None:
     "--force",
     is_flag=True,
     help="Rerun a success although no sensor changed since (the job was fixed, not the "
-    "data); the budget still applies.",
+    "data), or a TIMED_OUT/UNCERTAIN run whose previous job the runner cannot confirm ended "
+    "(recorded in the event); the budget still applies.",
 )
 @json_option
 @store_option
@@ -1067,6 +1068,11 @@ def claim(ctx: click.Context, pipeline: str, period: str | None, owner: str, as_
 @click.argument("outcome", type=click.Choice(["success", "failed"]))
 @click.option("--owner", help="The claim owner (refused when another owner holds the claim).")
 @click.option("--message", default="", help="A note stored with the outcome.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Without --owner, report over another owner's live claim (recorded in the event).",
+)
 @json_option
 @store_option
 @pipelines_option
@@ -1078,10 +1084,11 @@ def report(
     outcome: str,
     owner: str | None,
     message: str,
+    force: bool,
     as_json: bool,
 ) -> None:
     """Report the outcome of a claimed run. Exit 0, or 1 with the reason it was refused."""
-    run = _engine(ctx).report(pipeline, period, outcome, owner, message)
+    run = _engine(ctx).report(pipeline, period, outcome, owner, message, force=force)
     _show_run(run, as_json, "reported")
 
 
@@ -1092,6 +1099,12 @@ def report(
 @click.option("--failed", is_flag=True, help="The job failed (or never ran).")
 @click.option("--retry", is_flag=True, help="Start a new attempt (the gate is re-evaluated).")
 @click.option("--note", default="", help="Why; stored with the RUN_RESOLVED event.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="--retry although the runner cannot confirm that the previous job ended (recorded "
+    "in the event).",
+)
 @json_option
 @store_option
 @pipelines_option
@@ -1104,6 +1117,7 @@ def resolve(
     failed: bool,
     retry: bool,
     note: str,
+    force: bool,
     as_json: bool,
 ) -> None:
     """End an UNCERTAIN or stuck run: exactly one of --succeeded, --failed, --retry."""
@@ -1114,7 +1128,7 @@ def resolve(
     ]
     if len(chosen) != 1:
         raise CliUsageError("give exactly one of --succeeded, --failed, --retry")
-    run = _engine(ctx).resolve(pipeline, period, chosen[0], note)
+    run = _engine(ctx).resolve(pipeline, period, chosen[0], note, force=force)
     _show_run(run, as_json, "resolved", new_attempt=chosen[0] == "retry")
 
 

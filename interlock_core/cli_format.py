@@ -287,6 +287,14 @@ def status_text(status: RunStatus) -> Text:
     return Text(status.value, style=STATUS_STYLES.get(status, ""))
 
 
+def run_status_label(run: Run) -> str:
+    """The status as people read it: a dry run's passed gate is ``DRY_RUN``, not a success
+    (no job ran; once dryRun is off the period runs for real)."""
+    if run.dry_run and run.status == RunStatus.SUCCEEDED:
+        return "DRY_RUN"
+    return run.status.value
+
+
 # ----------------------------------------------------------------------------- runs
 
 
@@ -323,7 +331,9 @@ def runs_table(runs: Sequence[Run]) -> Grid:
         grid.add_row(
             run.pipeline_id,
             run.period,
-            status_text(run.status),
+            Text(run_status_label(run), style=STATUS_STYLES.get(run.status, ""))
+            if run.dry_run
+            else status_text(run.status),
             str(run.attempt),
             next_action(run),
             run.job_run_id or run.owner or "",
@@ -341,7 +351,7 @@ def run_line(run: Run, *, new_attempt: bool = False) -> str:
         new_attempt: the run was just reopened: say ``(new attempt N)``.
     """
     attempt = f"new attempt {run.attempt}" if new_attempt else f"attempt {run.attempt}"
-    text = f"{run.pipeline_id} {run.period}: {run.status.value} ({attempt})"
+    text = f"{run.pipeline_id} {run.period}: {run_status_label(run)} ({attempt})"
     if run.owner:
         text += f", owner {run.owner}"
     if run.message:

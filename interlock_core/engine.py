@@ -50,6 +50,7 @@ log = logging.getLogger("interlock.engine")
 # How many lifecycle steps one ``advance`` call may take while the run stays due.
 MAX_STEPS_PER_ADVANCE = 8
 FIRST_APPLIED = "first-applied"
+REAPPLIED = "reapplied"
 
 
 class InterlockError(Exception):
@@ -169,7 +170,9 @@ class Interlock:
         drafts: list[tuple[str, EventDraft]] = []
         for change in changes:
             if change.action in {"created", "updated"}:
-                self.store.put_marker(change.pipeline_id, FIRST_APPLIED, now)
+                first = self.store.put_marker(change.pipeline_id, FIRST_APPLIED, now)
+                if not first and change.action == "created":  # back after a removal
+                    self._mark_reapplied(change.pipeline_id, now)
                 drafts.append(
                     (
                         change.pipeline_id,
@@ -216,7 +219,37 @@ class Interlock:
             )
         for pipeline_id, draft in drafts:
             self._publish(pipeline_id, None, None, [draft], now)
+        for change in changes:
+            if change.action == "removed":
+                self._end_removed_runs(change.pipeline_id, now)
         return ApplyResult(changes, errors)
+
+    def _end_removed_runs(self, pipeline_id: str, now: datetime) -> None:
+        """A removed pipeline starts nothing new: its WAITING runs end with the reason (a
+        running job is still polled to its end by the config it started with)."""
+        for run in self.store.list_runs(pipeline_id, [RunStatus.WAITING], limit=1000):
+            self._commit(run, lifecycle.decide_removed(run, now), now)
+
+    def _mark_reapplied(self, pipeline_id: str, now: datetime) -> None:
+        """Record a pipeline's return after a removal (``reapplied#1``, ``#2``, …): alerts
+        never cover the time it was removed."""
+        for number in range(1, 1000):
+            if self.store.put_marker(pipeline_id, f"{REAPPLIED}#{number}", now):
+                return
+
+    def applied_since(self, pipeline_id: str) -> datetime | None:
+        """Since when a pipeline has been configured without a break: its first apply, or
+        its latest return after a removal. Periods scheduled before it get no alerts."""
+        marker = self.store.get_marker(pipeline_id, FIRST_APPLIED)
+        if marker is None:
+            return None
+        since = marker.created_at
+        for number in range(1, 1000):
+            again = self.store.get_marker(pipeline_id, f"{REAPPLIED}#{number}")
+            if again is None:
+                break
+            since = again.created_at
+        return since
 
     def config(self, pipeline_id: str, config_hash: str | None = None) -> ActiveConfig | None:
         """The current config of a pipeline (or the version with ``config_hash``)."""
@@ -314,15 +347,38 @@ class Interlock:
             raise InterlockError(
                 f"unknown pipeline {pipeline_id!r}: apply its config first or pass --allow-unknown"
             )
+        now = self.clock.now()
         if active is not None:
-            _check_trigger_granularity(active.pipeline, key, document, self.clock.now())
-        sensor = self.store.put_sensor(pipeline_id, key, document, self.clock.now())
+            _check_trigger_granularity(active.pipeline, key, document, now)
+        granularity = active.pipeline.granularity if active is not None else None
+        copy_key = periods.period_copy_key(key, document, now, granularity)
+        if copy_key is not None:
+            validate_name("sensor key", copy_key)  # before anything is written
+        sensor = self.store.put_sensor(pipeline_id, key, document, now)
         self.handle_sensor_write(pipeline_id, sensor)
         return sensor
 
     def handle_sensor_write(self, pipeline_id: str, sensor: Sensor) -> None:
-        """React to a stored sensor write (also called by stream routers for raw writes)."""
+        """React to a stored sensor write (also called by stream routers for raw writes).
+
+        An unsuffixed write whose data names a period is first also kept as ``name#P``
+        (DESIGN §4 "Each period keeps its own data"): hour 12's write replaces the unsuffixed
+        document, never what hour 11's run (or a retry of hour 10) sees.
+        """
         active = self.config(pipeline_id)
+        copy_key = periods.period_copy_key(
+            sensor.key,
+            sensor.data,
+            sensor.written_at or self.clock.now(),
+            active.pipeline.granularity if active is not None else None,
+        )
+        if copy_key is not None:
+            try:
+                validate_name("sensor key", copy_key)
+            except SensorError:
+                log.warning("%s: %s kept unsuffixed only (key too long)", pipeline_id, sensor.key)
+            else:
+                self.store.put_sensor(pipeline_id, copy_key, dict(sensor.data), self.clock.now())
         if active is None:
             return
         pipeline = active.pipeline
@@ -353,6 +409,8 @@ class Interlock:
             return
         scheduled = bool(pipeline.schedule.cron or pipeline.schedule.include)
         run = self.store.get_run(pipeline.id, period)
+        if run is not None and self.run_dry_period_for_real(active, run, now) is not None:
+            return
         finished = run is None or (run.is_terminal and run.status != RunStatus.VALIDATION_EXHAUSTED)
         if scheduled and not named and finished:
             # An undated "ready" written after the last tick's run finished is for the next
@@ -426,6 +484,28 @@ class Interlock:
                 now,
             )
             self._rerun(pipeline.id, period, "late-data", bypass_breaker=True)
+
+    def run_dry_period_for_real(self, active: ActiveConfig, run: Run, now: datetime) -> Run | None:
+        """A period whose gate passed in a dry run, now that dryRun is off, runs for real: a
+        new attempt, re-gated, with no budget spent (a dry run is not a success).
+
+        Returns:
+            The reopened run, or None when ``run`` is not such a period (or a race lost).
+        """
+        if not (run.dry_run and run.status == RunStatus.SUCCEEDED) or active.pipeline.dry_run:
+            return None
+        pipeline = active.pipeline
+        reopened = lifecycle.new_attempt(
+            run, pipeline, active.hash, RunOrigin.RERUN, now, _reopen_window(pipeline, now)
+        ).evolve(succeeded_at=None, message="dryRun is off: runs for real")
+        announce = EventDraft(
+            EventType.RUN_OPENED,
+            f"dryRun is off: {run.period} runs for real as attempt {reopened.attempt} "
+            "(its earlier pass was a dry run; no budget spent)",
+            {"origin": RunOrigin.RERUN.value, "reason": "dry-run-over"},
+            attempt=reopened.attempt,
+        )
+        return self._commit(run, Transition(reopened, [announce]), now)
 
     def _on_post_run_sensor(self, active: ActiveConfig, sensor: Sensor, now: datetime) -> None:
         pipeline = active.pipeline
@@ -624,7 +704,9 @@ class Interlock:
         # Until its job is submitted an attempt follows the current config (gate, window,
         # job); it pins the config it submits with.
         current = self.config(run.pipeline_id)
-        if current is not None and current.hash != run.config_hash:
+        if current is None:  # the pipeline was removed: nothing new starts
+            return self._commit(run, lifecycle.decide_removed(run, now), now)
+        if current.hash != run.config_hash:
             active = current
             run = run.evolve(config_hash=current.hash, dry_run=current.pipeline.dry_run)
         pipeline = active.pipeline
@@ -708,7 +790,10 @@ class Interlock:
             if stored is None or stored.status != RunStatus.SUBMITTING:
                 return stored
             return self._submit(stored, active)
-        # A backoff retry after an infrastructure error: take the lease, then submit.
+        # A backoff retry after an infrastructure error: take the lease, then submit — unless
+        # the pipeline was removed meanwhile (no job started yet, so none starts now).
+        if self.config(run.pipeline_id) is None:
+            return self._commit(run, lifecycle.decide_removed(run, now), now)
         lease = lifecycle.submit_lease(active.pipeline)
         leased = self.store.update_run(
             run.evolve(
@@ -881,11 +966,23 @@ class Interlock:
         outcome: str,
         owner: str | None = None,
         message: str = "",
+        *,
+        force: bool = False,
     ) -> Run:
         """The claim owner reports ``success`` or ``failed`` for its run.
 
+        Args:
+            pipeline_id: the pipeline.
+            period: the claimed run's period.
+            outcome: ``success`` or ``failed``.
+            owner: the reporting owner; None for an operator.
+            message: a note for the run record.
+            force: an operator (no ``owner``) reports over another owner's live claim; the
+                event records it.
+
         Raises:
-            ClaimRefused: the run is not claimed, or claimed by another owner.
+            ClaimRefused: the run is not claimed, claimed by another owner, or an operator
+                reports a live claim without ``force``.
             InterlockError: there is no such run.
         """
         period = self._normalize(period)  # no config needed: an owner reports its live claim
@@ -898,7 +995,7 @@ class Interlock:
                 )
             now = self.clock.now()
             stored = self._commit(
-                run, lifecycle.decide_report(run, outcome, owner, now, message), now
+                run, lifecycle.decide_report(run, outcome, owner, now, message, force=force), now
             )
             if stored is not None:
                 return stored
@@ -925,10 +1022,16 @@ class Interlock:
             raise InterlockError(
                 f"the rerun reason {reason!r} is reserved for Interlock itself; use another"
             )
-        return self._rerun(pipeline_id, period, reason, bypass_breaker=force)
+        return self._rerun(pipeline_id, period, reason, bypass_breaker=force, force=force)
 
     def _rerun(
-        self, pipeline_id: str, period: str, reason: str, *, bypass_breaker: bool
+        self,
+        pipeline_id: str,
+        period: str,
+        reason: str,
+        *,
+        bypass_breaker: bool,
+        force: bool = False,
     ) -> RerunResult:
         active = self._require_config(pipeline_id)
         pipeline = active.pipeline
@@ -939,9 +1042,25 @@ class Interlock:
         if run is None:
             return RerunResult(False, f"no run for {pipeline_id} {period}", None)
         now = self.clock.now()
+        unconfirmed = self._previous_job_unconfirmed(run)
+        if unconfirmed is not None and not force:
+            message = (
+                f"rerun ({reason}) refused: {unconfirmed}; a new attempt could run beside it. "
+                "Check the target, then rerun with --force (or resolve the run)"
+            )
+            self._publish(
+                pipeline_id,
+                period,
+                run.attempt,
+                [EventDraft(EventType.RERUN_REJECTED, message, {"reason": reason})],
+                now,
+            )
+            return RerunResult(False, message, run)
         budget, counted = lifecycle.rerun_budget(pipeline, reason)
-        fresh = run.succeeded_at is not None and any(
-            s.written_at is not None and s.written_at > run.succeeded_at
+        # A dry run's pass is not a success, but its rerun circuit breaker counts from it.
+        passed_at = run.succeeded_at or (run.finished_at if run.dry_run else None)
+        fresh = passed_at is not None and any(
+            s.written_at is not None and s.written_at > passed_at
             for s in periods.sensors_for_period(
                 self.store.get_sensors(pipeline_id), period
             ).values()
@@ -956,6 +1075,8 @@ class Interlock:
         transition = lifecycle.decide_rerun(
             run, pipeline, reason, facts, now, active.hash, _reopen_window(pipeline, now)
         )
+        if unconfirmed is not None and transition.run is not None:
+            transition = _forced(transition, unconfirmed)
         if transition.run is None:
             self._publish(pipeline_id, period, run.attempt, transition.events, now)
             message = transition.events[0].message if transition.events else "refused"
@@ -969,17 +1090,37 @@ class Interlock:
             return RerunResult(False, "the run changed while the rerun was decided; try again", run)
         return RerunResult(True, transition.events[0].message, stored)
 
-    def resolve(self, pipeline_id: str, period: str, resolution: str, note: str = "") -> Run:
+    def resolve(
+        self,
+        pipeline_id: str,
+        period: str,
+        resolution: str,
+        note: str = "",
+        *,
+        force: bool = False,
+    ) -> Run:
         """An operator ends an UNCERTAIN (or stuck) run: ``succeeded``, ``failed`` or ``retry``.
 
+        A ``retry`` of a TIMED_OUT or UNCERTAIN run first asks the job's runner whether the
+        previous job ended; when it cannot confirm that, the retry is refused unless ``force``
+        (recorded in the RUN_RESOLVED event).
+
         Raises:
-            InterlockError: no such run, or it cannot be resolved.
+            InterlockError: no such run, it cannot be resolved, or a retry could run beside a
+                job that may still be running.
         """
         active = self._require_config(pipeline_id)
         period = self._normalize(period)
         run = self.store.get_run(pipeline_id, period)
         if run is None:
             raise InterlockError(f"no run for {pipeline_id} {period}")
+        unconfirmed = self._previous_job_unconfirmed(run) if resolution == "retry" else None
+        if unconfirmed is not None and not force:
+            raise InterlockError(
+                f"resolve --retry refused for {pipeline_id} {period}: {unconfirmed}; a new "
+                "attempt could run beside it. Check the target, then resolve with --succeeded "
+                "or --failed, or --retry --force"
+            )
         now = self.clock.now()
         window_end = _reopen_window(active.pipeline, now)
         try:
@@ -988,10 +1129,40 @@ class Interlock:
             )
         except ValueError as exc:
             raise InterlockError(str(exc)) from exc
+        if unconfirmed is not None:
+            transition = _forced(transition, unconfirmed)
         stored = self._commit(run, transition, now)
         if stored is None:
             raise InterlockError(f"{pipeline_id} {period} changed while resolving; try again")
         return stored
+
+    def _previous_job_unconfirmed(self, run: Run) -> str | None:
+        """Why the job of a TIMED_OUT or UNCERTAIN run may still be running (its runner is
+        asked), or None when it is known to have ended — or the run never had a job."""
+        if run.status not in {RunStatus.TIMED_OUT, RunStatus.UNCERTAIN}:
+            return None
+        active = self._config_for(run)
+        job = active.pipeline.job
+        if not active.pipeline.has_job or job is None or job.type is None:
+            return None  # a claim: its owner reports (late) on its own
+        if not run.job_run_id:
+            return (
+                f"no job id was recorded for attempt {run.attempt} (its submit may have "
+                "started a job), so the runner cannot be asked whether it ended"
+            )
+        runner = self._runner_for(active)
+        if runner is None:
+            return f"no {job.type.value} runner here to ask whether job {run.job_run_id} ended"
+        try:
+            status = runner.status(self._handle(run))
+        except Exception as exc:
+            return (
+                f"the {job.type.value} runner could not tell whether job {run.job_run_id} "
+                f"ended ({exc})"
+            )
+        if status.state == JobState.RUNNING:
+            return f"job {run.job_run_id} is still running according to the {job.type.value} runner"
+        return None
 
     # ------------------------------------------------------------------ reading
 
@@ -1052,6 +1223,12 @@ class Interlock:
             current = self.config(run.pipeline_id)
             if current is not None:
                 run = run.evolve(config_hash=current.hash, dry_run=current.pipeline.dry_run)
+            else:  # the pipeline was removed: no new attempt starts, the failure is final
+                removed = lifecycle.decide_removed(before, now)
+                assert removed.run is not None
+                run = removed.run.evolve(failure_category=run.failure_category)
+                kept = [d for d in transition.events if d.type != EventType.RETRY_SCHEDULED]
+                transition = Transition(run, [*kept, *removed.events])
         drafts = list(transition.events)
         if run.status == RunStatus.SUCCEEDED and before.status != RunStatus.SUCCEEDED:
             run, extra = self._on_success(run, now, first=before.succeeded_at is None)
@@ -1180,6 +1357,20 @@ def _check_trigger_granularity(
             f"{pipeline.id} has {pipeline.granularity.value} periods"
             + (f": {hint}" if hint else "")
         )
+
+
+def _forced(transition: Transition, unconfirmed: str) -> Transition:
+    """The transition with its first event recording that ``--force`` overrode the check
+    that the previous job ended."""
+    if not transition.events:
+        return transition
+    first = transition.events[0]
+    recorded = dataclasses.replace(
+        first,
+        message=f"{first.message} (--force: {unconfirmed})",
+        detail={**first.detail, "forced": True, "previousJobUnconfirmed": unconfirmed},
+    )
+    return Transition(transition.run, [recorded, *transition.events[1:]], transition.ledger)
 
 
 def _reopen_window(pipeline: Pipeline, now: datetime) -> datetime:

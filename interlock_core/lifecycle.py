@@ -14,7 +14,7 @@ from typing import Any
 
 from interlock_core.config.durations import format_duration
 from interlock_core.config.jobs import JobType
-from interlock_core.config.models import Pipeline, Rule, Validation
+from interlock_core.config.models import MatchMode, Pipeline, Rule, Validation
 from interlock_core.events import EventType
 from interlock_core.jobs.base import FailureCategory, JobHandle, JobState, JobStatus
 from interlock_core.rules import Evaluation, RuleResult, evaluate_rule, evaluate_rules
@@ -121,7 +121,9 @@ def gate_validation(pipeline: Pipeline) -> tuple[Rule | None, Validation]:
 
     The trigger condition is an extra first rule of every gate: for cron pipelines it is what
     the run waits for; for sensor-driven ones it re-confirms the sensor that opened the run. It
-    is skipped when the validation rules already contain the same rule (the seed repeats it).
+    is skipped when the validation rules already contain the same rule (the seed repeats it)
+    and the match mode is ALL — under ANY the repeated rule is one alternative among others,
+    so dropping the separate trigger rule would let the gate open without the trigger.
     """
     trigger = pipeline.schedule.trigger
     validation = pipeline.validation
@@ -130,14 +132,12 @@ def gate_validation(pipeline: Pipeline) -> tuple[Rule | None, Validation]:
     trigger_rule = Rule(
         key=trigger.key, check=trigger.check, field=trigger.field, value=trigger.value
     )
-    for rule in validation.rules:
-        if (rule.key, rule.check, rule.field, rule.value) == (
-            trigger_rule.key,
-            trigger_rule.check,
-            trigger_rule.field,
-            trigger_rule.value,
-        ):
-            return None, validation
+    if validation.match_mode == MatchMode.ALL and any(
+        (rule.key, rule.check, rule.field, rule.value)
+        == (trigger_rule.key, trigger_rule.check, trigger_rule.field, trigger_rule.value)
+        for rule in validation.rules
+    ):
+        return None, validation
     return trigger_rule, validation
 
 
@@ -281,12 +281,13 @@ def decide_waiting(
             )
         passed = base.evolve(gate_passed_at=run.gate_passed_at or now)
         if pipeline.dry_run:
+            # Not a success (no ``succeeded_at``): no job ran, so once dryRun is off the
+            # period runs for real, and its SLA is judged then.
             return Transition(
                 _finished(
                     passed,
                     RunStatus.SUCCEEDED,
                     now,
-                    succeeded_at=now,
                     message="dry run: the job would have been triggered",
                 ),
                 events,
@@ -341,6 +342,24 @@ def decide_waiting(
     # A gate that passed once and fails again (job-less, not yet claimed) is no longer ready.
     return Transition(
         base.evolve(next_action=NextAction.EVALUATE, due_at=next_at, gate_passed_at=None)
+    )
+
+
+def decide_removed(run: Run, now: dt.datetime) -> Transition:
+    """The pipeline's config was removed while the run had no job yet (WAITING, or between
+    submit tries): it ends FAILED with the reason, and nothing new starts for it. A job that
+    already runs is polled to its end and recorded as usual."""
+    message = "pipeline removed (its config was deleted); the run ends without a job"
+    return Transition(
+        _finished(
+            run,
+            RunStatus.FAILED,
+            now,
+            lease_owner=None,
+            lease_expires_at=None,
+            message=message,
+        ),
+        [_event(EventType.PIPELINE_REMOVED, message, reason="pipeline-removed")],
     )
 
 
@@ -734,17 +753,35 @@ def decide_claim(
     )
     return Transition(
         claimed,
-        [_event(EventType.RUN_CLAIMED, f"claimed by {owner} (attempt {attempt})", owner=owner)],
+        [
+            EventDraft(
+                EventType.RUN_CLAIMED,
+                f"claimed by {owner} (attempt {attempt})",
+                {"owner": owner},
+                attempt=attempt,  # a re-claim is about the new attempt, not the failed one
+            )
+        ],
     )
 
 
 def decide_report(
-    run: Run, outcome: str, owner: str | None, now: dt.datetime, message: str = ""
+    run: Run,
+    outcome: str,
+    owner: str | None,
+    now: dt.datetime,
+    message: str = "",
+    *,
+    force: bool = False,
 ) -> Transition:
     """The claim owner reports its run's outcome (``success`` or ``failed``).
 
+    A report that names no owner (an operator) is refused while another owner's claim is
+    live (CLAIMED): that owner is still working and will report itself. ``force`` overrides
+    this, and the CLAIM_REPORTED event records it.
+
     Raises:
-        ClaimRefused: the run is not claimed, or claimed by someone else.
+        ClaimRefused: the run is not claimed, claimed by someone else, or a live claim of
+            another owner is reported without ``force``.
     """
     if outcome not in {"success", "failed"}:
         raise ClaimRefused(f"outcome must be 'success' or 'failed', not {outcome!r}")
@@ -753,11 +790,25 @@ def decide_report(
         raise ClaimRefused(f"{run.pipeline_id} {run.period} is {run.status.value}, not claimed")
     if owner is not None and owner != run.owner:
         raise ClaimRefused(f"{run.pipeline_id} {run.period} is claimed by {run.owner}, not {owner}")
-    reported = _event(
+    forced = owner is None and run.status == RunStatus.CLAIMED
+    if forced and not force:
+        raise ClaimRefused(
+            f"{run.pipeline_id} {run.period} is claimed by {run.owner}, whose claim is live "
+            f"(until {run.claim_deadline:%Y-%m-%d %H:%M}Z); report as that owner, or pass "
+            "--force to report over it"
+            if run.claim_deadline
+            else f"{run.pipeline_id} {run.period} is claimed by {run.owner}; report as that "
+            "owner, or pass --force to report over it"
+        )
+    detail: dict[str, Any] = {"owner": run.owner, "outcome": outcome}
+    if forced:
+        detail["forced"] = True
+    reported = EventDraft(
         EventType.CLAIM_REPORTED,
-        f"{run.owner} reported {outcome}",
-        owner=run.owner,
-        outcome=outcome,
+        f"{run.owner} reported {outcome}"
+        if not forced
+        else f"an operator reported {outcome} over the live claim of {run.owner} (--force)",
+        detail,
     )
     if outcome == "success":
         return _with_prefix(

@@ -131,8 +131,9 @@ def sensors_for_period(sensors: Mapping[str, _SensorT], period: str) -> dict[str
 
     - ``name#P`` (either form of P) is seen as ``name`` and wins over an unsuffixed ``name``;
       it also stays visible under its own key.
-    - Keys suffixed with any other period (including the daily period of an hourly P, and
-      the hours of a daily P) are left out.
+    - For an hourly P, ``name#<its date>`` (a day-dated sensor) counts for every hour of that
+      date, as a ``date`` field alone does; the hour's own ``name#P`` wins over it.
+    - Keys suffixed with any other period (including the hours of a daily P) are left out.
     - An unsuffixed sensor counts as the latest value unless its data carries a ``date``
       (``YYYY-MM-DD``/``YYYYMMDD``) naming another date, or, for an hourly P, an ``hour``
       (``"00"``..``"23"``, UTC) naming another hour. Malformed ``date``/``hour`` values are
@@ -152,17 +153,28 @@ def sensors_for_period(sensors: Mapping[str, _SensorT], period: str) -> dict[str
     target = parse_period(period)
     view: dict[str, _SensorT] = {}
     aliases: dict[str, _SensorT] = {}
+    day_aliases: dict[str, _SensorT] = {}
     for key, sensor in sensors.items():
         name, suffix = split_period_suffix(key)
         if suffix is None:
             if _data_fits(_data_of(sensor), target):
                 view[key] = sensor
-        elif suffix == target:
-            view[key] = sensor
-            current = aliases.get(name)
-            if current is None or _is_newer(sensor, current):
-                aliases[name] = sensor
-    # Merged last so an alias wins over an unsuffixed key whatever the iteration order.
+            continue
+        if suffix == target:
+            tier = aliases
+        elif target.hour is not None and suffix.hour is None and suffix.date == target.date:
+            tier = day_aliases  # a day-dated sensor counts for every hour of its date
+        else:
+            continue
+        view[key] = sensor
+        current = tier.get(name)
+        if current is None or _is_newer(sensor, current):
+            tier[name] = sensor
+    # Merged last so an alias wins over an unsuffixed key whatever the iteration order, and
+    # the period's own hour wins over its day.
+    for name, sensor in day_aliases.items():
+        if name not in view or _period_fields(_data_of(view[name]))[1] is None:
+            view[name] = sensor
     view.update(aliases)
     return view
 
@@ -229,6 +241,30 @@ def named_period(key: str, data: Any, now: dt.datetime) -> str | None:
     if date is not None:
         return str(Period(date))
     return None
+
+
+def period_copy_key(
+    key: str, data: Any, now: dt.datetime, granularity: Granularity | None = None
+) -> str | None:
+    """The key under which a write is also kept for the period its data names (DESIGN §4
+    "Each period keeps its own data"): ``name#P`` for an unsuffixed key whose ``date``/``hour``
+    fields name P; None when the key already carries a period or the data names none.
+
+    Args:
+        key: the sensor key being written.
+        data: the data being written.
+        now: for an ``hour`` without a ``date`` (see :func:`named_period`).
+        granularity: the pipeline's, when known: a daily pipeline keeps a write that names
+            an hour under its date (``name#YYYY-MM-DD``), the key its daily period reads.
+    """
+    if split_period_suffix(key)[1] is not None:
+        return None
+    named = named_period(key, data, now)
+    if named is None:
+        return None
+    if granularity == Granularity.DAILY:
+        named = daily_period(parse_period(named).date)
+    return f"{key}#{named}"
 
 
 def check_sensor_write(key: str, data: Any) -> None:

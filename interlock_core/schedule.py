@@ -38,6 +38,7 @@ MAX_TICKS = 10_000
 _DAY = dt.timedelta(days=1)
 _HOUR = dt.timedelta(hours=1)
 _MIDNIGHT = dt.time(0, 0)
+_MICROSECOND = dt.timedelta(microseconds=1)
 
 
 # --------------------------------------------------------------------------- exclusions
@@ -496,7 +497,8 @@ def _ticks_near(pipeline: Pipeline, low: dt.datetime, high: dt.datetime) -> Iter
 def schedule_instant(pipeline: Pipeline, period: str) -> dt.datetime:
     """When the run for ``period`` is scheduled: the anchor of its deadlines (DESIGN.md §6).
 
-    * Hourly periods: the start of the hour after the period (H+1), whatever the pipeline.
+    * Hourly periods: the start of the hour after the period (H+1); for a cron pipeline whose
+      tick producing the period comes later (``periodOffset`` below ``-1h``), that tick.
     * Daily periods of cron or inclusion pipelines: the tick that produces the period (the
       period offset inverted: with ``-1d`` the tick of the next local day). When no tick
       produces it (a weekday cron asked about a Sunday), local midnight of the date the
@@ -515,10 +517,17 @@ def schedule_instant(pipeline: Pipeline, period: str) -> dt.datetime:
         ValueError: the period is invalid.
     """
     parsed = parse_period(period)
-    if parsed.hour is not None:
-        return parsed.start_utc + _HOUR
-    tz = pipeline.schedule.tz
     schedule = pipeline.schedule
+    if parsed.hour is not None:
+        after = parsed.start_utc + _HOUR
+        if not schedule.cron:
+            return after
+        # As for daily periods, the tick that opens the run anchors it: with periodOffset -2h
+        # the 10:05 tick opens T08, whose window must not have closed at 09:45 already.
+        low = parsed.start_utc - schedule.period_offset
+        ticks = cron_ticks(pipeline, low - _MICROSECOND, low + _HOUR - _MICROSECOND)
+        return max(after, ticks[0]) if ticks else after
+    tz = pipeline.schedule.tz
     if not schedule.cron and schedule.include is None:
         return local_instant(parsed.date + _DAY, _MIDNIGHT, tz)
     # A tick at local time L produces date(L + offset) == P, so L lies in this window.
@@ -554,8 +563,9 @@ def schedule_date(pipeline: Pipeline, period: str) -> dt.date:
 def trigger_deadline_at(pipeline: Pipeline, period: str) -> dt.datetime | None:
     """When the window for the trigger condition of ``period`` closes.
 
-    ``schedule.trigger.deadline`` read in ``schedule.timezone``: ``HH:MM`` on the schedule
-    date, ``:MM`` in the schedule hour (H+1 for hourly periods); see :func:`next_deadline`
+    ``schedule.trigger.deadline`` read in ``schedule.timezone`` (else ``sla.timezone``, else
+    UTC: ``Pipeline.trigger_tz``): ``HH:MM`` on the schedule date, ``:MM`` in the schedule
+    hour (H+1 for hourly periods, or the opening tick when later); see :func:`next_deadline`
     for a deadline that would fall before the schedule instant.
 
     Args:
@@ -572,7 +582,7 @@ def trigger_deadline_at(pipeline: Pipeline, period: str) -> dt.datetime | None:
     if trigger is None or trigger.deadline is None:
         return None
     anchor = schedule_instant(pipeline, period)
-    return next_deadline(anchor, trigger.deadline, pipeline.schedule.tz)
+    return next_deadline(anchor, trigger.deadline, pipeline.trigger_tz)
 
 
 def evaluation_window_end(pipeline: Pipeline, period: str, opened_at: dt.datetime) -> dt.datetime:

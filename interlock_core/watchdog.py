@@ -13,7 +13,7 @@ from collections.abc import Callable
 from interlock_core import lifecycle, periods, schedule, sla
 from interlock_core.config.durations import format_duration
 from interlock_core.config.stored import ActiveConfig
-from interlock_core.engine import FIRST_APPLIED, Interlock, sensor_period
+from interlock_core.engine import Interlock, sensor_period
 from interlock_core.events import Event, EventType
 from interlock_core.lifecycle import EventDraft
 from interlock_core.rules import evaluate_rule
@@ -75,12 +75,19 @@ def run_watchdog(engine: Interlock) -> list[Event]:
 
 
 def _since(engine: Interlock, pipeline_id: str, now: dt.datetime) -> dt.datetime:
-    """Where catch-up starts: CATCH_UP ago, but never before the pipeline was first applied."""
-    marker = engine.store.get_marker(pipeline_id, FIRST_APPLIED)
+    """Where catch-up starts: CATCH_UP ago, but never before the pipeline was first applied
+    (nor before its return after a removal)."""
+    applied = engine.applied_since(pipeline_id)
     start = now - CATCH_UP
-    if marker is not None and marker.created_at > start:
-        start = marker.created_at
+    if applied is not None and applied > start:
+        start = applied
     return start
+
+
+def _scheduled_before(active: ActiveConfig, period: str, since: dt.datetime) -> bool:
+    """Whether the period's run was due before the pipeline was applied (or while it was
+    removed): such a period gets no SLA, deadline or "not started" alert."""
+    return schedule.schedule_instant(active.pipeline, period) < since
 
 
 def check_scheduled_runs(
@@ -114,7 +121,10 @@ def check_scheduled_runs(
     )
     origin = RunOrigin.CRON if pipeline.schedule.cron else RunOrigin.INCLUSION
     for period, tick in by_period.items():
-        if engine.store.get_run(pipeline.id, period) is not None:
+        run = engine.store.get_run(pipeline.id, period)
+        if run is not None:
+            if period == latest_period:  # only a dry run so far: it runs for real now
+                engine.run_dry_period_for_real(active, run, now)
             continue
         if period == latest_period:
             engine.open_run(pipeline.id, period, origin)
@@ -190,7 +200,11 @@ def check_trigger_recovery(
         period = sensor_period(pipeline, sensor, sensor.written_at or now)
         if periods.parse_period(period).granularity != pipeline.granularity:
             continue  # names a period this pipeline never has (written before a config change)
-        if engine.store.get_run(pipeline.id, period) is not None:
+        existing = engine.store.get_run(pipeline.id, period)
+        if existing is not None:
+            if period == schedule.current_period(pipeline, now):
+                # Only a dry run so far and dryRun is now off: the current period runs for real.
+                engine.run_dry_period_for_real(active, existing, now)
             continue
         announce = EventDraft(
             EventType.TRIGGER_RECOVERED,
@@ -220,9 +234,12 @@ def check_trigger_deadlines(
     if trigger is None or trigger.deadline is None or pipeline.dry_run:
         return []
     published: list[Event] = []
+    since = _since(engine, pipeline.id, now)
     for period in _recent_periods(engine, active, now):
         deadline = schedule.trigger_deadline_at(pipeline, period)
-        if deadline is None or now < deadline or deadline < _since(engine, pipeline.id, now):
+        if deadline is None or now < deadline or deadline < since:
+            continue
+        if _scheduled_before(active, period, since):
             continue
         if schedule.is_excluded_period(pipeline, active.calendars, period):
             continue
@@ -327,11 +344,15 @@ def check_sla(engine: Interlock, active: ActiveConfig, now: dt.datetime) -> list
         deadlines = sla.absolute_deadlines(pipeline, period)
         if deadlines is None or deadlines.breach_at <= first:
             continue
+        if _scheduled_before(active, period, first):
+            continue
         if schedule.is_excluded_period(pipeline, active.calendars, period):
             continue
         run = engine.store.get_run(pipeline.id, period)
         if run is not None and run.succeeded_at is not None:
             continue  # delivered once: a later rerun does not un-meet the SLA
+        if run is not None and _dry_run_result(run):
+            continue  # watched again once it runs for real
         published.extend(
             _sla_alert(engine, pipeline.id, period, run, deadlines, now, relative=False)
         )
@@ -345,7 +366,7 @@ def check_relative_sla(engine: Interlock, active: ActiveConfig, now: dt.datetime
         return []
     published: list[Event] = []
     for run in engine.store.list_runs(pipeline.id, None, limit=50):
-        if run.trigger_arrived_at is None or run.succeeded_at is not None:
+        if run.trigger_arrived_at is None or run.succeeded_at is not None or _dry_run_result(run):
             continue
         if run.trigger_arrived_at < now - CATCH_UP:
             continue
@@ -450,6 +471,12 @@ def _tick_periods(
             cached[schedule.period_of_tick(active.pipeline, tick)] = tick
         _TICK_PERIODS[key] = cached
     return cached
+
+
+def _dry_run_result(run: Run) -> bool:
+    """A period that so far only passed a dry run: no job ran, and no SLA is judged until it
+    runs for real."""
+    return run.dry_run and run.status == RunStatus.SUCCEEDED
 
 
 def _iso(value: dt.datetime | None) -> str | None:

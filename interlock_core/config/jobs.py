@@ -4,12 +4,31 @@ import urllib.parse
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 # Environment variable names, e.g. ``tokenEnv: DATABRICKS_TOKEN``.
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-PositiveSeconds = Annotated[float, Field(gt=0, le=86_400)]
+
+
+def _not_bool(value: Any) -> Any:
+    # pydantic's lax mode reads ``timeout: true`` as 1 second; a bool here is a typo.
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number of seconds, got {value!r}")
+    return value
+
+
+PositiveSeconds = Annotated[float, BeforeValidator(_not_bool), Field(gt=0, le=86_400)]
 
 
 class JobType(StrEnum):
@@ -116,7 +135,7 @@ class HttpJob(JobConfigBase):
     success_values: list[str] = Field(default_factory=lambda: ["success", "succeeded"])
     failure_values: list[str] = Field(default_factory=lambda: ["failed", "error"])
     run_id_field: str = "run_id"
-    allow_private_network: bool = False
+    allow_private_network: StrictBool = False
 
     @field_validator("url", "status_url")
     @classmethod
@@ -138,7 +157,7 @@ class AirflowJob(JobConfigBase):
     password_env: EnvName | None = None
     mwaa_environment: str | None = None
     region: str | None = None
-    allow_private_network: bool = False
+    allow_private_network: StrictBool = False
 
     @field_validator("url")
     @classmethod
@@ -160,13 +179,13 @@ class DatabricksJob(JobConfigBase):
     """A Databricks job run through Jobs API 2.1 ``run-now``."""
 
     workspace_url: str
-    job_id: int | str
+    job_id: StrictInt | str
     token_env: EnvName = "DATABRICKS_TOKEN"  # noqa: S105  # the variable's name, not a secret
     headers: Headers = Field(default_factory=dict)
     arguments: dict[str, str] = Field(default_factory=dict)  # notebook_params (Go name)
     job_parameters: dict[str, str] = Field(default_factory=dict)
     timeout: PositiveSeconds = 30
-    allow_private_network: bool = False
+    allow_private_network: StrictBool = False
 
     @field_validator("workspace_url")
     @classmethod
@@ -180,7 +199,7 @@ class GlueJob(JobConfigBase):
     job_name: str
     arguments: dict[str, str] = Field(default_factory=dict)
     region: str | None = None
-    verify_success: bool = False  # the false-success check of the driver log
+    verify_success: StrictBool = False  # the false-success check of the driver log
     log_group: str | None = None
 
 

@@ -736,6 +736,8 @@ def _unset(model: type[BaseModel], name: str, value: Any) -> bool:
     info = model.model_fields[name]
     if info.is_required() or info.annotation is Any:
         return False  # a missing id stays an error; a rule's ``value: ""`` is a real value
+    if value == "" and any(getattr(meta, "min_length", 0) for meta in info.metadata):
+        return False  # a field that declares a minimum length reports "" (``driftField: ""``)
     return value is None or (isinstance(value, str) and value == "")
 
 

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -16,6 +16,8 @@ from pydantic import (
     Field,
     PlainSerializer,
     SerializeAsAny,
+    StrictBool,
+    StrictInt,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -96,6 +98,17 @@ Date = Annotated[dt.date, BeforeValidator(_to_date)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:#-]{1,200}$")]
 
 
+def _not_bool(value: Any) -> Any:
+    # pydantic's lax mode reads True as 1.0; a bool where a number belongs is a typo.
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    return value
+
+
+# A number that is not a bool (strict types: ``maxRetries: true`` is an error, not 1).
+StrictFloat = Annotated[float, BeforeValidator(_not_bool)]
+
+
 class ConfigModel(BaseModel):
     """Base: camelCase aliases, unknown keys are errors, frozen."""
 
@@ -154,6 +167,8 @@ class Rule(ConfigModel):
             raise ValueError(f"check {check.value!r} needs a field")
         if check in NUMERIC_CHECKS and not _is_numeric_literal(self.value):
             raise ValueError(f"check {check.value!r} needs a numeric value, got {self.value!r}")
+        if check in {Check.EQUALS, Check.NEQ, Check.IN} and self.value is None:
+            raise ValueError(f"check {check.value!r} needs a value")
         if check == Check.IN and not isinstance(self.value, list):
             raise ValueError(f"check 'in' needs a list value, got {self.value!r}")
         if check in AGE_CHECKS:
@@ -196,7 +211,7 @@ class EvaluationSettings(ConfigModel):
 class Exclude(ConfigModel):
     """Periods that open no run."""
 
-    weekends: bool = False
+    weekends: StrictBool = False
     dates: list[Date] = Field(default_factory=list)
     calendars: list[Name] = Field(default_factory=list)
     holidays: str | None = None  # Go: parsed, never used; kept so Go files load
@@ -231,12 +246,21 @@ class Schedule(ConfigModel):
             raise ValueError(f"invalid cron expression {value!r}")
         if len(value.split()) != 5:
             raise ValueError(f"cron expression {value!r} must have 5 fields")
+        if not _cron_fires(value):
+            raise ValueError(
+                f"cron expression {value!r} never fires (no such date, e.g. 30 February)"
+            )
         return value
 
     @model_validator(mode="after")
     def _cron_or_include(self) -> "Schedule":
         if self.cron and self.include is not None:
             raise ValueError("cron and include are mutually exclusive")
+        if self.period_offset and not self.cron and self.include is None:
+            raise ValueError(
+                "periodOffset needs schedule.cron: it shifts the period of a tick, and without "
+                "cron (or include) there is no tick"
+            )
         return self
 
     @property
@@ -252,7 +276,7 @@ class SLA(ConfigModel):
     expected_duration: PositiveDuration | None = None
     max_duration: PositiveDuration | None = None
     timezone: TimeZoneName = "UTC"
-    critical: bool = False
+    critical: StrictBool = False
 
     @field_validator("max_duration")
     @classmethod
@@ -301,12 +325,12 @@ class Job(ConfigModel):
     type: JobType | None = None
     # validate_default: a typed job with no config at all must still report its required keys
     config: SerializeAsAny[JobConfigBase] | None = Field(default=None, validate_default=True)
-    max_retries: int = Field(default=0, ge=0, le=10)
-    max_code_retries: int = Field(default=1, ge=0, le=3)
-    max_drift_reruns: int = Field(default=1, ge=0, le=5)
-    max_manual_reruns: int = Field(default=1, ge=0, le=5)
-    job_poll_window_seconds: int = 3600
-    job_check_interval_seconds: int = Field(default=60, ge=1, le=3600)
+    max_retries: StrictInt = Field(default=0, ge=0, le=10)
+    max_code_retries: StrictInt = Field(default=1, ge=0, le=3)
+    max_drift_reruns: StrictInt = Field(default=1, ge=0, le=5)
+    max_manual_reruns: StrictInt = Field(default=1, ge=0, le=5)
+    job_poll_window_seconds: StrictInt = 3600
+    job_check_interval_seconds: StrictInt = Field(default=60, ge=1, le=3600)
     claim_timeout: PositiveDuration = dt.timedelta(hours=6)
 
     @field_validator("config", mode="before")
@@ -359,8 +383,8 @@ class PostRun(ConfigModel):
     """Checks after a successful run: drift against the baseline, then the post-run rules."""
 
     rules: list[Rule] = Field(default_factory=list)
-    drift_field: str = "sensor_count"
-    drift_threshold: float = Field(default=0.0, ge=0)
+    drift_field: str = Field(default="sensor_count", min_length=1)
+    drift_threshold: StrictFloat = Field(default=0.0, ge=0)
     sensor_timeout: PositiveDuration = dt.timedelta(hours=2)
     evaluation: PostRunEvaluation | None = None
 
@@ -382,7 +406,7 @@ class Pipeline(ConfigModel):
     validation: Validation = Field(default_factory=Validation)
     job: Job | None = None
     post_run: PostRun | None = None
-    dry_run: bool = False
+    dry_run: StrictBool = False
 
     @model_validator(mode="after")
     def _cross_field(self) -> "Pipeline":
@@ -423,9 +447,31 @@ class Pipeline(ConfigModel):
             return Granularity.HOURLY
         return Granularity.DAILY
 
+    @property
+    def trigger_tz(self) -> ZoneInfo:
+        """The zone trigger deadlines are read in: ``schedule.timezone`` when set, else
+        ``sla.timezone``, else UTC (Go §7.6: a config that sets only ``sla.timezone`` keeps
+        its deadlines)."""
+        if "timezone" in self.schedule.model_fields_set or self.sla is None:
+            return self.schedule.tz
+        return self.sla.tz
+
     def to_document(self) -> dict[str, Any]:
         """The config as a JSON-ready dict with camelCase keys (round-trips through load)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        document = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if "timezone" not in self.schedule.model_fields_set:
+            # Whether schedule.timezone was set matters (trigger_tz): keep it unset.
+            document.get("schedule", {}).pop("timezone", None)
+        return document
+
+
+def _cron_fires(cron: str) -> bool:
+    """Whether a cron expression matches any instant (``0 8 30 2 *`` never does)."""
+    try:
+        croniter(cron, dt.datetime(2000, 1, 1), max_years_between_matches=8).get_next(dt.datetime)
+    except CroniterBadDateError:
+        return False
+    return True
 
 
 def _single_value(field: str) -> bool:

@@ -183,7 +183,7 @@ def test_other_periods_suffixes_are_dropped() -> None:
     assert got == {}
 
 
-def test_hourly_period_ignores_daily_and_other_hour_suffixes() -> None:
+def test_hourly_period_prefers_its_hour_over_its_day_and_ignores_other_hours() -> None:
     got = view(
         "2026-03-04T23",
         sensor("ready#2026-03-04", status="day"),
@@ -191,7 +191,38 @@ def test_hourly_period_ignores_daily_and_other_hour_suffixes() -> None:
         sensor("ready#2026-03-05T00", status="next hour, next day"),
         sensor("ready#20260304T23", status="hour 23"),
     )
-    assert got == {"ready": {"status": "hour 23"}, "ready#20260304T23": {"status": "hour 23"}}
+    assert got == {
+        "ready": {"status": "hour 23"},
+        "ready#20260304T23": {"status": "hour 23"},
+        "ready#2026-03-04": {"status": "day"},
+    }
+
+
+@pytest.mark.parametrize(
+    "day_dated",
+    [
+        pytest.param({"ready#2026-03-04": {"status": "day"}}, id="suffix"),
+        pytest.param({"ready#20260304": {"status": "day"}}, id="compact-suffix"),
+        pytest.param({"ready": {"status": "day", "date": "2026-03-04"}}, id="date-field"),
+    ],
+)
+def test_a_day_dated_sensor_counts_for_every_hour_of_its_date(
+    day_dated: dict[str, dict[str, Any]],
+) -> None:
+    for hour in ("2026-03-04T00", "2026-03-04T13", "2026-03-04T23"):
+        assert sensors_for_period(day_dated, hour)["ready"]["status"] == "day"
+    assert "ready" not in sensors_for_period(day_dated, "2026-03-05T00")
+    assert "ready" not in sensors_for_period(day_dated, "2026-03-03T23")
+
+
+def test_a_day_dated_suffix_wins_over_an_undated_sensor_but_not_over_the_hour() -> None:
+    sensors = {
+        "ready": {"status": "undated"},
+        "ready#2026-03-04": {"status": "day"},
+        "ready#2026-03-04T07": {"status": "hour 7"},
+    }
+    assert sensors_for_period(sensors, "2026-03-04T06")["ready"]["status"] == "day"
+    assert sensors_for_period(sensors, "2026-03-04T07")["ready"]["status"] == "hour 7"
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from interlock_core.config.models import Check, Rule, Validation
 from interlock_core.periods import (
+    Period,
     check_sensor_write,
     parse_period,
     period_of_sensor,
@@ -263,13 +264,17 @@ def test_period_functions_never_raise_on_any_key_or_data(
 ) -> None:
     target = parse_period(period)
     seen = sensors_for_period(sensors, period)
+    # An hourly target also sees its date's day-dated sensors (DESIGN §4).
+    day = Period(target.date) if target.hour is not None else target
     suffixed_for_target = {
-        key: sensor for key, sensor in sensors.items() if split_period_suffix(key)[1] == target
+        key: sensor
+        for key, sensor in sensors.items()
+        if split_period_suffix(key)[1] in (target, day)
     }
     for key, sensor in seen.items():
         if key in sensors:
             assert sensor is sensors[key] or split_period_suffix(key)[1] is None
-            assert split_period_suffix(key)[1] in (None, target)
+            assert split_period_suffix(key)[1] in (None, target, day)
         else:
             # An alias: it stands for a key suffixed with exactly this period.
             assert any(

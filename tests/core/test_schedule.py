@@ -270,7 +270,7 @@ def test_is_excluded_period(period: str, expected: str | None) -> None:
             ],
             id="ny-spring-forward-hourly-continuous",
         ),
-        pytest.param("0 0 30 2 *", "UTC", utc(2026, 1, 1), utc(2027, 1, 1), [], id="never"),
+        pytest.param("0 0 29 2 *", "UTC", utc(2026, 1, 1), utc(2027, 1, 1), [], id="leap-day"),
         pytest.param("0 8 * * *", "UTC", utc(2026, 3, 5), utc(2026, 3, 5), [], id="empty-range"),
         pytest.param("0 8 * * *", "UTC", utc(2026, 3, 6), utc(2026, 3, 5), [], id="reversed"),
     ],
@@ -472,7 +472,7 @@ def test_schedule_ticks_dispatch() -> None:
             utc(2026, 3, 7, 7, 30),
             id="spring-forward-before-shifted",
         ),
-        pytest.param({"cron": "0 0 30 2 *"}, utc(2026, 3, 4), None, id="never"),
+        pytest.param({"cron": "0 0 29 2 *"}, utc(2026, 3, 4), utc(2024, 2, 29), id="leap-day"),
         pytest.param({"include": INCLUDE}, utc(2026, 4, 1), utc(2026, 3, 31), id="include-between"),
         pytest.param({"include": INCLUDE}, utc(2026, 3, 7, 23), None, id="include-before-first"),
         pytest.param({}, utc(2026, 3, 4), None, id="sensor-driven"),
@@ -727,11 +727,25 @@ def test_current_period_hourly_inferred_from_mm_deadline() -> None:
             {}, "20261231T23", utc(2027, 1, 1), "2027-01-01", id="hourly-compact-year-end"
         ),
         pytest.param(
-            {"cron": "5 * * * *", "periodOffset": "-1h"},
-            "2026-03-04T09",
-            utc(2026, 3, 4, 10),
+            {"cron": "5 * * * *"},
+            "2026-03-04T10",
+            utc(2026, 3, 4, 11),
             "2026-03-04",
             id="hourly-cron-h-plus-1",
+        ),
+        pytest.param(
+            {"cron": "5 * * * *", "periodOffset": "-1h"},
+            "2026-03-04T09",
+            utc(2026, 3, 4, 10, 5),
+            "2026-03-04",
+            id="hourly-cron-offset-1h-its-tick",
+        ),
+        pytest.param(
+            {"cron": "5 * * * *", "periodOffset": "-2h"},
+            "2026-03-04T23",
+            utc(2026, 3, 5, 1, 5),
+            "2026-03-05",
+            id="hourly-cron-offset-2h-its-tick",
         ),
     ],
 )
@@ -900,6 +914,39 @@ def test_trigger_deadline_at(
     doc: dict[str, Any], period: str, expected: dt.datetime | None
 ) -> None:
     assert schedule.trigger_deadline_at(make(doc), period) == expected
+
+
+@pytest.mark.parametrize(
+    ("schedule_doc", "sla_doc", "expected"),
+    [
+        pytest.param(
+            {"cron": "0 8 * * *"}, {"timezone": NY}, utc(2026, 3, 4, 16), id="sla-timezone"
+        ),
+        pytest.param(
+            {"cron": "0 8 * * *", "timezone": "UTC"},
+            {"timezone": NY},
+            utc(2026, 3, 4, 11),
+            id="schedule-timezone-wins",
+        ),
+        pytest.param(
+            {"cron": "0 8 * * *", "timezone": NY},
+            {"timezone": LONDON},
+            utc(2026, 3, 4, 16),
+            id="schedule-timezone-wins-over-sla",
+        ),
+        pytest.param({"cron": "0 8 * * *"}, None, utc(2026, 3, 4, 11), id="utc"),
+    ],
+)
+def test_trigger_deadline_zone_is_schedule_then_sla_then_utc(
+    schedule_doc: dict[str, Any], sla_doc: dict[str, Any] | None, expected: dt.datetime
+) -> None:
+    doc = {**schedule_doc, "trigger": {"key": "go", "check": "exists", "deadline": "11:00"}}
+    extra = {"sla": sla_doc} if sla_doc is not None else {}
+    pipeline = make(doc, **extra)
+    assert schedule.trigger_deadline_at(pipeline, "2026-03-04") == expected
+    # The store keeps whether schedule.timezone was set (the config round-trips).
+    stored = Pipeline.model_validate(pipeline.to_document())
+    assert schedule.trigger_deadline_at(stored, "2026-03-04") == expected
 
 
 @pytest.mark.parametrize(

@@ -16,18 +16,23 @@ File format (YAML)::
         - {submit: error, category: TRANSIENT}           # attempt 2 ...
     steps:
       - emit: {pipeline: p, key: k, data: {...}, period: 2026-03-04}
+      - emit: {..., controller: false}   # no controller pass after it (a write lands first)
+      - pass: {}           # one controller pass
       - wait: 10m          # move the clock minute by minute, running the controller each minute
       - at: 2026-03-04T09:00:00Z   # same, up to an instant
       - expect: [RUN_OPENED, VALIDATION_PASSED]    # event types since the last expect, in order
       - expect_run: {pipeline: p, period: 2026-03-04, status: RUNNING, attempt: 1}
-      - rerun: {pipeline: p, period: 2026-03-04, reason: manual, accepted: true}
-      - claim / report / resolve / apply (new pipeline documents) ...
+      - rerun: {pipeline: p, period: 2026-03-04, reason: manual, accepted: true, force: false}
+      - claim / report / resolve (each with accepted: and force:) / apply (new documents) ...
+      - remove: [p]        # p's file is deleted: the others are applied with removal
+      - expect_event: {type: RUN_CLAIMED, attempt: 2, detail: {owner: x}}  # latest of a type
     final:
       runs: {"p/2026-03-04": SUCCEEDED}
       submissions: {p: 1}
 """
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +43,7 @@ from interlock_core.clock import ManualClock
 from interlock_core.config.calendars import Calendar
 from interlock_core.config.durations import parse_duration
 from interlock_core.config.models import Pipeline
-from interlock_core.engine import Interlock
+from interlock_core.engine import Interlock, InterlockError
 from interlock_core.events import EventType
 from interlock_core.jobs.base import (
     FailureCategory,
@@ -135,6 +140,11 @@ def _instant(text: Any) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+def _force(arg: dict[str, Any]) -> dict[str, Any]:
+    """``force=`` for the engine call, only when the step names it."""
+    return {"force": arg["force"]} if "force" in arg else {}
+
+
 class PipelineSetStub:
     """The shape ``Interlock.apply`` reads from a PipelineSet."""
 
@@ -160,11 +170,16 @@ class ScenarioPlayer:
             name: Calendar.model_validate({"name": name, **body})
             for name, body in (self.spec.get("calendars") or {}).items()
         }
+        self.documents: dict[str, Any] = {}
         self._apply(self.spec["pipelines"])
 
-    def _apply(self, documents: dict[str, Any]) -> None:
-        pipelines = {pid: Pipeline.model_validate(doc) for pid, doc in documents.items()}
-        self.engine.apply(PipelineSetStub(pipelines, self.calendars), remove_missing=False)
+    def _apply(self, documents: dict[str, Any], *, remove: Collection[str] = ()) -> None:
+        self.documents.update(documents)
+        for pipeline_id in remove:
+            self.documents.pop(pipeline_id, None)
+        source = self.documents if remove else documents
+        pipelines = {pid: Pipeline.model_validate(doc) for pid, doc in source.items()}
+        self.engine.apply(PipelineSetStub(pipelines, self.calendars), remove_missing=bool(remove))
 
     def advance_all(self) -> None:
         for _ in range(10):
@@ -208,7 +223,8 @@ class ScenarioPlayer:
             self.engine.emit(
                 arg["pipeline"], arg["key"], arg.get("data", {}), str(period) if period else None
             )
-            self.control_loop()
+            if arg.get("controller", True):  # false: the next write lands before the pass
+                self.control_loop()
         elif kind == "wait":
             self.move_to(self.clock.now() + parse_duration(str(arg)))
         elif kind == "at":
@@ -218,6 +234,8 @@ class ScenarioPlayer:
             self.move_to(self.clock.now() + parse_duration(str(arg)), every)
         elif kind == "set_clock":  # the controller was down: move time without running it
             self.clock.set(_instant(arg))
+        elif kind == "pass":
+            self.control_loop()
         elif kind == "advance":
             self.advance_all()
         elif kind == "watchdog":
@@ -244,7 +262,10 @@ class ScenarioPlayer:
                 )
         elif kind == "rerun":
             result = self.engine.request_rerun(
-                arg["pipeline"], str(arg["period"]), arg.get("reason", "manual")
+                arg["pipeline"],
+                str(arg["period"]),
+                arg.get("reason", "manual"),
+                **_force(arg),
             )
             assert result.accepted == arg.get("accepted", True), result.message
             self.control_loop()
@@ -256,15 +277,49 @@ class ScenarioPlayer:
                 refused = str(exc)
             assert (refused is None) == arg.get("accepted", True), refused or "claim was accepted"
         elif kind == "report":
-            self.engine.report(
-                arg["pipeline"], str(arg["period"]), arg["outcome"], arg.get("owner")
-            )
+            try:
+                self.engine.report(
+                    arg["pipeline"],
+                    str(arg["period"]),
+                    arg["outcome"],
+                    arg.get("owner"),
+                    **_force(arg),
+                )
+                refused = None
+            except ClaimRefused as exc:
+                refused = str(exc)
+            assert (refused is None) == arg.get("accepted", True), refused or "report was accepted"
             self.control_loop()
         elif kind == "resolve":
-            self.engine.resolve(arg["pipeline"], str(arg["period"]), arg["resolution"])
+            try:
+                self.engine.resolve(
+                    arg["pipeline"],
+                    str(arg["period"]),
+                    arg["resolution"],
+                    **_force(arg),
+                )
+                refused = None
+            except InterlockError as exc:
+                refused = str(exc)
+            assert (refused is None) == arg.get("accepted", True), refused or "resolve was accepted"
             self.control_loop()
+        elif kind == "expect_event":  # the latest event of a type: its attempt and detail
+            matching = [e for e in self.engine.events() if e.type.value == arg["type"]]
+            assert matching, f"no {arg['type']} event"
+            event = matching[-1]
+            if "attempt" in arg:
+                assert event.attempt == arg["attempt"], (
+                    f"{arg['type']} attempt {event.attempt}, expected {arg['attempt']}"
+                )
+            for name, value in (arg.get("detail") or {}).items():
+                assert event.detail.get(name) == value, (
+                    f"{arg['type']} detail {name}={event.detail.get(name)!r}, expected {value!r}"
+                )
         elif kind == "apply":
             self._apply(arg)
+            self.control_loop()
+        elif kind == "remove":  # pipeline files deleted: apply the rest (PIPELINE_REMOVED)
+            self._apply({}, remove=list(arg))
             self.control_loop()
         elif kind == "apply_invalid":
             from interlock_core.config.errors import ConfigError, ConfigIssue

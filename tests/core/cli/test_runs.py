@@ -1,9 +1,11 @@
 """``status``, ``claim``, ``report``, ``rerun`` and ``resolve``."""
 
+import datetime as dt
 import json
 
 import pytest
 
+from interlock_core.runs import Run, RunStatus
 from tests.core.cli.conftest import PERIOD, Cli
 
 OWNER = "airflow:dag/run-1"
@@ -92,11 +94,30 @@ def test_claim_and_report_success(ready_cli: Cli) -> None:
 
 def test_report_failed_with_message(ready_cli: Cli) -> None:
     _claimed(ready_cli)
-    result = ready_cli("report", "inventory", PERIOD, "failed", "--message", "disk full", "--json")
+    result = ready_cli(
+        "report", "inventory", PERIOD, "failed", "--owner", OWNER, "--message", "disk full",
+        "--json",
+    )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["status"] == "FAILED"
     assert document["message"] == "disk full"
+
+
+def test_report_without_owner_over_a_live_claim_needs_force(ready_cli: Cli) -> None:
+    _claimed(ready_cli)
+    refused = ready_cli("report", "inventory", PERIOD, "success")
+    assert refused.exit_code == 1
+    assert f"claimed by {OWNER}" in refused.stderr and "--force" in refused.stderr
+    run = ready_cli.store().get_run("inventory", PERIOD)
+    assert run is not None and run.status.value == "CLAIMED"
+
+    forced = ready_cli("report", "inventory", PERIOD, "success", "--force")
+    assert forced.exit_code == 0, forced.stderr
+    reported = [
+        e for e in ready_cli.store().query_events("inventory") if e.type.value == "CLAIM_REPORTED"
+    ]
+    assert reported[-1].detail["forced"] is True and reported[-1].detail["owner"] == OWNER
 
 
 @pytest.mark.parametrize(
@@ -288,3 +309,50 @@ def test_an_accepted_rerun_names_its_attempt_even_if_the_message_does_not() -> N
     assert _with_new_attempt("rerun accepted", run) == "rerun accepted (new attempt 4)"
     assert _with_new_attempt("reopened as attempt 4", run) == "reopened as attempt 4"
     assert _with_new_attempt("rerun accepted", None) == "rerun accepted"
+
+
+def test_resolve_retry_of_an_uncertain_run_needs_force(ready_cli: Cli) -> None:
+    now = dt.datetime.now(dt.UTC)
+    store = ready_cli.store()
+    store.create_run(
+        Run(
+            pipeline_id="orders",
+            period=PERIOD,
+            status=RunStatus.UNCERTAIN,
+            opened_at=now,
+            attempt_started_at=now,
+            updated_at=now,
+            finished_at=now,
+        )
+    )
+    refused = ready_cli("resolve", "orders", PERIOD, "--retry")
+    assert refused.exit_code == 1
+    assert "no job id was recorded" in refused.stderr and "--force" in refused.stderr
+    rerun = ready_cli("rerun", "orders", PERIOD)
+    assert rerun.exit_code == 1 and "no job id was recorded" in rerun.stderr
+
+    forced = ready_cli("resolve", "orders", PERIOD, "--retry", "--force", "--json")
+    assert forced.exit_code == 0, forced.stderr
+    assert json.loads(forced.stdout)["attempt"] == 2
+    resolved = ready_cli("events", "--type", "RUN_RESOLVED", "--json").stdout.splitlines()
+    assert json.loads(resolved[-1])["detail"]["forced"] is True
+
+
+def test_status_shows_a_dry_run_pass_as_a_dry_run(ready_cli: Cli) -> None:
+    now = dt.datetime.now(dt.UTC)
+    ready_cli.store().create_run(
+        Run(
+            pipeline_id="orders",
+            period=PERIOD,
+            status=RunStatus.SUCCEEDED,
+            opened_at=now,
+            attempt_started_at=now,
+            updated_at=now,
+            finished_at=now,
+            dry_run=True,
+            message="dry run: the job would have been triggered",
+        )
+    )
+    table = ready_cli("status", "orders")
+    assert table.exit_code == 0, table.stderr
+    assert "DRY_RUN" in table.stdout and "SUCCEEDED" not in table.stdout

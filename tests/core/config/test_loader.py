@@ -425,7 +425,7 @@ def test_go_unset_values_mean_the_default() -> None:
       type: http
       config: {url: "https://example.com", headers: , body: ""}
       maxRetries:
-    postRun: {driftField: "", sensorTimeout: "", rules: }
+    postRun: {driftField: , sensorTimeout: "", rules: }
     """
     pipeline = load_pipeline_text(textwrap.dedent(text))
     assert pipeline.schedule.timezone == "UTC"

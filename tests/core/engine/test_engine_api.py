@@ -145,7 +145,10 @@ def test_expired_lease_without_dedup_becomes_uncertain_and_resolve_ends_it(
     [alert] = engine.events("orders", types=[EventType.TRIGGER_UNCERTAIN])
     assert "interlock resolve orders 2026-03-04" in alert.message
     engine.runners["command"] = DedupRunner()
-    resolved = engine.resolve("orders", "2026-03-04", "retry", note="job never started")
+    # No job id was recorded: the runner cannot confirm that no job runs.
+    with pytest.raises(InterlockError, match="no job id was recorded"):
+        engine.resolve("orders", "2026-03-04", "retry")
+    resolved = engine.resolve("orders", "2026-03-04", "retry", note="job never started", force=True)
     assert resolved.status == RunStatus.WAITING and resolved.attempt == 2
     engine.advance_due()
     clock.advance(dt.timedelta(minutes=2))
