@@ -13,16 +13,16 @@ import json
 import logging
 import os
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from interlock_core.engine import Interlock
-from interlock_core.jobs.base import idempotency_token
-from interlock_core.runs import Run
+if TYPE_CHECKING:  # imported when first used: a cold start imports only what it runs
+    from interlock_core.engine import Interlock
+    from interlock_core.runs import Run
 
 log = logging.getLogger("interlock.aws")
 
 _lock = threading.Lock()
-_engine: Interlock | None = None
+_engine: "Interlock | None" = None
 _clients: dict[str, Any] = {}
 
 
@@ -42,7 +42,7 @@ def env(name: str, default: str | None = None) -> str:
     return value
 
 
-def engine() -> Interlock:
+def engine() -> "Interlock":
     """The engine on ``INTERLOCK_STORE``, built on first use."""
     global _engine
     if _engine is None:
@@ -56,7 +56,7 @@ def engine() -> Interlock:
     return _engine
 
 
-def set_engine(value: Interlock | None) -> None:
+def set_engine(value: "Interlock | None") -> None:
     """Use ``value`` as the engine (tests); None forgets it, so the next use builds one."""
     global _engine
     _engine = value
@@ -99,8 +99,10 @@ def error_code(exc: BaseException) -> str:
     return ""
 
 
-def execution_input(run: Run) -> dict[str, Any]:
+def execution_input(run: "Run") -> dict[str, Any]:
     """The state machine's input for the run's current attempt."""
+    from interlock_core.jobs.base import idempotency_token
+
     return {
         "pipeline": run.pipeline_id,
         "period": run.period,
@@ -109,7 +111,7 @@ def execution_input(run: Run) -> dict[str, Any]:
     }
 
 
-def start_attempt(run: Run, name: str | None = None) -> bool:
+def start_attempt(run: "Run", name: str | None = None) -> bool:
     """Start the execution that controls the run's current attempt.
 
     The execution is named from the attempt's token, so a second start of the same attempt

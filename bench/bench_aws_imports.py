@@ -1,17 +1,19 @@
 """Cold-start cost of the AWS handlers: each handler module imported in a fresh interpreter.
 
-Not a timed test. For each ``aws_runtime.handlers.<name>`` module: the median wall time of 10
-fresh ``python -c "import ..."`` processes, next to ``python -c "import boto3"`` (the floor
-every Python Lambda that talks to AWS pays), and the same with what the first invocation
-adds (``import boto3`` and the engine's modules). Prints a table and writes
-bench/results/aws_imports.json. ``--check`` exits 1 when a handler's import exceeds 1.5x
-boto3's.
+Not a timed test. For each ``aws_runtime.handlers.<name>`` module: the median wall and CPU
+time of 10 fresh ``python -c "import ..."`` processes, next to ``python -c "import boto3"``
+(the floor every Python Lambda that talks to AWS pays), and the same with what the first
+invocation adds (``import boto3`` and the engine's modules). Prints a table and writes
+bench/results/aws_imports.json. ``--check`` exits 1 when a handler's import costs more than
+1.5x boto3's CPU time (CPU, not wall time, so a busy machine does not decide).
 
     .venv/bin/python bench/bench_aws_imports.py [--repeat 10] [--check]
 """
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -31,35 +33,43 @@ LIMIT = 1.5
 FIRST_USE = "import boto3, interlock_core.runtime, interlock_core.steps, interlock_core.watchdog"
 
 
-def cold(statement: str, repeat: int) -> float:
-    """Median seconds of ``python -c statement`` in fresh interpreters."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-c", statement], cwd=ROOT, check=True, timeout=120
-        )
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def run_once(statement: str) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one fresh ``python -c statement``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", statement], cwd=ROOT, check=True, timeout=120)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def measure(repeat: int) -> dict[str, object]:
-    """Median cold-import times of boto3 and of every handler module."""
-    baseline = cold("import boto3", repeat)
-    empty = cold("pass", repeat)
-    handlers = {}
+    """Median cold-import wall and CPU times of boto3 and of every handler module.
+
+    The statements take turns (round robin), so a busy machine slows all of them alike.
+    """
+    statements = {"pass": "pass", "boto3": "import boto3"}
     for name in HANDLERS:
         module = f"aws_runtime.handlers.{name}"
-        handlers[name] = {
-            "import": cold(f"import {module}", repeat),
-            "import_and_first_use": cold(f"import {module}; {FIRST_USE}", repeat),
+        statements[name] = f"import {module}"
+        statements[f"{name}+first_use"] = f"import {module}; {FIRST_USE}"
+    samples: dict[str, list[tuple[float, float]]] = {key: [] for key in statements}
+    for _ in range(repeat):
+        for key, statement in statements.items():
+            samples[key].append(run_once(statement))
+    medians = {
+        key: {
+            "wall": statistics.median(wall for wall, _ in values),
+            "cpu": statistics.median(cpu for _, cpu in values),
         }
+        for key, values in samples.items()
+    }
     return {
         "python": sys.version.split()[0],
         "repeat": repeat,
-        "interpreter_start": empty,
-        "boto3": baseline,
-        "handlers": handlers,
+        "load_average": os.getloadavg()[0],
+        "medians": medians,
         "limit_ratio": LIMIT,
     }
 
@@ -70,17 +80,16 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 above 1.5x boto3")
     args = parser.parse_args()
     result = measure(args.repeat)
-    boto3_time = float(result["boto3"])  # type: ignore[arg-type]
-    print(f"python -c pass       {float(result['interpreter_start']) * 1000:7.0f} ms")  # type: ignore[arg-type]
-    print(f"import boto3         {boto3_time * 1000:7.0f} ms")
+    medians = result["medians"]
+    base = medians["boto3"]  # type: ignore[index]
+    print(f"load average {result['load_average']:.1f}; medians of {args.repeat} fresh interpreters")
+    print(f"{'':<34}{'wall ms':>9}{'cpu ms':>9}{'cpu vs boto3':>14}")
     worst = 0.0
-    for name, times in result["handlers"].items():  # type: ignore[attr-defined]
-        ratio = times["import"] / boto3_time
-        worst = max(worst, ratio)
-        print(
-            f"{name:<20} {times['import'] * 1000:7.0f} ms  ({ratio:4.2f}x boto3)"
-            f"   + first use {times['import_and_first_use'] * 1000:7.0f} ms"
-        )
+    for key, times in medians.items():  # type: ignore[attr-defined]
+        ratio = times["cpu"] / base["cpu"]
+        if key in HANDLERS:
+            worst = max(worst, ratio)
+        print(f"{key:<34}{times['wall'] * 1000:9.0f}{times['cpu'] * 1000:9.0f}{ratio:13.2f}x")
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "aws_imports.json").write_text(json.dumps(result, indent=2) + "\n")

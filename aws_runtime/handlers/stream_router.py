@@ -14,7 +14,6 @@ import logging
 from typing import Any
 
 from aws_runtime import context
-from interlock_core.lifecycle import RESERVED_REASONS
 
 log = logging.getLogger("interlock.aws.stream_router")
 
@@ -86,6 +85,8 @@ def _run(new: dict[str, Any], old: dict[str, Any]) -> str:
 def _rerun_request(pipeline_id: str, sk: str, new: dict[str, Any]) -> str:
     # RERUN_REQUEST#<schedule>#<date>: the date is the period.
     period = sk.rsplit("#", 1)[-1]
+    from interlock_core.lifecycle import RESERVED_REASONS
+
     reason = new.get("reason", {}).get("S") or "manual"
     if reason in RESERVED_REASONS:  # Go's own drift/late-data requests: an operator-level rerun
         reason = f"requested-{reason}"
