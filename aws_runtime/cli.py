@@ -66,3 +66,9 @@ def create_tables_command(ctx: click.Context, store_url: str | None, as_json: bo
         return
     for table, action in result.items():
         click.echo(f"{table}: {action}")
+
+
+# The deployment commands (package, deploy, apply) live in their own module.
+from aws_runtime.deploy_cli import register as _register_deploy_commands  # noqa: E402
+
+_register_deploy_commands(aws)
