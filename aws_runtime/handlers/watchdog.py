@@ -4,7 +4,10 @@ The checks are the local runtime's (missed ticks, stale runs, trigger recovery a
 post-run sensors, SLA). Then every run whose next step is overdue by more than
 ``RESTART_GRACE`` is checked against Step Functions: when the execution of its attempt is not
 running (failed, aborted, timed out, never started), a new one is started, named from the
-attempt's token and the run's version, so two watchdogs restart it once.
+attempt's token and the run's version, so two watchdogs restart it once. An attempt with
+any execution running — the first one, or a restart of any earlier version (a restart moves
+the run's version as it steps) — is never restarted: two live controllers of one attempt
+would step it side by side.
 """
 
 import logging
@@ -33,12 +36,21 @@ def restart_dead_executions() -> list[str]:
     now = engine.clock.now()
     restarted: list[str] = []
     arn = context.env("INTERLOCK_STATE_MACHINE_ARN")
-    for run in engine.store.due_runs(now - RESTART_GRACE, limit=MAX_RESTARTS_PER_PASS):
-        if run.is_terminal:
-            continue
+    overdue = [
+        run
+        for run in engine.store.due_runs(now - RESTART_GRACE, limit=MAX_RESTARTS_PER_PASS)
+        if not run.is_terminal
+    ]
+    if not overdue:
+        return restarted
+    running = _running_tokens(arn)
+    for run in overdue:
         token = context.execution_input(run)["token"]
         retry_name = f"{token}-v{run.version}"
         try:
+            if token in running:
+                continue
+            # ListExecutions may lag a start by a moment: ask for the two likeliest names too.
             if any(_running(context.execution_arn(arn, name)) for name in (token, retry_name)):
                 continue
             if context.start_attempt(run, name=retry_name):
@@ -46,6 +58,17 @@ def restart_dead_executions() -> list[str]:
         except Exception:
             log.exception("restart check of %s %s failed", run.pipeline_id, run.period)
     return restarted
+
+
+def _running_tokens(state_machine_arn: str) -> set[str]:
+    """The attempt tokens of every RUNNING execution (``<token>`` or ``<token>-v<version>``)."""
+    tokens: set[str] = set()
+    paginator = context.client("stepfunctions").get_paginator("list_executions")
+    pages = paginator.paginate(stateMachineArn=state_machine_arn, statusFilter="RUNNING")
+    for page in pages:
+        for execution in page.get("executions", []):
+            tokens.add(execution["name"].split("-v", 1)[0])
+    return tokens
 
 
 def _running(execution_arn: str) -> bool:

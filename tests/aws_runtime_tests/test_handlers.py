@@ -244,3 +244,65 @@ def test_alert_dispatcher_delivers_to_the_configured_channels(
     assert any("SLA_BREACH" in message for message in caplog.messages)
     assert not any("xoxb-secret" in message for message in caplog.messages)
     assert alert_dispatcher.alert_environment()["SLACK_BOT_TOKEN"] == "xoxb-secret"
+
+
+def test_watchdog_never_restarts_beside_its_own_live_restart(
+    engine: Interlock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restarted execution moves the run's version; its next overdue step is no new death."""
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    arn = sfn.create_state_machine(
+        name="sm",
+        definition=json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/r",
+    )["stateMachineArn"]
+    monkeypatch.setenv("INTERLOCK_STATE_MACHINE_ARN", arn)
+    assert engine.open_run("marts", "2026-03-01") is not None
+    assert isinstance(engine.clock, ManualClock)
+    engine.clock.advance(timedelta(minutes=3))
+    assert watchdog.restart_dead_executions() == ["marts/2026-03-01#1"]
+    # The restarted (still RUNNING) execution evaluates: the run's version moves on; then its
+    # next step is overdue (a slow Lambda retry): the live restart must not get a twin.
+    step = {"mode": "evaluate", "pipeline": "marts", "period": "2026-03-01", "attempt": 1}
+    orchestrator.handler({**step, "token": "t"})
+    engine.clock.advance(timedelta(minutes=8))
+    assert watchdog.restart_dead_executions() == []
+    running = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
+    assert len(running) == 1
+
+
+def _fail(engine: Interlock, period: str) -> None:
+    from interlock_core.runs import RunStatus
+
+    run = engine.store.get_run("marts", period)
+    assert run is not None
+    now = engine.clock.now()
+    failed = run.evolve(
+        status=RunStatus.FAILED, next_action=None, due_at=None, finished_at=now, message="boom"
+    )
+    assert engine.store.update_run(failed, run.version) is not None
+
+
+def test_router_reruns_once_for_a_redelivered_rerun_request(engine: Interlock) -> None:
+    """Lambda re-delivers every record after a failed one: a request must not rerun twice."""
+    budget = {**JOBLESS, "job": {"maxManualReruns": 3}}
+    engine.apply(PipelineSetStub({"marts": Pipeline.model_validate(budget)}, {}))
+    assert engine.open_run("marts", "2026-03-01") is not None
+    _fail(engine, "2026-03-01")
+    item = {
+        "PK": {"S": "PIPELINE#marts"},
+        "SK": {"S": "RERUN_REQUEST#daily#2026-03-01"},
+        "reason": {"S": "fix"},
+    }
+    engine.store.client.put_item(TableName=CONTROL, Item=item)  # type: ignore[attr-defined]
+    record = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "7", "NewImage": item}}
+    poison = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "6", "NewImage": {}}}
+    batch = {"Records": [poison, record]}
+    assert stream_router.handler(batch) == {"batchItemFailures": [{"itemIdentifier": "6"}]}
+    run = engine.store.get_run("marts", "2026-03-01")
+    assert run is not None and run.attempt == 2
+    _fail(engine, "2026-03-01")  # the rerun failed too, before the batch came back
+    assert stream_router.handler(batch) == {"batchItemFailures": [{"itemIdentifier": "6"}]}
+    run = engine.store.get_run("marts", "2026-03-01")
+    assert run is not None and run.attempt == 2
+    assert stream_router.route(record) == "ignored: request already handled"
