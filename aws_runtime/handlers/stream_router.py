@@ -5,7 +5,8 @@
   version and a write time; the stamped write comes back through the stream and is handled.
 * ``RUN#<period>`` created, or moved to a new attempt, and not finished → one Step Functions
   execution for that attempt, named from its token (a repeated record starts nothing).
-* ``RERUN_REQUEST#…`` (Go-era) → ``engine.request_rerun``; the request item is deleted.
+* ``RERUN_REQUEST#…`` (Go-era) → ``engine.request_rerun``, once: the request item is claimed
+  (deleted, only as written) first, so a re-delivered record reruns nothing more.
 * REMOVE records are ignored. Every record is handled on its own: a failing one is reported
   in ``batchItemFailures`` (by SequenceNumber) and never stops the rest of the batch.
 """
@@ -110,18 +111,47 @@ def _rerun_request(pipeline_id: str, sk: str, new: dict[str, Any]) -> str:
     # RERUN_REQUEST#<schedule>#<date>: the date is the period.
     period = sk.rsplit("#", 1)[-1]
     from interlock_core.lifecycle import RESERVED_REASONS
+    from interlock_core.storage.dynamodb import DynamoDBStore
 
     reason = new.get("reason", {}).get("S") or "manual"
     if reason in RESERVED_REASONS:  # Go's own drift/late-data requests: an operator-level rerun
         reason = f"requested-{reason}"
     engine = context.engine()
-    result = engine.request_rerun(pipeline_id, period, reason)
     store = engine.store
-    from interlock_core.storage.dynamodb import DynamoDBStore
-
-    if isinstance(store, DynamoDBStore):
+    if not isinstance(store, DynamoDBStore):
+        raise TypeError(f"rerun request items need the DynamoDB store, not {store.url}")
+    # Claim the request by deleting it (only this exact write of it) before acting: a stream
+    # hands a record over again (a retried batch re-delivers every record after a failed one),
+    # and a second request_rerun of a run that failed again in between would rerun it twice.
+    key = {"PK": {"S": PIPELINE_PREFIX + pipeline_id}, "SK": {"S": sk}}
+    try:
         store.client.delete_item(
-            TableName=store.control_table,
-            Key={"PK": {"S": PIPELINE_PREFIX + pipeline_id}, "SK": {"S": sk}},
+            TableName=store.control_table, Key=key, **_same_item_condition(new)
         )
+    except Exception as exc:
+        if context.error_code(exc) == "ConditionalCheckFailedException":
+            return "ignored: request already handled"
+        raise
+    try:
+        result = engine.request_rerun(pipeline_id, period, reason)
+    except Exception:
+        # Give the request back, so the stream's retry of this record can claim it again.
+        store.client.put_item(TableName=store.control_table, Item=new)
+        raise
     return "rerun accepted" if result.accepted else "rerun refused: " + result.message
+
+
+def _same_item_condition(item: dict[str, Any]) -> dict[str, Any]:
+    """A condition that holds only while the stored item is exactly ``item``."""
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    terms: list[str] = []
+    for index, (name, value) in enumerate(sorted(item.items())):
+        names[f"#a{index}"] = name
+        values[f":v{index}"] = value
+        terms.append(f"#a{index} = :v{index}")
+    return {
+        "ConditionExpression": " AND ".join(terms),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
