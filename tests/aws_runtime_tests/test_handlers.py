@@ -306,3 +306,36 @@ def test_router_reruns_once_for_a_redelivered_rerun_request(engine: Interlock) -
     run = engine.store.get_run("marts", "2026-03-01")
     assert run is not None and run.attempt == 2
     assert stream_router.route(record) == "ignored: request already handled"
+
+
+def test_an_emit_handled_in_process_is_not_handled_again_by_the_router(
+    engine: Interlock,
+) -> None:
+    """``interlock emit --store dynamodb://`` reacts in-process; the stream then hands the same
+    write to the router (again after a failed batch): late data reruns the period once."""
+    from interlock_core.runs import RunStatus
+
+    engine.emit("marts", "go", {})
+    run = engine.store.get_run("marts", "2026-03-01")
+    assert run is not None and run.attempt == 1
+    assert isinstance(engine.clock, ManualClock)
+    engine.clock.advance(timedelta(minutes=1))
+    now = engine.clock.now()
+    done = run.evolve(
+        status=RunStatus.SUCCEEDED, next_action=None, due_at=None, finished_at=now, succeeded_at=now
+    )
+    assert engine.store.update_run(done, run.version) is not None
+    engine.clock.advance(timedelta(minutes=1))
+    engine.emit("marts", "go", {"again": True})  # late data: attempt 2, handled in-process
+    run = engine.store.get_run("marts", "2026-03-01")
+    assert run is not None and run.attempt == 2
+    before = len(engine.store.query_events("marts"))
+    item = engine.store.client.get_item(  # type: ignore[attr-defined]
+        TableName=CONTROL, Key={"PK": {"S": "PIPELINE#marts"}, "SK": {"S": "SENSOR#go"}}
+    )["Item"]
+    record = {"eventName": "MODIFY", "dynamodb": {"SequenceNumber": "9", "NewImage": item}}
+    for _ in range(2):  # the record, and its re-delivery
+        assert stream_router.handler({"Records": [record]}) == {"batchItemFailures": []}
+    run = engine.store.get_run("marts", "2026-03-01")
+    assert run is not None and run.attempt == 2
+    assert len(engine.store.query_events("marts")) == before
