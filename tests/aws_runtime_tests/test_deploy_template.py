@@ -370,3 +370,17 @@ def test_optional_permissions_exist_only_when_their_parameter_is_given(
         assert _conditions_of(resources[role]) == {"HasKmsKey": ["Kms"]}
     for condition in ("HasGlueJobs", "HasJobLambdas", "HasKmsKey", "HasSlackSecret"):
         assert condition in template["Conditions"]
+
+
+def test_the_watchdog_may_call_what_it_calls_on_the_state_machine(
+    template: dict[str, Any],
+) -> None:
+    """restart_dead_executions lists the RUNNING executions (state machine), describes and
+    starts them: a missing action fails every pass with AccessDenied on AWS (not in moto)."""
+    allowed: dict[str, set[str]] = {}
+    for statement in _role_statements(template)["WatchdogFunction"]:
+        for action in _as_list(statement["Action"]):
+            allowed.setdefault(action, set()).update(_references(statement["Resource"]))
+    for action in ("states:StartExecution", "states:ListExecutions"):
+        assert "RunStateMachine" in allowed.get(action, set()), action
+    assert "RunStateMachine" in allowed.get("states:DescribeExecution", set())
