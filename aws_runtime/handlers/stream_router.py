@@ -3,6 +3,7 @@
 * ``SENSOR#<key>`` written with a version → ``engine.handle_sensor_write`` (opens runs, late
   data, post-run drift). Written raw, without a version (Go-era producers) → stamped with a
   version and a write time; the stamped write comes back through the stream and is handled.
+  Changed in place by such a producer (same version, other data) → stamped again.
 * ``RUN#<period>`` created, or moved to a new attempt, and not finished → one Step Functions
   execution for that attempt, named from its token (a repeated record starts nothing).
 * ``RERUN_REQUEST#…`` (Go-era) → ``engine.request_rerun``, once: the request item is claimed
@@ -60,18 +61,32 @@ def _sensor(pipeline_id: str, new: dict[str, Any], old: dict[str, Any]) -> str:
 
     engine = context.engine()
     sensor = sensor_from_item(new)
+    store = engine.store
     if "version" not in new:
-        store = engine.store
         if not isinstance(store, DynamoDBStore):
             raise TypeError(f"raw sensor items need the DynamoDB store, not {store.url}")
         store.stamp_raw_sensor(pipeline_id, sensor.key, engine.clock.now())
         return "stamped"
     if "version" in old and old["version"] == new["version"]:
-        return "ignored: same version"
+        if _content(old) == _content(new):
+            return "ignored: same version"
+        # Same version, other data: a raw producer updated the item in place (UpdateItem keeps
+        # the version Interlock stamped). A new write: stamp it again; the stamp comes back.
+        if not isinstance(store, DynamoDBStore):
+            raise TypeError(f"raw sensor items need the DynamoDB store, not {store.url}")
+        store.stamp_raw_sensor(
+            pipeline_id, sensor.key, engine.clock.now(), expected_version=sensor.version
+        )
+        return "stamped"
     if _before_success(engine, pipeline_id, sensor):
         return "ignored: written before its run succeeded"
     engine.handle_sensor_write(pipeline_id, sensor)
     return "sensor"
+
+
+def _content(image: dict[str, Any]) -> dict[str, Any]:
+    """A sensor item's image without what Interlock stamps on it."""
+    return {name: value for name, value in image.items() if name not in ("version", "written_at")}
 
 
 def _before_success(engine: Any, pipeline_id: str, sensor: Any) -> bool:

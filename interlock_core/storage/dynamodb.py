@@ -521,21 +521,36 @@ class DynamoDBStore(Store):
             # A concurrent write took a later version and landed first: it stays in place.
         return Sensor(key=key, data=json.loads(encoded), written_at=written_at, version=version)
 
-    def stamp_raw_sensor(self, pipeline_id: str, key: str, now: datetime) -> int | None:
+    def stamp_raw_sensor(
+        self, pipeline_id: str, key: str, now: datetime, expected_version: int | None = None
+    ) -> int | None:
         """Give a raw (Go-era, unversioned) sensor item a version and a write time.
 
+        Args:
+            pipeline_id: the pipeline.
+            key: the sensor key.
+            now: the write time to stamp.
+            expected_version: stamp an item that already has this version again (its producer
+                changed it in place, keeping the version); None: only an unversioned item.
+
         Returns:
-            The version given, or None when the item is gone or already has one.
+            The version given, or None when the item is gone or already has another one.
         """
         version = self.next_sensor_version(pipeline_id)
+        values = {":v": _n(version), ":w": _s(stamp(now))}
+        if expected_version is None:
+            condition = "attribute_exists(PK) AND attribute_not_exists(version)"
+        else:
+            condition = "version = :old"
+            values[":old"] = _n(expected_version)
         try:
             self._call(
                 "update_item",
                 TableName=self.control_table,
                 Key={"PK": _s(pipeline_pk(pipeline_id)), "SK": _s(SENSOR_PREFIX + key)},
                 UpdateExpression="SET version = :v, written_at = :w",
-                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(version)",
-                ExpressionAttributeValues={":v": _n(version), ":w": _s(stamp(now))},
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
             )
         except Exception as exc:
             if _conditional_failed(exc):

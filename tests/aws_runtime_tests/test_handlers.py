@@ -339,3 +339,40 @@ def test_an_emit_handled_in_process_is_not_handled_again_by_the_router(
     run = engine.store.get_run("marts", "2026-03-01")
     assert run is not None and run.attempt == 2
     assert len(engine.store.query_events("marts")) == before
+
+
+def test_router_stamps_a_raw_item_again_when_its_producer_updates_it_in_place(
+    engine: Interlock,
+) -> None:
+    """A Go-era producer may UpdateItem its sensor: the version Interlock stamped stays, the
+    data changes. That write must not be taken for a repeat of the stamped one."""
+    client = engine.store.client  # type: ignore[attr-defined]
+    key = {"PK": {"S": "PIPELINE#marts"}, "SK": {"S": "SENSOR#rows"}}
+
+    def item() -> dict[str, Any]:
+        return dict(client.get_item(TableName=CONTROL, Key=key, ConsistentRead=True)["Item"])
+
+    def record(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+        change = {"SequenceNumber": "1", "NewImage": new, "OldImage": old}
+        return {"eventName": "MODIFY", "dynamodb": change}
+
+    client.put_item(TableName=CONTROL, Item={**key, "data": {"M": {"n": {"N": "0"}}}})
+    raw = item()
+    assert stream_router.route({"eventName": "INSERT", "dynamodb": {"NewImage": raw}}) == "stamped"
+    stamped = item()
+    assert stream_router.route(record(raw, stamped)) == "sensor"
+    assert stream_router.route(record(stamped, stamped)) == "ignored: same version"
+    client.update_item(
+        TableName=CONTROL,
+        Key=key,
+        UpdateExpression="SET #d = :d",
+        ExpressionAttributeNames={"#d": "data"},
+        ExpressionAttributeValues={":d": {"M": {"n": {"N": "5"}}}},
+    )
+    updated = item()
+    assert updated["version"] == stamped["version"]
+    assert stream_router.route(record(stamped, updated)) == "stamped"
+    restamped = item()
+    assert int(restamped["version"]["N"]) > int(stamped["version"]["N"])
+    assert stream_router.route(record(updated, restamped)) == "sensor"
+    assert engine.store.get_sensors("marts")["rows"].data == {"n": 5}
