@@ -147,8 +147,15 @@ def _rerun_request(pipeline_id: str, sk: str, new: dict[str, Any]) -> str:
         if context.error_code(exc) == "ConditionalCheckFailedException":
             return "ignored: request already handled"
         raise
+    from interlock_core.engine import InterlockError
+
     try:
         result = engine.request_rerun(pipeline_id, period, reason)
+    except InterlockError as exc:
+        # Unknown pipeline, bad period: no retry makes it valid (and giving the item back
+        # would feed the stream the same failure forever).
+        log.warning("rerun request %s of %s refused: %s", sk, pipeline_id, exc)
+        return f"rerun refused: {exc}"
     except Exception:
         # Give the request back, so the stream's retry of this record can claim it again.
         store.client.put_item(TableName=store.control_table, Item=new)

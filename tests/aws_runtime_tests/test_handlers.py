@@ -376,3 +376,14 @@ def test_router_stamps_a_raw_item_again_when_its_producer_updates_it_in_place(
     assert int(restamped["version"]["N"]) > int(stamped["version"]["N"])
     assert stream_router.route(record(updated, restamped)) == "sensor"
     assert engine.store.get_sensors("marts")["rows"].data == {"n": 5}
+
+
+def test_router_refuses_an_invalid_rerun_request_once(engine: Interlock) -> None:
+    """No retry makes an unknown pipeline valid: the request is refused, not fed back."""
+    item = {"PK": {"S": "PIPELINE#nope"}, "SK": {"S": "RERUN_REQUEST#daily#2026-03-01"}}
+    client = engine.store.client  # type: ignore[attr-defined]
+    client.put_item(TableName=CONTROL, Item=item)
+    record = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "3", "NewImage": item}}
+    assert stream_router.route(record).startswith("rerun refused: ")
+    assert "Item" not in client.get_item(TableName=CONTROL, Key=item)
+    assert stream_router.route(record) == "ignored: request already handled"
