@@ -7,12 +7,16 @@ the token itself, or JSON with ``token`` or ``SLACK_BOT_TOKEN``), read once per 
 never written to the process environment or a log. An event that cannot be delivered after
 the dispatcher's retries is dead-lettered as an ``ALERT_DEAD_LETTERED`` event; a message that
 is not an Interlock event is reported failed, so SQS moves it to the dead-letter queue.
+Each event alerts once: a delivered event is remembered (a marker with a TTL), so a copy of it
+(a retried stream batch republishes events; EventBridge and SQS deliver at least once) is
+dropped.
 """
 
 import json
 import logging
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from aws_runtime import context
@@ -20,6 +24,9 @@ from aws_runtime import context
 log = logging.getLogger("interlock.aws.alert_dispatcher")
 
 _secret_env: dict[str, str] | None = None
+# How long a delivered event is remembered: longer than a stream record's retries (5, with
+# backoff) and EventBridge's and SQS's redeliveries take.
+DELIVERED_MEMORY = timedelta(days=2)
 
 
 def handler(event: dict[str, Any], lambda_context: Any = None) -> dict[str, Any]:
@@ -38,6 +45,7 @@ def handler(event: dict[str, Any], lambda_context: Any = None) -> dict[str, Any]
         except Exception:
             log.exception("message %s is not an Interlock event", message_id)
             failures.append({"itemIdentifier": message_id})
+    events = [item for item in events if not _delivered(item)]
     if events:
         environment = alert_environment()
         dispatcher = AlertDispatcher(
@@ -52,6 +60,8 @@ def handler(event: dict[str, Any], lambda_context: Any = None) -> dict[str, Any]
             dispatcher.deliver_now()
         finally:
             dispatcher.close(timeout=5.0)
+        for item in events:
+            _mark_delivered(item)
     return {"batchItemFailures": failures}
 
 
@@ -93,6 +103,31 @@ def reset_secrets() -> None:
     """Forget the cached secret (tests)."""
     global _secret_env
     _secret_env = None
+
+
+def _delivered_marker(event: Any) -> tuple[str, str]:
+    return event.pipeline_id or "-", f"alerted#{event.id}"
+
+
+def _delivered(event: Any) -> bool:
+    """Whether an earlier message already delivered (or dead-lettered) this event."""
+    store = context.engine().store
+    pipeline_id, name = _delivered_marker(event)
+    return store.get_marker(pipeline_id, name, context.engine().clock.now()) is not None
+
+
+def _mark_delivered(event: Any) -> None:
+    """Remember the event as handled: republished copies of it alert nobody again.
+
+    Marked after delivery: a crash in between may alert twice, never lose the alert.
+    """
+    engine = context.engine()
+    now = engine.clock.now()
+    pipeline_id, name = _delivered_marker(event)
+    try:
+        engine.store.put_marker(pipeline_id, name, now, expires_at=now + DELIVERED_MEMORY)
+    except Exception:
+        log.exception("could not remember that event %s was delivered", event.id)
 
 
 def _dead_letter(event: Any, reason: str) -> None:

@@ -387,3 +387,26 @@ def test_router_refuses_an_invalid_rerun_request_once(engine: Interlock) -> None
     assert stream_router.route(record).startswith("rerun refused: ")
     assert "Item" not in client.get_item(TableName=CONTROL, Key=item)
     assert stream_router.route(record) == "ignored: request already handled"
+
+
+def test_alert_dispatcher_delivers_a_republished_event_once(
+    engine: Interlock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stream batch retried past a poison record publishes its later events again (and
+    EventBridge and SQS deliver at least once): the same event alerts once."""
+    alerts = {
+        "channels": {"log": {"type": "log"}},
+        "routes": [{"events": ["*"], "channels": ["log"]}],
+    }
+    monkeypatch.setenv("INTERLOCK_ALERTS", json.dumps(alerts))
+    event = Event(EventType.SLA_BREACH, "marts", "2026-03-01", 1, T0, "late")
+    envelope = {"source": "interlock", "detail-type": "SLA_BREACH", "detail": event.to_dict()}
+    delivered = []
+    for message_id in ("m1", "m2"):
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            record = {"messageId": message_id, "body": json.dumps(envelope)}
+            assert alert_dispatcher.handler({"Records": [record]}) == {"batchItemFailures": []}
+        delivered.append(sum("SLA_BREACH" in message for message in caplog.messages))
+    assert delivered[0] >= 1
+    assert delivered[1] == 0
