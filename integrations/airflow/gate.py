@@ -94,8 +94,11 @@ def resolve_period(
     Raises:
         InterlockFatalError: unknown pipeline, or no period at all (never a skip).
     """
-    if explicit:
-        return str(explicit).strip()
+    # A template that renders blank ("{{ params.period }}" with no param) names no period:
+    # handing "" to the engine would pick the wall clock's current period instead.
+    given = _given(explicit)
+    if given:
+        return given
     if hinted:
         return hinted
     with translated_errors():
@@ -343,7 +346,7 @@ def emit_sensor(
             f"sensor data for {key!r} must be a JSON object, not {type(data).__name__}"
         )
     with translated_errors():
-        sensor = engine.emit(pipeline_id, key, data, period or None)
+        sensor = engine.emit(pipeline_id, key, data, _given(period))
     return {
         "pipeline_id": pipeline_id,
         "key": sensor.key,
@@ -380,7 +383,7 @@ def report_claim(
     if outcome not in OUTCOMES:
         raise InterlockFatalError(f"outcome must be 'success' or 'failed', not {outcome!r}")
     with translated_errors():
-        run = _claimed_run(engine, pipeline_id, owner, period)
+        run = _claimed_run(engine, pipeline_id, owner, _given(period))
         finished = RunStatus.SUCCEEDED if outcome == "success" else RunStatus.FAILED
         if run.owner == owner and run.status == finished:
             return run
@@ -388,6 +391,11 @@ def report_claim(
             return engine.report(pipeline_id, run.period, outcome, owner=owner, message=message)
         except ClaimRefused as exc:
             raise InterlockFatalError(str(exc)) from exc
+
+
+def _given(period: str | None) -> str | None:
+    """A rendered ``period`` argument, or None when it is missing or blank."""
+    return str(period).strip() or None if period is not None else None
 
 
 def _claimed_run(engine: Interlock, pipeline_id: str, owner: str, period: str | None) -> Run:

@@ -227,3 +227,15 @@ def test_a_dry_run_pass_is_not_a_success_to_wait_for(interlock) -> None:
     checked = sensor(pipeline_id="dry", wait_for="succeeded").poke(task_context())
     assert checked.is_done is False
     assert checked.xcom_value["run"]["dry_run"] is True
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\n"])
+def test_a_period_template_rendering_blank_means_no_period_not_the_wall_clock(
+    interlock, blank
+) -> None:
+    # period="{{ params.period }}" with an empty param: the data interval decides, as for
+    # period=None — never the wall clock's current period (which "   " used to pick).
+    checked = sensor(period=blank).poke(task_context())
+    assert checked.xcom_value["period"] == PERIOD
+    with pytest.raises(InterlockFatalError, match="no data interval"):
+        sensor(period=blank).poke(task_context(interval_start=None))
