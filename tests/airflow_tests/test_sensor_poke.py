@@ -255,7 +255,6 @@ def test_a_daily_pipeline_takes_the_local_date_of_a_london_midnight(
     interlock, interval_start, period
 ) -> None:
     from interlock_core import load_pipelines
-
     from tests.airflow_tests.conftest import INVENTORY
 
     folder = interlock.pipelines.parent / "london"
