@@ -29,6 +29,10 @@ from interlock_core.runs import Run, RunStatus
 WAIT_FOR = ("ready", "succeeded")
 OUTCOMES = ("success", "failed")
 
+# How many of a pipeline's newest runs a report searches for this DAG run's claim before it
+# searches them all.
+_RECENT_RUNS = 200
+
 DONE = "done"
 WAITING = "waiting"
 EXCLUDED = "excluded"
@@ -404,10 +408,13 @@ def _claimed_run(engine: Interlock, pipeline_id: str, owner: str, period: str | 
         if run is None:
             raise InterlockNoClaimError(f"no Interlock run for {pipeline_id} {period} to report")
         return run
-    mine = [run for run in engine.status(pipeline_id, limit=200) if run.owner == owner]
-    live = [run for run in mine if run.status in {RunStatus.CLAIMED, RunStatus.TIMED_OUT}]
-    if live or mine:
-        return (live or mine)[0]
+    # The newest periods first (the usual case: a DAG run claims a recent period), then all of
+    # them: a backfill DAG run claims an old period that many newer runs may hide.
+    for limit in (_RECENT_RUNS, None):
+        mine = [run for run in engine.status(pipeline_id, limit=limit) if run.owner == owner]
+        live = [run for run in mine if run.status in {RunStatus.CLAIMED, RunStatus.TIMED_OUT}]
+        if live or mine:
+            return (live or mine)[0]
     raise InterlockNoClaimError(
         f"no run of {pipeline_id} is claimed by {owner} (gate the DAG with "
         "InterlockSensor(wait_for='ready') first, or pass period=...)"

@@ -126,3 +126,21 @@ def test_callbacks_of_a_dag_run_that_never_claimed_have_nothing_to_report(interl
     on_success_callback("inventory")(task_context())
     on_failure_callback("inventory")(task_context())
     assert interlock.engine().run("inventory", PERIOD) is None
+
+
+def test_a_backfill_run_reports_its_claim_behind_two_hundred_newer_runs(interlock) -> None:
+    # A backfill DAG run claims an old period; by the time it reports, more than 200 newer
+    # periods have runs. The report (and the callbacks) must still find this DAG run's claim.
+    from datetime import date, timedelta
+
+    engine = interlock.engine()
+    engine.emit("upstream", "ready", {"ok": True}, "2025-01-01")
+    engine.claim("upstream", "2025-01-01", owner(run_id="backfill__2025-01-01"))
+    first = date(2025, 2, 1)
+    for day in range(201):
+        engine.open_run("upstream", (first + timedelta(days=day)).isoformat())
+
+    context = task_context(run_id="backfill__2025-01-01")
+    result = InterlockReportOperator(task_id="report", pipeline_id="upstream").execute(context)
+
+    assert (result["period"], result["status"]) == ("2025-01-01", "SUCCEEDED")
