@@ -471,6 +471,8 @@ class PostgresStore(Store):
         written_at = utc(now)
         encoded = encode_document(data, f"sensor {key!r}")
         channel = notify_channel(self.schema)
+        # NOTIFY payloads stop at 8000 bytes; "" (something changed) wakes listeners as well.
+        payload = pipeline_id if len(pipeline_id.encode()) <= 7000 else ""
 
         def work(cur: psycopg.Cursor[Any]) -> int:
             row = cur.execute(
@@ -492,7 +494,7 @@ class PostgresStore(Store):
                 ),
                 (pipeline_id, key, encoded, written_at, version),
             )
-            cur.execute("SELECT pg_notify(%s, %s)", (channel, pipeline_id[:7000]))
+            cur.execute("SELECT pg_notify(%s, %s)", (channel, payload))
             return version
 
         version = self._transact("put_sensor", work, write=True)
