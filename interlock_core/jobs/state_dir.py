@@ -136,7 +136,14 @@ def state_dir_for(store_url: str, store: "Store | None" = None) -> Path:
     scheme = store_url.split("://", 1)[0].lower()
     if store is not None and scheme.isalnum() and scheme != "memory":
         home = user_state_home()
-        os.makedirs(home, mode=0o700, exist_ok=True)
+        try:
+            os.makedirs(home, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise OSError(
+                exc.errno,
+                f"cannot create {home} for the store's job state ({exc.strerror}); set "
+                f"XDG_STATE_HOME or {STATE_DIR_ENV} to a folder this user can write",
+            ) from exc
         folder = home / "interlock" / "jobs" / f"{scheme}-{store_identity(store)}"
         return ensure_private_dir(folder, home)
     # Unpredictable and private: a fixed /tmp name could be created by anyone first.

@@ -198,3 +198,14 @@ def test_a_shared_store_refuses_a_state_home_folder_others_can_write(
     store = open_store("memory://")
     with pytest.raises(UnsafeStateDir, match="writable by group or others"):
         state_dir_for("postgresql://u@db/x", store)
+
+
+def test_an_unwritable_state_home_says_what_to_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("INTERLOCK_STATE_DIR", raising=False)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_STATE_HOME", str(blocker / "state"))
+    with pytest.raises(OSError, match="set XDG_STATE_HOME or INTERLOCK_STATE_DIR"):
+        state_dir_for("postgresql://u@db/x", open_store("memory://"))
