@@ -49,6 +49,7 @@ from interlock_core.engine import Interlock, InterlockError
 from interlock_core.events import Event, EventType
 from interlock_core.lifecycle import ClaimRefused, gate_validation
 from interlock_core.periods import normalize_period
+from interlock_core.redaction import printable
 from interlock_core.runs import Run
 from interlock_core.storage import StoreError, open_store, redact_url
 
@@ -390,7 +391,7 @@ def parse_scalar(raw: str) -> Any:
         return raw
     try:
         value = json.loads(raw, parse_constant=_reject_constant)
-    except ValueError:
+    except (ValueError, RecursionError):  # deeply bracketed text is text too
         return raw
     if value is None or isinstance(value, bool | int):
         return value
@@ -430,6 +431,10 @@ def parse_data_option(text: str | None) -> dict[str, Any]:
         value = json.loads(text, parse_constant=_reject_constant)
     except ValueError as exc:
         raise CliUsageError(f"--data is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise CliUsageError(
+            "--data is nested too deeply to read (sensor data may be at most 64 levels deep)"
+        ) from None
     if not isinstance(value, dict):
         raise CliUsageError(f"--data must be a JSON object, got {json_type_name(value)}")
     return value
@@ -604,15 +609,16 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     valid = sum(result.valid for result in checked)
     bad_files = sum(len(result.errors) for result in checked)
     issues = 0
+    # File names come from the folder: no raw newline or ESC (a forged "ok:" line).
     for result in checked:
         for warning in result.warnings:
-            click.echo(f"warning: {warning}")
+            click.echo(f"warning: {printable(warning)}")
         for error in result.errors:
             for issue in error.issues:
                 issues += 1
-                click.echo(str(issue))
+                click.echo(printable(str(issue)))
         for line in result.ok:
-            click.echo(line)
+            click.echo(printable(line))
     summary: list[str] = []
     if bad_files:
         summary.append(f"{_plural(issues, 'error')} in {_plural(bad_files, 'file')}")
@@ -652,7 +658,10 @@ def _directory_settings(directory: Path, seen: set[Path]) -> _Checked:
     a warning for every other settings file there, which it would not read."""
     from interlock_core.alerts.routing import alert_config_path
 
-    found = alert_config_path(directory)  # absolute
+    try:
+        found = alert_config_path(directory)  # absolute
+    except ConfigError as exc:
+        return _Checked(errors=[exc])
     # Named like the directory was (relative stays relative), as the pipeline files are.
     shown = found if directory.is_absolute() else Path(os.path.relpath(found))
     result = _check_settings_file(shown, seen, optional=True)

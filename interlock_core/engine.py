@@ -1340,11 +1340,11 @@ class Interlock:
 
     def _secrets(self, pipeline_id: str) -> list[str]:
         """Secret values a pipeline's messages must not carry: secret-looking variables and
-        the variable its job's ``tokenEnv`` names."""
+        every variable its job sends (``tokenEnv`` and the like, ``$INTERLOCK_*`` references)."""
         active = self.config(pipeline_id) if pipeline_id else None
         job = active.pipeline.job if active is not None else None
-        token_env = getattr(job.config, "token_env", None) if job is not None else None
-        extra = [os.environ.get(token_env, "")] if isinstance(token_env, str) else []
+        names = redaction.job_credential_names(job.config) if job is not None else set()
+        extra = [os.environ.get(name, "") for name in sorted(names)]
         return redaction.secret_values(extra=extra)
 
     def _on_success(

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 from interlock_core.events import EventType
+from interlock_core.redaction import printable
 
 if TYPE_CHECKING:
     from interlock_core.engine import Interlock
@@ -33,7 +34,7 @@ MAX_ERROR_TEXT = 300
 
 def describe(error: BaseException) -> str:
     """A one-line, bounded description of ``error`` (its type and message)."""
-    text = " ".join(str(error).split()) or "no message"
+    text = printable(" ".join(str(error).split())) or "no message"
     if len(text) > MAX_ERROR_TEXT:
         text = text[: MAX_ERROR_TEXT - 3] + "..."
     return f"{type(error).__name__}: {text}"

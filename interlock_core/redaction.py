@@ -38,6 +38,44 @@ def secret_values(env: Mapping[str, str] | None = None, extra: Iterable[str] = (
     return sorted((v for v in values if len(v) >= MIN_SECRET_LENGTH), key=len, reverse=True)
 
 
+# ``$INTERLOCK_X`` / ``${INTERLOCK_X}`` references a job config expands from the environment.
+_INTERLOCK_REFERENCE = re.compile(r"\$\{?(INTERLOCK_[A-Za-z0-9_]*)")
+# The run's own values: expanded into requests, but not secrets.
+_RUN_VARIABLES = frozenset(
+    {"INTERLOCK_PIPELINE", "INTERLOCK_PERIOD", "INTERLOCK_ATTEMPT", "INTERLOCK_TOKEN"}
+)
+
+
+def job_credential_names(config: Any) -> set[str]:
+    """The environment variables a job config sends to its target: every ``*_env`` field
+    (``tokenEnv``, ``usernameEnv``, ``passwordEnv``, …), a command job's ``env`` list and
+    every ``$INTERLOCK_*`` reference
+    in its headers, body or arguments. Their values may come back in an error body, whatever
+    the variables are called, so they are redacted like secret-looking ones.
+
+    Args:
+        config: a job config (a pydantic model, a mapping, or nested lists and strings).
+    """
+    names: set[str] = set()
+
+    def walk(value: Any, field: str = "") -> None:
+        if hasattr(value, "model_dump"):
+            value = value.model_dump()
+        if isinstance(value, str):
+            if field == "env" or field.endswith(("_env", "Env")):
+                names.add(value)
+            names.update(_INTERLOCK_REFERENCE.findall(value))
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                walk(item, str(key))
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item, field)
+
+    walk(config)
+    return names - _RUN_VARIABLES
+
+
 def redact(text: str, secrets: Iterable[str] | None = None) -> str:
     """``text`` with every secret value replaced by ``[REDACTED]``.
 

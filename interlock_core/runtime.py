@@ -35,6 +35,7 @@ from interlock_core.process_guard import protect_controller
 from interlock_core.redaction import printable
 from interlock_core.storage import open_store, redact_url
 from interlock_core.storage.base import Store
+from interlock_core.storage.sqlite import SQLiteStore, check_controller_database
 
 log = logging.getLogger("interlock.runtime")
 
@@ -423,6 +424,8 @@ def run_local(
             config_path if config_path is not None and config_path.exists() else None
         ),
     )
+    if isinstance(engine.store, SQLiteStore):  # the controller starts what the file says
+        check_controller_database(engine.store.path)
     holder["engine"] = engine
     forwarder = AlertForwarder(engine, ConsoleEvents(out), dispatcher)
     runtime = LocalRuntime(engine, directory, tick=tick, forwarder=forwarder)

@@ -4,6 +4,7 @@ import logging
 
 from interlock_core.alerts.format import headline, is_severe
 from interlock_core.events import Event
+from interlock_core.redaction import printable
 
 ALERT_LOGGER = "interlock.alerts"
 
@@ -38,8 +39,10 @@ class LogChannel:
                 self._logger.log(
                     level,
                     "alert %s: %s",
-                    headline(event, mrkdwn=False),
-                    event.message,
+                    printable(headline(event, mrkdwn=False)),
+                    # File names and job output reach messages: no raw ESC or newline in
+                    # the operator's log (a forged line, a cleared terminal).
+                    printable(event.message),
                     extra={"alert_event": event.to_dict()},
                 )
             except Exception:  # noqa: S110 (a log channel that can fail would need alerts itself)

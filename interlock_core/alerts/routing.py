@@ -386,16 +386,32 @@ class AlertConfig(_Model):
 def alert_config_path(pipelines_dir: str | os.PathLike[str]) -> Path:
     """Where ``interlock.yaml`` (or ``interlock.yml``) lives for a pipelines directory: inside
     it, else beside it (like ``calendars/``) unless that parent folder is world-writable.
-    Returns the inside ``.yaml`` path when none exists."""
+    Returns the inside ``.yaml`` path when none exists.
+
+    Raises:
+        ConfigError: there is a settings file both inside and beside the directory.
+    """
     from interlock_core.config.loader import shared_parent_allowed
 
     folder = Path(pipelines_dir).resolve()
     places = [folder, folder.parent] if shared_parent_allowed(folder) else [folder]
+    found: list[Path] = []
     for place in places:
         for name in (ALERT_CONFIG_FILENAME, "interlock.yml"):
             if (place / name).exists():
-                return place / name
-    return folder / ALERT_CONFIG_FILENAME
+                found.append(place / name)
+                break
+    if len(found) > 1:
+        # The operator's file beside the pipelines directory holds the limits on jobs; one
+        # inside, where pipeline authors write, would silently replace it.
+        raise ConfigError(
+            ConfigIssue(
+                f"two settings files: {found[0]} and {found[1]}; keep only one (the one "
+                "beside the pipelines directory when pipeline authors may write inside it)",
+                file=str(found[0]),
+            )
+        )
+    return found[0] if found else folder / ALERT_CONFIG_FILENAME
 
 
 def default_alert_config(env: Mapping[str, str]) -> AlertConfig:

@@ -8,6 +8,7 @@ kept in a :class:`ThreadStore` so a restart of the local runtime keeps its threa
 import json
 import logging
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -79,6 +80,10 @@ class MemoryThreadStore:
             self._threads[key] = ts
 
 
+# Thread records are tiny; a bigger file is not ours.
+_MAX_THREAD_FILE_BYTES = 16 << 20
+
+
 class FileThreadStore:
     """Thread timestamps in a small JSON file, so a restarted local runtime keeps its threads.
 
@@ -109,7 +114,7 @@ class FileThreadStore:
 
     def _read(self) -> dict[str, dict[str, Any]]:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data = json.loads(self._read_bytes())
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:
@@ -118,6 +123,27 @@ class FileThreadStore:
         if not isinstance(data, dict):
             return {}
         return {k: v for k, v in data.items() if isinstance(v, dict) and "ts" in v}
+
+    def _read_bytes(self) -> bytes:
+        """The file's bytes, read defensively: it sits beside the store, possibly in a shared
+        folder, where a FIFO planted under its name would hang alert delivery forever and a
+        link would make us read another file."""
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(self.path, flags | getattr(os, "O_CLOEXEC", 0))
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise OSError(f"{self.path} is not a regular file")
+            if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+                raise OSError(f"{self.path} is owned by another user")
+            chunks: list[bytes] = []
+            while chunk := os.read(fd, 1 << 16):
+                chunks.append(chunk)
+                if sum(map(len, chunks)) > _MAX_THREAD_FILE_BYTES:
+                    raise OSError(f"{self.path} is larger than {_MAX_THREAD_FILE_BYTES} bytes")
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
 
     def get(self, key: str) -> str | None:
         """Return the thread's parent ``ts``, or ``None`` (also when it has expired)."""

@@ -422,7 +422,9 @@ def read_config_text(
     """
     path = Path(path)
     source = str(path)
-    if root is not None and path.is_symlink():
+    # Any link on the way counts, not only the file's own: a ``calendars`` folder linked to
+    # /etc holds plain files that are outside the pipelines directory all the same.
+    if root is not None and path.resolve() != path.absolute():
         try:
             inside = path.resolve().is_relative_to(Path(root).resolve())
         except (OSError, RuntimeError):
@@ -552,7 +554,8 @@ def _load_calendar_dirs(dirs: list[Path], result: PipelineSet) -> _CalendarIndex
             continue
         for file in files:
             try:
-                calendar = _load_calendar_file(file, result.warnings, root=folder)
+                # The folder holding ``calendars`` bounds it (a ConfigMap may link it inside).
+                calendar = _load_calendar_file(file, result.warnings, root=folder.parent)
             except ConfigError as exc:
                 result.errors.append(exc)
                 broken[file.stem] = str(file)

@@ -233,6 +233,9 @@ class _AwsRunner:
         sleep: waits between confirmation polls (tests pass a no-op).
         cancel_timeout: seconds ``cancel`` waits for the target to report the job stopped.
         cancel_poll: seconds between those polls.
+        environ: where ``$INTERLOCK_*`` references in step arguments, job drivers and payloads
+            are read (default ``os.environ``; the runtime passes the operator's policy view,
+            see :mod:`interlock_core.jobs.policy`).
     """
 
     job_type = ""
@@ -245,7 +248,9 @@ class _AwsRunner:
         sleep: Callable[[float], None] = time.sleep,
         cancel_timeout: float = 30.0,
         cancel_poll: float = 2.0,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
+        self._environ = environ
         self._factory = client_factory or default_client_factory
         if submit_client_factory is not None:
             self._submit_factory = submit_client_factory
@@ -258,6 +263,11 @@ class _AwsRunner:
         self.cancel_poll = cancel_poll
         self._clients: dict[tuple[str, str | None, bool], Any] = {}
         self._lock = threading.Lock()
+
+    @property
+    def _env(self) -> Mapping[str, str]:
+        """The environment ``$INTERLOCK_*`` references are read from (read at call time)."""
+        return os.environ if self._environ is None else self._environ
 
     def client(self, service: str, region: str | None, *, once: bool = False) -> Any:
         """A cached client for ``service`` in ``region``; ``once=True`` for the client that
@@ -527,7 +537,7 @@ class EmrRunner(_AwsRunner):
             args = [f"{key}={value}" for key, value in config.arguments.items()]
         else:
             args = list(config.arguments)
-        args = [str(expand_interlock(arg, variables, os.environ)) for arg in args]
+        args = [str(expand_interlock(arg, variables, self._env)) for arg in args]
         response = self.call(
             f"emr AddJobFlowSteps {config.cluster_id}",
             emr.add_job_flow_steps,
@@ -633,7 +643,7 @@ class EmrServerlessRunner(_AwsRunner):
             "applicationId": config.application_id,
             "clientToken": token,
             "executionRoleArn": config.execution_role_arn,
-            "jobDriver": expand_interlock(config.job_driver, variables, os.environ),
+            "jobDriver": expand_interlock(config.job_driver, variables, self._env),
             "name": config.job_name,
         }
         if config.configuration_overrides:
@@ -831,9 +841,9 @@ class LambdaRunner(_AwsRunner):
                 }
             ).encode()
         elif isinstance(config.payload, str):
-            body = str(expand_interlock(config.payload, variables, os.environ)).encode()
+            body = str(expand_interlock(config.payload, variables, self._env)).encode()
         else:
-            body = json.dumps(expand_interlock(config.payload, variables, os.environ)).encode()
+            body = json.dumps(expand_interlock(config.payload, variables, self._env)).encode()
         response = self.call(
             f"lambda Invoke {config.function_name}",
             client.invoke,

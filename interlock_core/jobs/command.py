@@ -251,7 +251,14 @@ class CommandRunner:
                 reason = refusal(name)
                 if reason is not None:
                     raise JobError(str(reason), FailureCategory.PERMANENT, may_have_started=False)
-        return dict(self._environ)
+        allowed = dict(self._environ)
+        # PATH, HOME, LANG, ... are not credentials: a jobs.env allow-list that does not name
+        # them must not leave every command without a PATH (only /bin:/usr/bin) or HOME.
+        parent = getattr(self._environ, "parent", os.environ)
+        for name in BASELINE_ENV:
+            if name not in allowed and name in parent:
+                allowed[name] = parent[name]
+        return allowed
 
     def _describe_state_dir(self) -> str:
         source = self._state_dir or self._state_dir_source

@@ -103,6 +103,11 @@ class PolicyEnviron(Mapping[str, str]):
         self.policy = policy
         self._parent = os.environ if parent is None else parent
 
+    @property
+    def parent(self) -> Mapping[str, str]:
+        """The unfiltered environment (for the baseline names every process needs)."""
+        return self._parent
+
     def refusal(self, name: str) -> str | None:
         """Why ``name`` is hidden, or None."""
         return self.policy.env_refusal(name)

@@ -46,7 +46,10 @@ def _factories(
         cls: type[GlueRunner | EmrRunner | EmrServerlessRunner | StepFunctionRunner | LambdaRunner],
     ) -> Callable[[], JobRunner]:
         return lambda: cls(
-            client_factory=client_factory, sleep=sleep, cancel_timeout=cancel_timeout
+            client_factory=client_factory,
+            sleep=sleep,
+            cancel_timeout=cancel_timeout,
+            environ=environ,
         )
 
     return {

@@ -18,6 +18,7 @@ forked from one that used the store opens fresh connections instead of sharing t
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import stat
@@ -130,6 +131,8 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
+_log = logging.getLogger("interlock.storage.sqlite")
+
 # A write waits at most this long for another writer (an hour is already absurd).
 MAX_BUSY_TIMEOUT = 3600.0
 
@@ -150,7 +153,12 @@ def _prepare_database_file(path: Path) -> None:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            info = os.stat(path)  # created meanwhile by another controller: check it
+            try:
+                info = os.stat(path)  # created meanwhile by another controller: check it
+            except FileNotFoundError:  # a dangling symbolic link: never created through
+                raise StoreError(
+                    f"{path} is a symbolic link to a missing file; name a SQLite database file"
+                ) from None
         except OSError as exc:
             raise StoreError(f"cannot create {path}: {exc.strerror or exc}") from exc
         else:
@@ -160,6 +168,34 @@ def _prepare_database_file(path: Path) -> None:
         raise StoreError(f"cannot use {path}: {exc.strerror or exc}") from exc
     if not stat.S_ISREG(info.st_mode):
         raise StoreError(f"{path} is not a regular file; name a SQLite database file")
+
+
+def check_controller_database(path: Path) -> None:
+    """Refuse, for a controller that starts jobs, a database another user could have written.
+
+    Whoever writes the database writes the pipeline configs the controller runs (a ``command``
+    job is a program to start). In a shared sticky folder (``sqlite:////tmp/x.db``) another
+    user can create the file first; a database everyone may write is the same hole. Producers
+    (``emit``) and read-only commands are not checked: they start nothing.
+
+    Raises:
+        StoreError: naming the file and what is wrong with it.
+    """
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise StoreError(f"cannot use {path}: {exc.strerror or exc}") from exc
+    if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+        raise StoreError(
+            f"{path} is owned by uid {info.st_uid}, not by this controller's user "
+            f"(uid {os.geteuid()}): whoever owns it decides which jobs run; "
+            "use a database this user created"
+        )
+    if info.st_mode & stat.S_IWOTH:
+        raise StoreError(
+            f"{path} is writable by everyone (mode {stat.S_IMODE(info.st_mode):o}); "
+            "run chmod o-w on it"
+        )
 
 
 class SchemaVersionError(StoreError):
@@ -882,7 +918,15 @@ class SQLiteStore(Store):
             return conn.execute(sql, params).fetchall()
 
         rows = self._transact("query_events", work, write=False)
-        return [Event.from_json(row[0]) for row in reversed(rows)]
+        events: list[Event] = []
+        for (document,) in reversed(rows):
+            try:
+                events.append(Event.from_json(document))
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+                # One row this version cannot read (a newer version's event type, a raw
+                # write) must not blind every reader: alert forwarding, ``interlock events``.
+                _log.warning("skipping an unreadable event row: %s", type(exc).__name__)
+        return events
 
 
 def _stored_config(row: Any) -> StoredConfig:

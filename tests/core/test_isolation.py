@@ -193,3 +193,10 @@ def test_emit_refuses_lone_surrogates(tmp_path: Path, document: dict[str, Any]) 
     with pytest.raises(SensorError, match="not valid Unicode"):
         engine.emit("good", "upstream", document)
     assert engine.store.get_sensors("good") == {}
+
+
+def test_failure_descriptions_carry_no_control_characters() -> None:
+    from interlock_core.isolation import describe
+
+    text = describe(ValueError("bad file ev\x1b[2Jil\u202e.yaml"))
+    assert text == "ValueError: bad file ev\\x1b[2Jil\\u202e.yaml"

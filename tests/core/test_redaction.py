@@ -99,3 +99,78 @@ def test_inline_credential_headers_are_refused(header: str) -> None:
 def test_printable_escapes_control_characters() -> None:
     assert printable("plain text é ✓") == "plain text é ✓"
     assert printable("a\x1b[2Jb\nc\td\u202e") == "a\\x1b[2Jb\\nc\\td\\u202e"
+
+
+class HeaderEchoingReceiver(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        body_in = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+        echo = f"bad key {self.headers.get('X-Api-Key')} for request {body_in}"
+        body = json.dumps({"error": echo}).encode()
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_401_echoing_an_expanded_credential_is_stored_redacted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only tokenEnv and secret-looking names were redacted: a credential sent through
+    # ${INTERLOCK_ORDERS_API} in a header (or body) reached the run, events and the file.
+    monkeypatch.setenv("INTERLOCK_ORDERS_API", TOKEN)
+    monkeypatch.setenv("INTERLOCK_ORDERS_PW", "pw-9876543210-SECRET")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), HeaderEchoingReceiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/jobs"
+    store_url = f"sqlite:///{tmp_path / 'interlock.db'}"
+    engine = Interlock(open_store(store_url), {"http": HttpRunner()}, ManualClock(NOW))
+    document: dict[str, Any] = {
+        "pipeline": {"id": "orders"},
+        "schedule": {"cron": "0 6 * * *"},
+        "job": {
+            "type": "http",
+            "config": {
+                "url": url,
+                "headers": {"X-Api-Key": "${INTERLOCK_ORDERS_API}"},
+                "body": {"login": "$INTERLOCK_ORDERS_PW"},
+                "allowPrivateNetwork": True,
+            },
+        },
+    }
+    try:
+        apply_documents(engine, document)
+        engine.open_run("orders", "2026-03-04")
+        engine.advance_due()
+    finally:
+        server.shutdown()
+        server.server_close()
+    run = engine.run("orders", "2026-03-04")
+    assert run is not None and run.status == RunStatus.FAILED
+    assert "401" in run.message and REDACTED in run.message
+    stored = [run.message] + [e.to_json() for e in engine.events()]
+    assert not [text for text in stored if TOKEN in text or "pw-9876543210" in text]
+    engine.store.close()
+    data = (tmp_path / "interlock.db").read_bytes()
+    assert TOKEN.encode() not in data and b"pw-9876543210" not in data
+
+
+def test_job_credential_names() -> None:
+    from interlock_core.config.jobs import AirflowJob, CommandJob
+    from interlock_core.redaction import job_credential_names
+
+    airflow = AirflowJob.model_validate(
+        {
+            "url": "https://af.example.com",
+            "dagId": "d",
+            "usernameEnv": "AF_USER",
+            "passwordEnv": "AF_PW",
+            "conf": {"x": "${INTERLOCK_A}-$INTERLOCK_PERIOD"},
+        }
+    )
+    assert job_credential_names(airflow) == {"AF_USER", "AF_PW", "INTERLOCK_A"}
+    command = CommandJob.model_validate({"command": ["run", "$INTERLOCK_B"], "env": ["DB_URL"]})
+    assert job_credential_names(command) == {"DB_URL", "INTERLOCK_B"}

@@ -33,3 +33,16 @@ class _ExplodingLogger(logging.Logger):
 
 def test_never_raises() -> None:
     LogChannel("log", logger=_ExplodingLogger("x")).send([make_event()])
+
+
+def test_control_characters_are_escaped(caplog: pytest.LogCaptureFixture) -> None:
+    # A pipeline file named "ev\x1b[2Jil\nFAKE.yaml" reached stderr raw through the default
+    # log channel's CONFIG_INVALID line: a cleared terminal and a forged log line.
+    caplog.set_level(logging.INFO, logger="interlock.alerts")
+    LogChannel().send(
+        [make_event(EventType.CONFIG_INVALID, message="invalid: ev\x1b[2Jil\nFAKE.yaml:2")]
+    )
+    [record] = [r for r in caplog.records if r.name == "interlock.alerts"]
+    text = record.getMessage()
+    assert "\x1b" not in text and "\n" not in text
+    assert text.endswith("invalid: ev\\x1b[2Jil\\nFAKE.yaml:2")

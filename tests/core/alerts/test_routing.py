@@ -348,10 +348,22 @@ def test_the_file_sits_inside_or_beside_the_pipelines_directory(tmp_path: Path) 
     assert alert_config_path(pipelines) == pipelines / "interlock.yaml"  # neither: inside
     (tmp_path / "interlock.yaml").write_text("alerts: {}\n")
     assert alert_config_path(pipelines) == tmp_path / "interlock.yaml"
+    (tmp_path / "interlock.yaml").unlink()
     (pipelines / "interlock.yml").write_text("alerts: {}\n")
-    assert alert_config_path(pipelines) == pipelines / "interlock.yml"  # inside wins
+    assert alert_config_path(pipelines) == pipelines / "interlock.yml"
     (pipelines / "interlock.yaml").write_text("alerts: {}\n")
     assert alert_config_path(pipelines) == pipelines / "interlock.yaml"  # .yaml before .yml
+
+
+def test_a_settings_file_inside_cannot_replace_the_operators_beside(tmp_path: Path) -> None:
+    # "Inside wins" let anyone who can write a pipeline file drop an interlock.yaml next to
+    # it and lift the operator's jobs limits (types, env allow-list) kept beside the folder.
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    (tmp_path / "interlock.yaml").write_text("jobs: {types: [http]}\n")
+    (pipelines / "interlock.yml").write_text("jobs: {}\n")
+    with pytest.raises(ConfigError, match="two settings files"):
+        alert_config_path(pipelines)
 
 
 def test_config_is_immutable() -> None:

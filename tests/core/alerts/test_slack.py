@@ -2,6 +2,8 @@
 
 import json
 import logging
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -225,3 +227,27 @@ def test_the_token_never_reaches_errors_or_logs(
     assert all(TOKEN not in m for m in messages)
     assert "timed out" in messages[-1]
     assert TOKEN not in caplog.text
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link"])
+def test_the_thread_file_is_read_defensively(tmp_path: Path, kind: str) -> None:
+    # The file sits beside the store (possibly in a shared folder): a FIFO planted under its
+    # name hung every Slack delivery; a link made the controller read another file.
+    path = tmp_path / "interlock.slack-threads.json"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        other = tmp_path / "other.json"
+        other.write_text('{"C1|orders|": {"ts": "1.0", "createdAt": 9999999999}}')
+        path.symlink_to(other)
+    store = FileThreadStore(path)
+    done = threading.Event()
+    found: list[str | None] = []
+
+    def read() -> None:
+        found.append(store.get("C1|orders|"))
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    assert done.wait(5), "reading the thread file blocked"
+    assert found == [None]

@@ -112,6 +112,9 @@ def test_allow_unknown(ready_cli: Cli) -> None:
         (["orders", "k", "--data", "true"], 2, "must be a JSON object, got boolean"),
         (["orders", "k", "--data", "{nope"], 2, "not valid JSON"),
         (["orders", "k", "--data", '{"x": NaN}'], 2, "not valid JSON"),
+        # Deeper than the JSON decoder's recursion limit: a usage error, not "RecursionError".
+        (["orders", "k", "--data", '{"a":' + "[" * 5000 + "]" * 5000 + "}"], 2, "nested"),
+        (["orders", "k", "--data", '{"a":' + "[" * 100 + "]" * 100 + "}"], 1, "64 levels"),
     ],
 )
 def test_errors_are_one_line_and_write_nothing(
@@ -128,3 +131,13 @@ def test_errors_are_one_line_and_write_nothing(
     assert store.get_sensors("orders") == {}
     assert store.get_sensors("nope") == {}
     assert store.list_runs() == []
+
+
+def test_a_deeply_bracketed_pair_value_is_a_string(ready_cli: Cli) -> None:
+    # parse_scalar leaked the JSON decoder's RecursionError: "a=[[[...]]]" failed the emit
+    # instead of being stored as the string it is.
+    raw = "[" * 5000 + "]" * 5000
+    assert parse_scalar(raw) == raw
+    result = ready_cli("emit", "orders", "k", f"a={raw}")
+    assert result.exit_code == 0, result.stderr
+    assert ready_cli.store().get_sensors("orders")["k"].data == {"a": raw}

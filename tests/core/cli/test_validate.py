@@ -153,3 +153,15 @@ def test_yaml_in_subdirectories_is_a_warning(pipelines: Path) -> None:
         f"warning: {pipelines / 'old'}: 2 YAML files in a subdirectory, not loaded (pipeline "
         f"files must be directly in {pipelines})"
     ]
+
+
+def test_file_names_cannot_forge_output_lines(pipelines: Path) -> None:
+    # A file named "x\nok: fake.yaml (orders).yaml" printed a forged "ok:" line.
+    (pipelines / "x\nok: fake.yaml (orders)\x1b[2J.yaml").write_text(
+        "pipeline: {id: x}\nbogus: 1\n"
+    )
+    result = _validate(pipelines)
+    assert result.exit_code == 1
+    assert not [line for line in result.output.splitlines() if line.startswith("ok: fake")]
+    assert "\x1b" not in result.output
+    assert "x\\nok: fake.yaml (orders)\\x1b[2J.yaml" in result.output

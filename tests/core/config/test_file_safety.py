@@ -100,3 +100,50 @@ def test_nothing_is_read_from_a_world_writable_parent(tmp_path: Path) -> None:
         assert alert_config_path(pipelines) == (shared / "interlock.yaml").resolve()
     finally:
         shared.chmod(0o755)
+
+
+def test_run_and_validate_refuse_a_second_settings_file_inside(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from interlock_core.cli import main
+
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    (pipelines / "orders.yaml").write_text(PIPELINE)
+    (tmp_path / "interlock.yaml").write_text("jobs: {types: [http]}\n")
+    (pipelines / "interlock.yaml").write_text("jobs: {types: [command, http]}\n")
+    store = f"sqlite:///{tmp_path / 'interlock.db'}"
+    runner = CliRunner()
+    ran = runner.invoke(main, ["--store", store, "run", "--once", "--pipelines", str(pipelines)])
+    assert ran.exit_code == 1 and "two settings files" in ran.output
+    checked = runner.invoke(main, ["validate", str(pipelines)])
+    assert checked.exit_code == 1 and "two settings files" in checked.output
+
+
+def test_a_calendars_folder_linked_outside_is_refused_without_its_content(tmp_path: Path) -> None:
+    # Only the file itself was checked for a link: calendars -> /etc-like folder put its
+    # files' first 40 characters (a password hash) into CONFIG_INVALID, alerted by default.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "us.yaml").write_text(SECRET_LINES)
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    (pipelines / "orders.yaml").write_text(PIPELINE)
+    (pipelines / "calendars").symlink_to(outside)
+    text = errors_text(pipelines)
+    assert "symbolic link to a file outside its directory" in text
+    assert "SALTSALT" not in text and "root:" not in text
+
+
+def test_a_configmap_style_calendars_link_inside_is_fine(tmp_path: Path) -> None:
+    pipelines = tmp_path / "pipelines"
+    data = pipelines / "..2026_03_04"
+    (data / "calendars").mkdir(parents=True)
+    (data / "calendars" / "us.yaml").write_text("dates: ['2026-12-25']\n")
+    (data / "orders.yaml").write_text(PIPELINE)
+    (pipelines / "..data").symlink_to("..2026_03_04")
+    (pipelines / "calendars").symlink_to("..data/calendars")
+    (pipelines / "orders.yaml").symlink_to("..data/orders.yaml")
+    loaded = load_pipelines(pipelines)
+    assert loaded.errors == []
+    assert set(loaded.calendars) == {"us"}

@@ -177,3 +177,66 @@ def test_validate_checks_the_jobs_section(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["validate", str(pipelines)], catch_exceptions=False)
     assert result.exit_code == 1
     assert "unknown key 'typez'" in result.output
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_the_allow_list_also_governs_aws_job_payloads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The EMR, EMR Serverless and Lambda runners expanded ${INTERLOCK_*} from os.environ,
+    # around the operator's jobs.env list: a pipeline file could send any INTERLOCK_ variable
+    # to a function it names.
+    import io
+
+    import boto3
+    from botocore.response import StreamingBody
+    from botocore.stub import Stubber
+
+    from interlock_core.config.jobs import LambdaJob
+
+    monkeypatch.setenv("INTERLOCK_ORDERS_KEY", "orders-key-value")
+    monkeypatch.setenv("INTERLOCK_ALLOWED", "allowed-value")
+    client = boto3.client("lambda", region_name="us-east-1")
+    stub = Stubber(client)
+    stub.add_response(
+        "invoke",
+        {
+            "StatusCode": 200,
+            "Payload": StreamingBody(io.BytesIO(b"{}"), 2),
+            "ResponseMetadata": {"RequestId": "r1", "HTTPStatusCode": 200},
+        },
+        {
+            "FunctionName": "loader",
+            "InvocationType": "RequestResponse",
+            "Payload": b'{"k": "", "a": "allowed-value"}',
+        },
+    )
+    policy = parse_job_policy({"env": ["INTERLOCK_ALLOWED"]})
+    runners = default_runners(tmp_path, client_factory=lambda s, r: client, policy=policy)
+    job = LambdaJob(
+        function_name="loader",
+        payload='{"k": "${INTERLOCK_ORDERS_KEY}", "a": "${INTERLOCK_ALLOWED}"}',
+    )
+    with stub:
+        runners["lambda"].submit(job, RUN, "t9")
+    stub.assert_no_pending_responses()
+
+
+def test_an_allow_list_keeps_the_baseline_environment_of_command_jobs(tmp_path: Path) -> None:
+    # With jobs.env set, PATH, HOME and LANG were hidden too: every command job ran with sh's
+    # default PATH (/bin:/usr/bin) and no HOME, so `python3 etl.py` from a venv broke.
+    import time
+
+    env = {**ENV, "PATH": "/opt/tools/bin:/usr/bin:/bin", "HOME": "/home/ops", "LANG": "C.UTF-8"}
+    policy = parse_job_policy({"env": ["ORDERS_TOKEN", "OTHER_TOKEN"]})
+    runner = CommandRunner(tmp_path / "state", environ=policy.environ(env))
+    out = tmp_path / "env.txt"
+    script = f'echo "$PATH|$HOME|$LANG|$ORDERS_TOKEN|$SLACK_BOT_TOKEN|$PAGER_TOKEN" > {out}'
+    job = CommandJob.model_validate({"command": ["sh", "-c", script], "env": ["ORDERS_TOKEN"]})
+    runner.submit(job, RUN, "t10")
+    deadline = time.monotonic() + 10
+    while not (out.exists() and out.read_text().endswith("\n")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (
+        out.read_text() == "/opt/tools/bin:/usr/bin:/bin|/home/ops|C.UTF-8|orders-token-value||\n"
+    )
