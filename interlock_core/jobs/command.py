@@ -202,6 +202,7 @@ class CommandRunner:
 
     job_type = "command"
     dedups_on_token = True  # a repeat adopts the job of the same token
+    exits_locally = True  # status is a local file read: the runtime checks it every pass
 
     def __init__(
         self,

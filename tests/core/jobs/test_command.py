@@ -107,7 +107,8 @@ def test_timeout_kills_the_whole_process_group_even_sigterm_ignorers(
         "time.sleep(60)\n"
     )
     handle = runner.submit(python_job(code, str(pids), timeout=2.5), RUN, "t-timeout")
-    assert wait_until(pids.exists, 10)
+    # The file exists a moment before its content: wait for the pids themselves.
+    assert wait_until(lambda: pids.exists() and pids.read_text().strip() != "", 10)
     child, grandchild = json.loads(pids.read_text())
     assert alive(child)
     assert alive(grandchild)
