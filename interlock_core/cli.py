@@ -35,6 +35,7 @@ import click
 from rich.text import Text
 
 from interlock_core import cli_format as fmt
+from interlock_core import cli_plugins
 from interlock_core.config import (
     ConfigError,
     ConfigIssue,
@@ -48,6 +49,7 @@ from interlock_core.config.models import Rule
 from interlock_core.engine import Interlock, InterlockError
 from interlock_core.events import Event, EventType
 from interlock_core.lifecycle import ClaimRefused, gate_validation
+from interlock_core.opening import next_tick_info
 from interlock_core.periods import normalize_period
 from interlock_core.redaction import printable
 from interlock_core.runs import Run
@@ -109,7 +111,19 @@ class Settings:
 
 
 class InterlockGroup(click.Group):
-    """A click group that reports errors as one line, not tracebacks (unless ``--debug``)."""
+    """A click group that reports errors as one line, not tracebacks (unless ``--debug``).
+
+    Commands from other packages (``interlock.commands`` entry points, e.g. ``aws``) are
+    imported only when listed in help or invoked (see :mod:`interlock_core.cli_plugins`).
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Built-in commands and plugin commands, sorted."""
+        return sorted({*super().list_commands(ctx), *cli_plugins.plugin_targets()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """A built-in command, else a plugin command loaded now."""
+        return super().get_command(ctx, cmd_name) or cli_plugins.load_plugin(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command, translating its exceptions into messages and an exit status."""
@@ -210,9 +224,14 @@ def _engine(ctx: click.Context, *, auto_apply: bool = True, read_only: bool = Fa
             pipeline_set = _load_for_auto_apply(settings.pipelines)
         if read_only and pipeline_set is None:
             _require_store(settings.store)
+        new_file = _new_sqlite_file(settings.store)
         engine = _build_engine(settings.store, settings.pipelines)
         settings.engine = engine
-        ctx.find_root().call_on_close(engine.store.close)
+        root = ctx.find_root()
+        if new_file is not None:
+            # Registered first, so it runs after the close below (the stack is LIFO).
+            root.call_on_close(lambda: _remove_if_unused(*new_file))
+        root.call_on_close(engine.store.close)
         if read_only and pipeline_set is None and not engine.store.is_initialized():
             # A database without Interlock's schema (PostgreSQL): say so, and write nothing.
             raise NoStoreError(
@@ -235,6 +254,50 @@ def sqlite_file(url: str) -> Path | None:
     if not path or path == ":memory:" or path.startswith("file:"):
         return None
     return Path(path)
+
+
+def _new_sqlite_file(url: str) -> tuple[Path, list[Path]] | None:
+    """The SQLite file this command would create, with the folders it would create for it
+    (innermost first); None when the file exists or the store is not a SQLite file."""
+    path = sqlite_file(url)
+    if path is None or path.exists():
+        return None
+    path = Path(os.path.abspath(path))
+    folders: list[Path] = []
+    parent = path.parent
+    while not parent.exists():
+        folders.append(parent)
+        parent = parent.parent
+    return path, folders
+
+
+def _remove_if_unused(path: Path, folders: list[Path]) -> None:
+    """Delete a SQLite store this command created but wrote nothing to (a mistyped
+    ``--store`` with a failing command), and the folders made for it."""
+    try:
+        store = open_store(f"sqlite:///{path}") if path.exists() else None
+    except Exception:
+        return
+    if store is None:
+        return
+    try:
+        unused = not (
+            store.list_configs()
+            or store.sensor_versions()
+            or store.list_runs(limit=1)
+            or store.query_events(limit=1)
+        )
+    finally:
+        store.close()
+    if not unused:
+        return
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        leftover.unlink(missing_ok=True)
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty: something else lives there now
+            break
 
 
 def _require_store(url: str) -> None:
@@ -487,15 +550,25 @@ def parse_time(text: str, option: str = "--at") -> datetime:
 
 
 def parse_since(text: str, now: datetime) -> datetime:
-    """``--since``: a duration back from now (``2h``, ``1d``, ``90m``) or an ISO-8601 time.
+    """``--since``: a duration back from now (``2h``, ``1d``, ``90m``, also written ``2h ago``)
+    or an ISO-8601 time (``2026-03-04T08:00:00Z``; a bare date is its UTC midnight).
 
     Raises:
         CliUsageError: neither a positive duration nor a time.
     """
+    cleaned = text.strip()
+    if cleaned.lower().endswith(" ago"):
+        cleaned = cleaned[: -len(" ago")].strip()
     try:
-        delta = parse_duration(text.strip())
+        delta = parse_duration(cleaned)
     except ValueError:
-        return parse_time(text, "--since")
+        try:
+            return parse_time(cleaned, "--since")
+        except CliUsageError:
+            raise CliUsageError(
+                f"--since: {text!r} is neither a duration (2h, 1d, 90m, 2h ago) nor an "
+                "ISO-8601 time (2026-03-04T08:00:00Z)"
+            ) from None
     if delta.total_seconds() <= 0:
         raise CliUsageError(f"--since: the duration must be positive, got {text!r}")
     return now - delta
@@ -569,7 +642,7 @@ class _Checked:
     @classmethod
     def of(cls, pipeline_set: PipelineSet) -> "_Checked":
         return cls(
-            warnings=list(pipeline_set.warnings),
+            warnings=[*pipeline_set.warnings, *_missing_extras(pipeline_set)],
             errors=list(pipeline_set.errors),
             ok=[
                 f"ok: {source} ({pipeline_id})"
@@ -697,6 +770,13 @@ def _check_settings_file(path: Path, seen: set[Path], *, optional: bool = False)
     return result
 
 
+def _missing_extras(pipeline_set: PipelineSet) -> list[str]:
+    """A warning per pipeline whose job type needs a package that is not installed."""
+    from interlock_core.jobs.extras import missing_extra_warnings
+
+    return missing_extra_warnings(pipeline_set.pipelines, pipeline_set.sources)
+
+
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
@@ -724,6 +804,7 @@ def apply_command(ctx: click.Context, directory: Path, as_json: bool) -> None:
     loader_warning = f"{folder}: no pipeline files (*.yaml, *.yml) found"
     settings = _directory_settings(folder, set())
     warnings = [w for w in pipeline_set.warnings if w != loader_warning]
+    warnings += _missing_extras(pipeline_set)
     for warning in [*warnings, *_subdirectory_warnings(folder), *settings.warnings]:
         click.echo(f"warning: {warning}", err=True)
     if empty and not pipeline_set.errors:
@@ -788,16 +869,20 @@ def emit(
     """Write a sensor: KEY with FIELD=VALUE pairs and/or --data.
 
     A VALUE that is a JSON number, true, false or null is stored as that scalar; anything else
-    as a string. Pairs win over the same fields in --data.
+    as a string. Pairs win over the same fields in --data. Then says what the write did:
+    opened a run, woke a waiting run, late data, post-run checks, or nothing (and why).
     """
     data = parse_data_option(data_text)
     data.update(parse_pairs(fields))
     engine = _engine(ctx)
-    sensor = engine.emit(pipeline, key, data, period, allow_unknown=allow_unknown)
+    outcome = engine.emit_with_outcome(pipeline, key, data, period, allow_unknown=allow_unknown)
+    sensor = outcome.sensor
     if as_json:
-        click.echo(fmt.dumps(fmt.sensor_to_dict(pipeline, sensor)))
+        click.echo(fmt.dumps({**fmt.sensor_to_dict(pipeline, sensor), **outcome.to_dict()}))
         return
     click.echo(f"stored {pipeline}/{sensor.key} (version {sensor.version})")
+    for line in outcome.lines():
+        click.echo(line)
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -825,19 +910,33 @@ def evaluate(
     engine = _engine(ctx, read_only=True)
     readiness = engine.evaluate(pipeline, period, at)
     rules = _gate_rules(engine, pipeline, len(readiness.evaluation.results))
+    tick = None if readiness.run is not None else _next_tick(engine, pipeline)
     if as_json:
-        click.echo(fmt.dumps(fmt.readiness_to_dict(readiness, rules)))
+        document = fmt.readiness_to_dict(readiness, rules)
+        if tick is not None:
+            document["nextTick"] = tick
+        click.echo(fmt.dumps(document))
     else:
         _print(fmt.readiness_header(readiness))
         if readiness.excluded is not None:
             click.echo(f"excluded: {readiness.excluded}")
         run = readiness.run
         click.echo(f"run: {fmt.run_line(run)}" if run is not None else "run: none yet")
+        if tick is not None:
+            click.echo(fmt.next_tick_line(pipeline, tick))
         if readiness.evaluation.results:
             _print(fmt.rules_table(readiness, rules))
         else:
             click.echo("no rules: the gate is open")
     ctx.exit(0 if readiness.ready else 1)
+
+
+def _next_tick(engine: Interlock, pipeline_id: str) -> dict[str, str] | None:
+    """The next tick of a cron pipeline (None for sensor-driven or unknown pipelines)."""
+    active = engine.config(pipeline_id)
+    if active is None:
+        return None
+    return next_tick_info(active.pipeline, engine.clock.now(), active.calendars)
 
 
 def _gate_rules(engine: Interlock, pipeline_id: str, count: int) -> list[Rule | None]:
@@ -869,30 +968,50 @@ def _gate_rules(engine: Interlock, pipeline_id: str, count: int) -> list[Rule | 
 @pipelines_option
 @click.pass_context
 def status(ctx: click.Context, pipeline: str | None, limit: int, as_json: bool) -> None:
-    """Show runs: status, attempt, next action, job run id (newest periods first)."""
+    """Show runs: status, attempt, next action, job run id (newest periods first).
+
+    A cron pipeline with no run yet is listed with its next tick (in its time zone).
+    """
     engine = _engine(ctx, read_only=True)
     runs = engine.status(pipeline, limit)
     if pipeline is not None and not runs:
-        _warn_unknown_pipeline(engine, pipeline)
+        _require_known_pipeline(engine, pipeline)
     if as_json:
         click.echo(fmt.dumps([fmt.run_to_dict(run) for run in runs]))
         return
-    if not runs:
+    if runs:
+        _print(fmt.runs_table(runs))
+        if len(runs) == limit:
+            click.echo(f"(the newest {limit} runs; use --limit to see more)")
+    else:
         where = f" for {pipeline}" if pipeline else ""
         click.echo(f"no runs yet{where}")
-        return
-    _print(fmt.runs_table(runs))
-    if len(runs) == limit:
-        click.echo(f"(the newest {limit} runs; use --limit to see more)")
+    for pipeline_id in _pipelines_without_runs(engine, pipeline, runs):
+        tick = _next_tick(engine, pipeline_id)
+        if tick is not None:
+            click.echo(f"{pipeline_id}: no run yet; {fmt.next_tick_line(pipeline_id, tick)}")
 
 
-def _warn_unknown_pipeline(engine: Interlock, pipeline_id: str) -> None:
+def _pipelines_without_runs(engine: Interlock, pipeline: str | None, runs: list[Run]) -> list[str]:
+    """The configured pipelines (or just ``pipeline``) that have no run at all."""
+    if pipeline is not None:
+        return [] if runs else [pipeline]
+    shown = {run.pipeline_id for run in runs}
+    return [
+        pipeline_id
+        for pipeline_id in engine.pipeline_ids()
+        if pipeline_id not in shown and not engine.status(pipeline_id, 1)
+    ]
+
+
+def _require_known_pipeline(engine: Interlock, pipeline_id: str) -> None:
+    """Fail like ``evaluate`` for a pipeline that is neither configured nor has runs."""
     known = engine.pipeline_ids()
     if pipeline_id in known:
         return
     close = difflib.get_close_matches(pipeline_id, known, n=1, cutoff=0.6)
-    hint = f" (did you mean {close[0]}?)" if close else ""
-    click.echo(f"warning: pipeline {pipeline_id!r} is not configured{hint}", err=True)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    raise InterlockError(f"unknown pipeline {pipeline_id!r} (apply its config first{hint})")
 
 
 # ----------------------------------------------------------------------------- events
@@ -908,7 +1027,12 @@ def _warn_unknown_pipeline(engine: Interlock, pipeline_id: str) -> None:
     help="Only events of this type (repeatable, or comma-separated).",
 )
 @click.option("--period", callback=check_period, help="Only events about this period.")
-@click.option("--since", metavar="TIME|DURATION", help="Only events since a time, or e.g. 2h ago.")
+@click.option(
+    "--since",
+    metavar="TIME|DURATION",
+    help="Only events since an ISO-8601 time (2026-03-04T08:00Z) or a duration ago (2h, 1d, "
+    "90m, '2h ago').",
+)
 @click.option(
     "--limit",
     type=click.IntRange(min=1),
@@ -1178,5 +1302,20 @@ def _required_module(name: str, what: str) -> Any:
     return module
 
 
+def _register_commands() -> None:
+    """Commands kept in their own modules (they import helpers from this one)."""
+    from interlock_core.cli_logs import logs_command
+    from interlock_core.cli_open import open_command
+
+    main.add_command(open_command)
+    main.add_command(logs_command)
+
+
 if __name__ == "__main__":
-    main(prog_name="interlock")
+    # ``python -m interlock_core.cli``: this file runs as ``__main__``; the command modules
+    # import ``interlock_core.cli``, so run that module's group, where they are registered.
+    from interlock_core.cli import main as registered_main
+
+    registered_main(prog_name="interlock")
+else:
+    _register_commands()

@@ -17,7 +17,7 @@ Tables are built as a :class:`Grid` (columns and cells) and drawn in one of two 
 import json
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -434,6 +434,14 @@ def readiness_header(readiness: Readiness) -> Text:
         f"{readiness.pipeline_id} {readiness.period}: ",
         verdict,
         f" ({passing} of {len(results)} rules pass)",
+    )
+
+
+def next_tick_line(pipeline_id: str, tick: Mapping[str, str]) -> str:
+    """``next tick: 2026-03-05 08:00 Europe/Berlin (opens the run for 2026-03-04; ...)``."""
+    return (
+        f"next tick: {tick['local']} {tick['timezone']} (opens the run for {tick['period']}; "
+        f"`interlock open {pipeline_id}` opens one now)"
     )
 
 

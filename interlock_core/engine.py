@@ -16,7 +16,16 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from interlock_core import isolation, lifecycle, periods, redaction, schedule, sla
+from interlock_core import (
+    isolation,
+    lifecycle,
+    opening,
+    outcomes,
+    periods,
+    redaction,
+    schedule,
+    sla,
+)
 from interlock_core.alerts.base import AlertSink, NullAlerts
 from interlock_core.clock import Clock, SystemClock
 from interlock_core.config.errors import ConfigError, ConfigIssue
@@ -379,16 +388,42 @@ class Interlock:
         self.handle_sensor_write(pipeline_id, sensor)
         return sensor
 
-    def handle_sensor_write(self, pipeline_id: str, sensor: Sensor) -> None:
+    def emit_with_outcome(
+        self,
+        pipeline_id: str,
+        key: str,
+        data: Mapping[str, Any],
+        period: str | None = None,
+        *,
+        allow_unknown: bool = False,
+    ) -> outcomes.WriteOutcome:
+        """``emit``, answering what the write did: opened a run, woke a waiting run, late
+        data, post-run checks, or nothing (``interlock emit`` prints it).
+
+        Raises:
+            SensorError: as ``emit``.
+            InterlockError: as ``emit``.
+        """
+        with outcomes.collecting() as handled:
+            sensor = self.emit(pipeline_id, key, data, period, allow_unknown=allow_unknown)
+        return outcomes.merge(pipeline_id, sensor, handled)
+
+    def handle_sensor_write(self, pipeline_id: str, sensor: Sensor) -> outcomes.WriteOutcome:
         """React to a stored sensor write (also called by stream routers for raw writes).
 
         An unsuffixed write whose data names a period is first also kept as ``name#P``
         (DESIGN §4 "Each period keeps its own data"): hour 12's write replaces the unsuffixed
         document, never what hour 11's run (or a retry of hour 10) sees.
+
+        Returns:
+            What the write did (the runs it opened or woke, the events it published).
         """
         active = self.config(pipeline_id)
+        schedule_ = active.pipeline.schedule if active is not None else None
+        scheduled = bool(schedule_ and (schedule_.cron or schedule_.include))
         if self._is_own_period_copy(pipeline_id, sensor, active):
-            return  # already reacted to as the write it copies (a stream hands both over)
+            # Already reacted to as the write it copies (a stream hands both over).
+            return outcomes.WriteOutcome(pipeline_id, sensor, active is not None, scheduled, [], [])
         copy_key = periods.period_copy_key(
             sensor.key,
             sensor.data,
@@ -402,8 +437,18 @@ class Interlock:
                 log.warning("%s: %s kept unsuffixed only (key too long)", pipeline_id, sensor.key)
             else:
                 self.store.put_sensor(pipeline_id, copy_key, dict(sensor.data), self.clock.now())
-        if active is None:
-            return
+        with outcomes.recording() as published:
+            woke = self._react_to_sensor(active, sensor) if active is not None else []
+        return outcomes.describe(
+            pipeline_id,
+            sensor,
+            configured=active is not None,
+            scheduled=scheduled,
+            events=published,
+            woke=woke,
+        )
+
+    def _react_to_sensor(self, active: ActiveConfig, sensor: Sensor) -> list[Run]:
         pipeline = active.pipeline
         now = self.clock.now()
         trigger = pipeline.schedule.trigger
@@ -416,7 +461,7 @@ class Interlock:
             periods.trigger_key_matches(rule.key, sensor.key) for rule in pipeline.post_run.rules
         ):
             self._on_post_run_sensor(active, sensor, now)
-        self.wake_waiting(pipeline_id, now)
+        return self.wake_waiting(pipeline.id, now)
 
     def _is_own_period_copy(
         self, pipeline_id: str, sensor: Sensor, active: ActiveConfig | None
@@ -635,16 +680,21 @@ class Interlock:
             now,
         )
 
-    def wake_waiting(self, pipeline_id: str, now: datetime) -> None:
+    def wake_waiting(self, pipeline_id: str, now: datetime) -> list[Run]:
         """Make WAITING runs of the pipeline due now, so a new sensor is evaluated at once
-        (runtimes call it for sensors written without ``emit``)."""
+        (runtimes call it for sensors written without ``emit``); returns the runs that
+        will be evaluated now (including those already due)."""
+        woken: list[Run] = []
         for run in self.store.list_runs(pipeline_id, [RunStatus.WAITING], limit=50):
-            if (
-                run.next_action == NextAction.EVALUATE
-                and run.due_at is not None
-                and run.due_at > now
-            ):
-                self.store.update_run(run.evolve(due_at=now), run.version)
+            if run.next_action != NextAction.EVALUATE or run.due_at is None:
+                continue
+            if run.due_at <= now:
+                woken.append(run)
+                continue
+            updated = self.store.update_run(run.evolve(due_at=now), run.version)
+            if updated is not None:
+                woken.append(updated)
+        return woken
 
     # ------------------------------------------------------------------ opening runs
 
@@ -656,8 +706,11 @@ class Interlock:
         *,
         trigger_arrived_at: datetime | None = None,
         announce: EventDraft | None = None,
+        window_ends_at: datetime | None = None,
     ) -> Run | None:
         """Open the run of a period if none exists (calendar-excluded periods open none).
+
+        ``window_ends_at`` overrides the end of the evaluation window (runs opened by hand).
 
         Returns:
             The new run; the existing run when one was already open; None when excluded.
@@ -692,7 +745,7 @@ class Interlock:
             # The trigger may have arrived before the tick opened the run.
             arrival = self.store.get_marker(pipeline_id, f"first-arrival#{period}")
             trigger_arrived_at = arrival.created_at if arrival is not None else None
-        window_end = schedule.evaluation_window_end(pipeline, period, now)
+        window_end = window_ends_at or schedule.evaluation_window_end(pipeline, period, now)
         run = lifecycle.open_run(
             pipeline,
             active.hash,
@@ -711,6 +764,33 @@ class Interlock:
             return self.store.get_run(pipeline_id, period)
         self._publish_after(pipeline_id, events, now)
         return created
+
+    def open_runs(
+        self,
+        pipeline_id: str,
+        period: str | None = None,
+        *,
+        first: str | None = None,
+        last: str | None = None,
+    ) -> opening.OpenResult:
+        """Open gated runs by hand for one period or the inclusive range ``first..last``
+        (catch-up, backfill, "run today's now"), cron and sensor-driven pipelines alike.
+
+        Each opens WAITING and submits only once its gate passes. Excluded periods and (in a
+        range) periods no tick produces are skipped; periods that already have a run keep it.
+
+        Args:
+            pipeline_id: the pipeline.
+            period: one period (default: the next tick's period once it has begun, else the
+                current period).
+            first: the first period of a range (with ``last``).
+            last: the last period of a range (inclusive).
+
+        Raises:
+            InterlockError: unknown pipeline, a bad period or range, or a period that has not
+                begun yet (nothing is opened then).
+        """
+        return opening.open_runs(self, pipeline_id, period, first=first, last=last)
 
     # ------------------------------------------------------------------ advancing
 
@@ -733,6 +813,11 @@ class Interlock:
             # One run that cannot advance (a bad sensor, a bug) must never stop the others.
             count += isolation.advance_isolated(self, run)
         return count
+
+    def step(self, run: Run) -> Run | None:
+        """Take the one lifecycle step due for ``run`` (runtimes that drive each attempt step
+        by step, like the AWS state machine); None when another controller moved it first."""
+        return self._step(run)
 
     def _step(self, run: Run) -> Run | None:
         active = self._config_for(run)
@@ -1456,6 +1541,9 @@ class Interlock:
         return events
 
     def _alert(self, events: list[Event]) -> None:
+        # Every published event passes here (with a run's write or after it): what a sensor
+        # write did is read off them (``emit``'s outcome).
+        outcomes.record(events)
         for event in events:
             try:
                 self.alerts.publish(event)

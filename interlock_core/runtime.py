@@ -2,7 +2,8 @@
 
 One loop does everything a deployment needs without AWS: it keeps the Store's configs in step
 with the pipelines directory (file by file; a broken file keeps its last good config), opens
-runs on cron ticks, advances due runs (evaluations, submits, polls, cancels), runs the
+runs on cron ticks, advances due runs (evaluations, submits, polls, cancels) — a local
+``command`` job that ended is recorded within a pass, not at its next poll — runs the
 watchdog and SLA checks every minute, and stops cleanly on SIGINT/SIGTERM. Every step goes
 through the engine's compare-and-set, so several ``interlock run`` processes on one store are
 safe, and a restart simply picks the runs up where the store says they are.
@@ -23,6 +24,7 @@ from types import FrameType
 from typing import TextIO
 
 from interlock_core.alerts.base import AlertSink
+from interlock_core.alerts.log import ALERT_LOGGER
 from interlock_core.clock import Clock, SystemClock
 from interlock_core.config.loader import load_pipelines
 from interlock_core.engine import Interlock, InterlockError
@@ -31,6 +33,7 @@ from interlock_core.isolation import isolated, record_failure
 from interlock_core.jobs.base import JobRunner
 from interlock_core.jobs.policy import JobPolicy, load_job_policy
 from interlock_core.jobs.state_dir import state_dir_for as job_state_dir
+from interlock_core.local_jobs import wake_finished_local_jobs
 from interlock_core.process_guard import protect_controller
 from interlock_core.redaction import printable
 from interlock_core.storage import open_store, redact_url
@@ -54,7 +57,8 @@ def settings_path(pipelines_dir: Path) -> Path | None:
 
 def state_dir_for(store_url: str, store: Store | None = None) -> Path:
     """Where command jobs keep their state: beside the SQLite file in a folder of that store
-    (shared by every local controller of it), or a private temporary folder for ``memory://``.
+    (shared by every local controller of it), in the user's state home for shared stores
+    (PostgreSQL…), or a private temporary folder for ``memory://``.
     See :mod:`interlock_core.jobs.state_dir`."""
     return job_state_dir(store_url, store)
 
@@ -287,6 +291,7 @@ class LocalRuntime:
         # Each phase is isolated (and inside them every pipeline and run): a failure is
         # recorded as a CONTROLLER_ERROR event and the rest of the pass still happens.
         isolated(self.engine, "", "sensor check", self._nudge_on_new_sensors)
+        isolated(self.engine, "", "local job check", self._wake_finished_local_jobs)
         due_watchdog = (
             force_checks
             or self._last_watchdog is None
@@ -325,6 +330,10 @@ class LocalRuntime:
                 check_scheduled_runs(self.engine, active, now, lookback=SCHEDULE_LOOKBACK)
             except Exception as exc:
                 record_failure(self.engine, active.pipeline.id, "opening scheduled runs", exc)
+
+    def _wake_finished_local_jobs(self) -> None:
+        """A local command job that ended is recorded this pass, not at its next poll."""
+        wake_finished_local_jobs(self.engine, self.engine.clock.now())
 
     def _nudge_on_new_sensors(self) -> None:
         """Sensors written straight into the store (not through ``emit``) still wake the
@@ -368,6 +377,16 @@ def _install_signals(runtime: LocalRuntime) -> None:
         signal.signal(signum, runtime.request_stop)
 
 
+def _one_copy_of_each_alert() -> None:
+    """The console prints every event once. Unless logging is set up, the ``log`` alert
+    channel's lines would reach stderr too, through logging's last-resort handler: a second
+    copy of each alerted event. They go to logging's handlers only when there are some."""
+    alert_logger = logging.getLogger(ALERT_LOGGER)
+    if logging.getLogger().handlers or alert_logger.handlers:
+        return
+    alert_logger.addHandler(logging.NullHandler())
+
+
 def run_local(
     store_url: str = DEFAULT_STORE,
     pipelines_dir: str | Path | None = None,
@@ -390,6 +409,7 @@ def run_local(
     from interlock_core.alerts.slack import default_thread_store
 
     out = stream or sys.stdout
+    _one_copy_of_each_alert()
     # The controller's environment holds the operator's secrets: not readable via /proc.
     protect_controller()
     directory = Path(pipelines_dir) if pipelines_dir else None

@@ -143,7 +143,7 @@ def check_scheduled_runs(
                 detail={
                     "cron": pipeline.schedule.cron,
                     "expectedTime": tick.isoformat(),
-                    "actionHint": f"run `interlock rerun` or open {period} by hand if it is needed",
+                    "actionHint": f"`interlock open {pipeline.id} {period}` opens it if needed",
                 },
                 dedup=f"{missed_type.value}#{period}",
             )

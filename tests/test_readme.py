@@ -50,5 +50,28 @@ def test_the_readme_walkthrough_runs(tmp_path: Path) -> None:
     out = result.stdout
     assert "READY" in out and "NOT READY" not in out
     assert "JOB_TRIGGERED" in out
+    assert "building silver orders for" in out  # interlock logs --follow
     assert "claimed" in out.lower()
     assert "Traceback" not in result.stderr
+
+
+def python_snippet() -> str:
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```python\n(.*?)```", readme, re.DOTALL)
+    assert block is not None
+    return block.group(1)
+
+
+def test_the_readme_python_snippet_prints_a_passing_gate(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    result = subprocess.run(
+        [sys.executable, "-c", python_snippet()],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = result.stdout.strip()
+    assert re.fullmatch(r"(\d+) of \1 rules pass", summary), summary

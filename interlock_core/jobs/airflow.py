@@ -261,6 +261,8 @@ class AirflowRunner:
             if body is not None:
                 kwargs["Body"] = body
             response = client.invoke_rest_api(**kwargs)
+        except JobError:
+            raise
         except Exception as exc:
             # RestApiClientException / RestApiServerException carry Airflow's own answer.
             answer = getattr(exc, "response", None)

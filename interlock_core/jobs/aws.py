@@ -124,10 +124,32 @@ _AMBIGUOUS_CODES = frozenset(
 )
 
 
+AWS_EXTRA_HINT = "pip install 'interlock[aws]'"
+"""How to install what the AWS job types (and MWAA) need."""
+
+
+def boto3_missing() -> str | None:
+    """Why boto3 cannot be used here, or None when it can (its import is attempted)."""
+    try:
+        import boto3  # noqa: F401
+        import botocore  # noqa: F401
+    except ImportError as exc:
+        return f"boto3 is not installed ({exc}); install it with {AWS_EXTRA_HINT}"
+    return None
+
+
 def _boto_client(service: str, region: str | None, *, retries: bool) -> Any:
     # boto3 is an optional dependency: imported only when an AWS job actually runs.
-    import boto3
-    from botocore.config import Config
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError as exc:
+        # Retrying cannot install a package: a configuration problem, said once, with the fix.
+        raise JobError(
+            f"{service} jobs need boto3, which is not installed: {AWS_EXTRA_HINT}",
+            FailureCategory.PERMANENT,
+            may_have_started=False,
+        ) from exc
 
     read_timeout = _LAMBDA_READ_TIMEOUT if service == "lambda" else _READ_TIMEOUT
     config = Config(
@@ -282,6 +304,8 @@ class _AwsRunner:
             if key not in self._clients:
                 try:
                     self._clients[key] = factory(service, region)
+                except JobError:
+                    raise
                 except Exception as exc:
                     error = aws_job_error(f"cannot create a {service} client", exc)
                     error.may_have_started = False

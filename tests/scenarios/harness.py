@@ -303,6 +303,14 @@ class ScenarioPlayer:
                 refused = str(exc)
             assert (refused is None) == arg.get("accepted", True), refused or "resolve was accepted"
             self.control_loop()
+        elif kind == "open":  # `interlock open`: one period, or {from: P, to: P}
+            self.engine.open_runs(
+                arg["pipeline"],
+                str(arg["period"]) if arg.get("period") else None,
+                first=str(arg["from"]) if arg.get("from") else None,
+                last=str(arg["to"]) if arg.get("to") else None,
+            )
+            self.control_loop()
         elif kind == "expect_event":  # the latest event of a type: its attempt and detail
             matching = [e for e in self.engine.events() if e.type.value == arg["type"]]
             assert matching, f"no {arg['type']} event"

@@ -1,6 +1,7 @@
 """LogChannel: one line per event, never fails."""
 
 import logging
+import threading
 from typing import Any
 
 import pytest
@@ -18,7 +19,12 @@ def test_one_line_per_event(caplog: pytest.LogCaptureFixture) -> None:
             make_event(EventType.JOB_COMPLETED, pipeline="b", period=None, message="done"),
         ]
     )
-    records = [r for r in caplog.records if r.name == "interlock.alerts"]
+    # This thread's records only: other tests' alert workers may still be logging.
+    records = [
+        r
+        for r in caplog.records
+        if r.name == "interlock.alerts" and r.thread == threading.get_ident()
+    ]
     assert [(r.levelno, r.getMessage()) for r in records] == [
         (logging.WARNING, "alert \U0001f534 SLA_BREACH | orders | 2026-03-01: late"),
         (logging.INFO, "alert \u2139\ufe0f JOB_COMPLETED | b: done"),

@@ -67,7 +67,7 @@ def test_data_merges_with_pairs_and_pairs_win(ready_cli: Cli) -> None:
         "emit", "orders", "counts", "--data", '{"count": 5, "source": {"db": "x"}}', "count=2000"
     )
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.strip() == "stored orders/counts (version 1)"
+    assert result.stdout.splitlines()[0] == "stored orders/counts (version 1)"
     sensor = ready_cli.store().get_sensors("orders")["counts"]
     assert sensor.data == {"count": 2000, "source": {"db": "x"}}
 
@@ -131,6 +131,31 @@ def test_errors_are_one_line_and_write_nothing(
     assert store.get_sensors("orders") == {}
     assert store.get_sensors("nope") == {}
     assert store.list_runs() == []
+
+
+def test_emit_says_what_the_write_did(ready_cli: Cli) -> None:
+    idle = ready_cli("emit", "orders", "counts", "count=5", "--period", PERIOD)
+    assert idle.stdout.splitlines() == [
+        f"stored orders/counts#{PERIOD} (version 1)",
+        "no effect: no run waits for this sensor and it opens none",
+    ]
+    opened = ready_cli("emit", "orders", "upstream", "status=ready", "--period", PERIOD)
+    assert opened.stdout.splitlines()[1] == (
+        f"opened the run of {PERIOD} (trigger): its job starts once its gate passes"
+    )
+    woke = ready_cli("emit", "orders", "counts", "count=5000", "--period", PERIOD, "--json")
+    document = json.loads(woke.stdout)
+    assert document["key"] == f"counts#{PERIOD}" and document["version"] == 3
+    assert document["outcome"] == "woke"
+    assert document["woke"] == [PERIOD]
+    assert document["opened"] == [] and document["lateData"] == []
+    assert document["summary"] == [
+        f"woke the waiting run of {PERIOD}: gates are evaluated now (by `interlock run`)"
+    ]
+    unknown = ready_cli("emit", "elsewhere", "k", "a=1", "--allow-unknown")
+    assert unknown.stdout.splitlines()[1] == (
+        "no effect: elsewhere is not configured, so the sensor is only stored"
+    )
 
 
 def test_a_deeply_bracketed_pair_value_is_a_string(ready_cli: Cli) -> None:

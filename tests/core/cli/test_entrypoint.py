@@ -36,7 +36,8 @@ def test_module_entry_point_emit_and_evaluate(tmp_path: Path) -> None:
     # Each start costs about a second (imports), so two calls prove the entry point.
     emitted = run("emit", "inventory", "stock", "status=done", "--period", PERIOD)
     assert emitted.returncode == 0, emitted.stderr
-    assert emitted.stdout.strip() == f"stored inventory/stock#{PERIOD} (version 1)"
+    assert emitted.stdout.splitlines()[0] == f"stored inventory/stock#{PERIOD} (version 1)"
+    assert emitted.stdout.splitlines()[1].startswith(f"opened the run of {PERIOD} (trigger)")
     evaluated = run("evaluate", "inventory", "--period", PERIOD, "--json")
     assert evaluated.returncode == 0, evaluated.stderr
     document = json.loads(evaluated.stdout)

@@ -148,3 +148,17 @@ def test_follow_from_an_empty_log(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> 
     result = cli("events", "--follow", "--json")
     assert result.exit_code == 0
     assert [json.loads(line)["type"] for line in result.stdout.splitlines()] == ["CONFIG_APPLIED"]
+
+
+@pytest.mark.parametrize("since", ["2h", "2h ago", "1d", "90m", " 90m AGO ", "2026-03-04T08:00Z"])
+def test_since_accepts_what_its_help_shows(ready_cli: Cli, since: str) -> None:
+    result = ready_cli("events", "--since", since)
+    assert result.exit_code == 0, result.stderr
+    help_text = " ".join(ready_cli("events", "--help").stdout.split())
+    assert "2h ago" in help_text and "2026-03-04T08:00Z" in help_text
+
+
+def test_a_bad_since_names_both_accepted_forms(ready_cli: Cli) -> None:
+    result = ready_cli("events", "--since", "30 minutes")
+    assert result.exit_code == 2
+    assert "neither a duration (2h, 1d, 90m, 2h ago) nor an ISO-8601 time" in result.stderr

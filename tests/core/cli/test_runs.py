@@ -67,10 +67,11 @@ def test_status_table_and_json(ready_cli: Cli) -> None:
     assert "use --limit" in limited.stdout
 
 
-def test_status_of_an_unknown_pipeline_suggests_a_name(ready_cli: Cli) -> None:
+def test_status_of_an_unknown_pipeline_fails_and_suggests_a_name(ready_cli: Cli) -> None:
     result = ready_cli("status", "inventry")
-    assert result.exit_code == 0
-    assert result.stdout.strip() == "no runs yet for inventry"
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: unknown pipeline 'inventry'")
     assert "did you mean inventory?" in result.stderr
 
 

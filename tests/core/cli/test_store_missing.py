@@ -99,3 +99,36 @@ def test_sqlite_file() -> None:
     assert sqlite_file("sqlite://x.db") is None
     assert sqlite_file("memory://") is None
     assert sqlite_file("dynamodb://table") is None
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["emit", "inventory", "stock", "status=done"],
+        ["open", "inventory", PERIOD],
+        ["rerun", "inventory", PERIOD],
+        ["claim", "inventory", PERIOD, "--owner", "me"],
+        ["resolve", "inventory", PERIOD, "--failed"],
+        ["apply", "no-such-directory"],
+    ],
+)
+def test_a_mistyped_store_leaves_no_empty_file_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        main, ["--store", "sqlite:///./tpyo/interlcok.db", *args], catch_exceptions=False
+    )
+    assert result.exit_code != 0
+    assert result.stderr.startswith("error: ")
+    assert list(tmp_path.iterdir()) == []  # neither the file nor its folder
+
+
+def test_a_new_store_that_was_written_to_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ["--store", "sqlite:///./new/i.db", "emit", "x", "k", "a=1", "--allow-unknown"]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "new" / "i.db").exists()

@@ -152,6 +152,7 @@ def test_timeout_kills_the_whole_process_group_even_sigterm_ignorers(
     # The timeout must outlast the job's start (two interpreters) on a loaded machine, or the
     # job is killed before it could report its pids.
     handle = runner.submit(python_job(code, str(pids), timeout=4), RUN, "t-timeout")
+    # Written by rename: once the file exists its content is complete.
     assert wait_until(pids.exists, 30)
     child, grandchild = json.loads(pids.read_text())
     assert alive(child)
