@@ -20,24 +20,25 @@ locals {
 
   parameters = merge(
     {
-      CodeBucket           = var.code_bucket
-      CodeKey              = aws_s3_object.bundle.key
-      ProjectName          = var.project_name
-      Environment          = var.environment
-      Architecture         = var.architecture
-      PythonRuntime        = var.python_runtime
-      LambdaMemorySize     = tostring(var.lambda_memory_size)
-      LogRetentionDays     = tostring(var.log_retention_days)
-      WatchdogSchedule     = var.watchdog_schedule
-      AlertsConfig         = var.alerts_config
-      SlackSecretArn       = var.slack_secret_arn
-      KmsKeyArn            = var.kms_key_arn
-      AlarmTopicArn        = var.sns_alarm_topic_arn
-      GlueJobArns          = join(",", var.glue_job_arns)
-      EmrClusterArns       = join(",", var.emr_cluster_arns)
-      EmrServerlessAppArns = join(",", var.emr_serverless_app_arns)
-      JobStateMachineArns  = join(",", var.sfn_trigger_arns)
-      JobLambdaArns        = join(",", var.lambda_trigger_arns)
+      CodeBucket            = var.code_bucket
+      CodeKey               = aws_s3_object.bundle.key
+      ProjectName           = var.project_name
+      Environment           = var.environment
+      Architecture          = var.architecture
+      PythonRuntime         = var.python_runtime
+      LambdaMemorySize      = tostring(var.lambda_memory_size)
+      LogRetentionDays      = tostring(var.log_retention_days)
+      WatchdogSchedule      = var.watchdog_schedule
+      AlertsConfig          = var.alerts_config
+      SlackSecretArn        = var.slack_secret_arn
+      KmsKeyArn             = var.kms_key_arn
+      AlarmTopicArn         = var.sns_alarm_topic_arn
+      GlueJobArns           = join(",", var.glue_job_arns)
+      EmrClusterArns        = join(",", var.emr_cluster_arns)
+      EmrServerlessAppArns  = join(",", var.emr_serverless_app_arns)
+      EmrServerlessRoleArns = join(",", var.emr_serverless_role_arns)
+      JobStateMachineArns   = join(",", var.sfn_trigger_arns)
+      JobLambdaArns         = join(",", var.lambda_trigger_arns)
     },
     var.alert_event_types == null ? {} : { AlertEventTypes = join(",", var.alert_event_types) }
   )

@@ -116,6 +116,12 @@ variable "emr_serverless_app_arns" {
   default     = []
 }
 
+variable "emr_serverless_role_arns" {
+  description = "Job runtime roles (executionRoleArn) the orchestrator may pass to EMR Serverless."
+  type        = list(string)
+  default     = []
+}
+
 variable "sfn_trigger_arns" {
   description = "Step Functions state machines the orchestrator may start as jobs."
   type        = list(string)

@@ -45,6 +45,7 @@ ALLOWED = {
         "GlueJobArns",
         "EmrClusterArns",
         "EmrServerlessAppArns",
+        "EmrServerlessRoleArns",
         "JobStateMachineArns",
         "JobLambdaArns",
         *STORE,
@@ -358,6 +359,7 @@ def test_optional_permissions_exist_only_when_their_parameter_is_given(
         "HasGlueJobs": ["GlueJobs", "GlueDriverLogs"],
         "HasEmrClusters": ["EmrSteps"],
         "HasEmrServerlessApps": ["EmrServerlessJobs", "EmrServerlessJobRuns"],
+        "HasEmrServerlessRoles": ["EmrServerlessPassRole"],
         "HasJobStateMachines": ["JobStateMachines", "JobExecutions"],
         "HasJobLambdas": ["JobLambdas"],
         "HasKmsKey": ["Kms"],
@@ -384,3 +386,19 @@ def test_the_watchdog_may_call_what_it_calls_on_the_state_machine(
     for action in ("states:StartExecution", "states:ListExecutions"):
         assert "RunStateMachine" in allowed.get(action, set()), action
     assert "RunStateMachine" in allowed.get("states:DescribeExecution", set())
+
+
+def test_the_orchestrator_may_pass_emr_serverless_job_roles_to_that_service_only(
+    template: dict[str, Any],
+) -> None:
+    """emr-serverless StartJobRun needs iam:PassRole on the job's executionRoleArn: without it
+    every EMR Serverless submit is AccessDenied on AWS (moto does not check)."""
+    passing = [
+        statement
+        for statement in _role_statements(template)["OrchestratorFunction"]
+        if "iam:PassRole" in _as_list(statement["Action"])
+    ]
+    assert len(passing) == 1
+    assert _references(passing[0]["Resource"]) == {"EmrServerlessRoleArns"}
+    service = passing[0]["Condition"]["StringEquals"]["iam:PassedToService"]
+    assert service == "emr-serverless.amazonaws.com"
