@@ -63,12 +63,15 @@ def restart_dead_executions() -> list[str]:
 def _running_tokens(state_machine_arn: str) -> set[str]:
     """The attempt tokens of every RUNNING execution (``<token>`` or ``<token>-v<version>``)."""
     tokens: set[str] = set()
-    paginator = context.client("stepfunctions").get_paginator("list_executions")
-    pages = paginator.paginate(stateMachineArn=state_machine_arn, statusFilter="RUNNING")
-    for page in pages:
+    sfn = context.client("stepfunctions")
+    request: dict[str, Any] = {"stateMachineArn": state_machine_arn, "statusFilter": "RUNNING"}
+    while True:
+        page = sfn.list_executions(**request)
         for execution in page.get("executions", []):
             tokens.add(execution["name"].split("-v", 1)[0])
-    return tokens
+        if not page.get("nextToken"):
+            return tokens
+        request["nextToken"] = page["nextToken"]
 
 
 def _running(execution_arn: str) -> bool:

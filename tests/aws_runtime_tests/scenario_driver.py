@@ -92,6 +92,15 @@ class AslReplay:
             raise ExecutionDoesNotExist(name)
         return {"status": self.executions[name].status}
 
+    def list_executions(self, stateMachineArn: str, statusFilter: str) -> dict[str, Any]:
+        return {
+            "executions": [
+                {"name": name}
+                for name, execution in self.executions.items()
+                if execution.status == statusFilter
+            ]
+        }
+
     # -- the interpreter ----------------------------------------------------------------------
     def run_due(self) -> int:
         """Run every execution whose wake time has come until it waits or ends."""
