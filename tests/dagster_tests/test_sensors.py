@@ -17,7 +17,7 @@ from integrations.dagster import (
     build_interlock_sensors,
 )
 from interlock_core import Interlock, RunStatus
-from tests.dagster_tests.helpers import ready
+from tests.dagster_tests.helpers import NOW, ready
 
 
 @dg.asset
@@ -137,8 +137,9 @@ def test_a_partitioned_target_gets_the_period_as_partition_key(
 def test_a_partitioned_target_without_the_periods_key_is_a_skip_not_a_claim(
     interlock: InterlockResource, engine: Interlock, instance: dg.DagsterInstance
 ) -> None:
-    # Without end_offset the last daily partition is yesterday's: no key for today.
-    daily = dg.DailyPartitionsDefinition(start_date="2026-01-01")
+    # The partitions end the day before the current period (end_date is exclusive), as
+    # daily partitions without end_offset end yesterday: no key for today.
+    daily = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_date=NOW.date().isoformat())
 
     @dg.asset(partitions_def=daily)
     def late_snapshot() -> None: ...
