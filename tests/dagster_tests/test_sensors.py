@@ -306,3 +306,28 @@ def test_wait_for_succeeded_is_not_fooled_by_a_dry_run_pass(
     result = tick(definitions(sensor), "after", interlock, instance)
     assert result.run_requests == []
     assert "a dry run's pass (no job ran)" in result.skip_message
+
+
+def test_two_sensors_on_one_pipeline_launch_one_run(
+    interlock: InterlockResource, engine: Interlock, instance: dg.DagsterInstance
+) -> None:
+    first = build_interlock_sensor(pipeline_id="inventory", target=inventory_snapshot)
+    second = build_interlock_sensor(
+        pipeline_id="inventory", target=inventory_snapshot, name="inventory_again"
+    )
+    defs = definitions(first, second)
+    period = ready(engine)
+
+    launched = tick(defs, "interlock_inventory", interlock, instance)
+    assert len(launched.run_requests) == 1
+    other = tick(defs, "inventory_again", interlock, instance)
+    assert other.run_requests == []
+    assert f"claimed by dagster:interlock_inventory/inventory:{period}:1" in other.skip_message
+    # The owner prefix is the sensor name plus "/": a sensor whose name extends the other's
+    # does not take its claim for its own.
+    longer = build_interlock_sensor(
+        pipeline_id="inventory", target=inventory_snapshot, name="interlock_inventory_2"
+    )
+    assert (
+        tick(definitions(longer), "interlock_inventory_2", interlock, instance).run_requests == []
+    )
