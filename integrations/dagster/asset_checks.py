@@ -51,6 +51,12 @@ def build_interlock_asset_checks(
     )
     if not pairs:
         raise ValueError("assets_to_pipelines is empty: map each gated asset to a pipeline id")
+    for pair in pairs:
+        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[1], str)):
+            raise TypeError(
+                "assets_to_pipelines: each entry must be an (asset, pipeline_id) pair, "
+                f"not {pair!r}"
+            )
     return [
         _build_check(_asset_key(asset), pipeline_id, blocking, period_fn, resource_key)
         for asset, pipeline_id in pairs

@@ -1,6 +1,7 @@
 """Blocking asset checks whose result is the gate, executed by materialize()."""
 
 import dagster as dg
+import pytest
 
 from integrations.dagster import InterlockResource, build_interlock_asset_checks, tags
 from interlock_core import Interlock
@@ -150,3 +151,9 @@ def test_an_unpartitioned_run_launched_for_a_period_checks_that_period(
     (evaluation,) = result.get_asset_check_evaluations()
     assert not evaluation.passed
     assert evaluation.metadata["period"].value == engine.evaluate("inventory").period
+
+
+@pytest.mark.parametrize("entries", [["stock_export"], [("stock_export",)], [("stock_export", 3)]])
+def test_entries_that_are_not_asset_pipeline_pairs_are_named(entries: list[object]) -> None:
+    with pytest.raises(TypeError, match="each entry must be an \\(asset, pipeline_id\\) pair"):
+        build_interlock_asset_checks(assets_to_pipelines=entries)  # type: ignore[arg-type]
