@@ -125,6 +125,17 @@ def test_future_periods_are_refused_and_nothing_opens(engine: Interlock) -> None
     assert engine.status() == []
 
 
+def test_a_refused_future_period_names_the_latest_period_that_may_open(
+    engine: Interlock, clock: ManualClock
+) -> None:
+    # 06:00 Berlin: the last tick opened 03-11, but 03-12 has begun and may open ahead of its
+    # tick, so the refusal of 03-13 must name 03-12, not 03-11.
+    clock.set(dt.datetime(2026, 3, 12, 5, 0, tzinfo=dt.UTC))
+    with pytest.raises(InterlockError, match=r"up to 2026-03-12; nothing was opened"):
+        engine.open_runs("gold", "2026-03-13")
+    assert [run.period for run in engine.open_runs("gold", "2026-03-12").opened] == ["2026-03-12"]
+
+
 def test_bad_requests_are_refused(engine: Interlock) -> None:
     with pytest.raises(InterlockError, match="before --from"):
         engine.open_runs("gold", first="2026-03-11", last="2026-03-10")
