@@ -57,6 +57,8 @@ from interlock_core.storage import StoreError, open_store, redact_url
 DEFAULT_STORE = "sqlite:///./interlock.db"
 # ``ctx.meta`` key: the exit status a command's errors get (``evaluate`` uses 2, not 1).
 ERROR_EXIT_KEY = "interlock.error_exit"
+# 128 + SIGPIPE: what the shell reports for a tool whose reader closed the pipe.
+BROKEN_PIPE_EXIT = 141
 FOLLOW_INTERVAL_SECONDS = 0.75
 FOLLOW_PAGE = 1000
 DEFAULT_EVENT_LIMIT = 100
@@ -118,8 +120,19 @@ class InterlockGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:
+            _reader_went_away(ctx)
         except Exception as exc:
             _report_error(ctx, exc)
+
+
+def _reader_went_away(ctx: click.Context) -> NoReturn:
+    """``interlock events | head``: stop quietly, as a Unix tool killed by SIGPIPE would."""
+    # Point stdout at /dev/null so the interpreter's final flush cannot fail again.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    ctx.exit(BROKEN_PIPE_EXIT)
 
 
 def _report_error(ctx: click.Context, exc: Exception) -> NoReturn:
