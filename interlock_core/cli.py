@@ -1063,6 +1063,8 @@ def events(
     since_at = parse_since(since, engine.clock.now()) if since is not None else None
     period = normalize_period(period) if period is not None else None
     found = engine.events(pipeline, types, since_at, None, period, None, limit)
+    if pipeline is not None and not found:
+        _require_known_pipeline(engine, pipeline)  # a mistyped id is not "no events"
     if not follow:
         if as_json:
             for event in found:

@@ -89,8 +89,7 @@ def locate_job(
     normalized = engine._normalize(period)
     run = engine.store.get_run(pipeline_id, normalized)
     if run is None:
-        if engine.config(pipeline_id) is None:
-            raise InterlockError(f"unknown pipeline {pipeline_id!r} (apply its config first)")
+        engine._require_config(pipeline_id)  # an unknown pipeline says so, with a suggestion
         raise InterlockError(f"{pipeline_id} has no run for {normalized}")
     wanted = run.attempt if attempt is None else attempt
     if not 1 <= wanted <= run.attempt:
