@@ -227,3 +227,11 @@ def test_next_tick_is_in_the_pipeline_time_zone_and_skips_excluded_days() -> Non
         "period": "2026-03-16",
     }
     assert opening.next_tick_info(Pipeline.model_validate(ORDERS), friday_noon) is None
+
+
+def test_the_gate_passed_event_counts_a_single_rule_in_the_singular(engine: Interlock) -> None:
+    engine.open_runs("gold", "2026-03-11")  # gold's only rule is its trigger condition
+    engine.emit("gold", "upstream", {"status": "ready"}, period="2026-03-11")
+    engine.advance_due()
+    [passed] = engine.events("gold", [EventType.VALIDATION_PASSED])
+    assert passed.message == "gate passed for 2026-03-11 (1 rule)"
