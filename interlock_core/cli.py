@@ -109,6 +109,8 @@ class Settings:
     pipelines: Path | None = None
     debug: bool = False
     engine: Interlock | None = None
+    # The SQLite file this command created because none existed (a mistyped --store?).
+    new_store: Path | None = None
 
 
 class InterlockGroup(click.Group):
@@ -144,7 +146,11 @@ def _report_error(ctx: click.Context, exc: Exception) -> NoReturn:
         for issue in exc.issues:
             click.echo(f"error: {issue}", err=True)
     elif isinstance(exc, EXPECTED_ERRORS):
-        click.echo(f"error: {_one_line(str(exc) or type(exc).__name__)}", err=True)
+        message = _one_line(str(exc) or type(exc).__name__)
+        new_store = _settings(ctx).new_store
+        if new_store is not None and message.startswith("unknown pipeline"):
+            message += f" (no store existed at {new_store}: is --store / INTERLOCK_STORE right?)"
+        click.echo(f"error: {message}", err=True)
     else:
         hint = "" if debug else " (run with --debug for details)"
         click.echo(f"error: {type(exc).__name__}: {_one_line(str(exc))}{hint}", err=True)
@@ -229,6 +235,7 @@ def _engine(ctx: click.Context, *, auto_apply: bool = True, read_only: bool = Fa
         settings.engine = engine
         root = ctx.find_root()
         if new_file is not None:
+            settings.new_store = new_file[0]
             # Registered first, so it runs after the close below (the stack is LIFO).
             root.call_on_close(lambda: _remove_if_unused(*new_file))
         root.call_on_close(engine.store.close)
