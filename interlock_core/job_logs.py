@@ -94,7 +94,9 @@ def locate_job(
     wanted = run.attempt if attempt is None else attempt
     if not 1 <= wanted <= run.attempt:
         raise InterlockError(
-            f"{pipeline_id} {normalized} has attempts 1 to {run.attempt}, not {wanted}"
+            f"{pipeline_id} {normalized} has "
+            + ("only attempt 1" if run.attempt == 1 else f"attempts 1 to {run.attempt}")
+            + f", not {wanted}"
         )
     run_id, job_type, metadata = _job_of(engine, run, wanted)
     if run_id is None:
