@@ -35,6 +35,7 @@ import click
 from rich.text import Text
 
 from interlock_core import cli_format as fmt
+from interlock_core import cli_plugins
 from interlock_core.config import (
     ConfigError,
     ConfigIssue,
@@ -114,7 +115,19 @@ class Settings:
 
 
 class InterlockGroup(click.Group):
-    """A click group that reports errors as one line, not tracebacks (unless ``--debug``)."""
+    """A click group that reports errors as one line, not tracebacks (unless ``--debug``).
+
+    Commands from other packages (``interlock.commands`` entry points, e.g. ``aws``) are
+    imported only when listed in help or invoked (see :mod:`interlock_core.cli_plugins`).
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Built-in commands and plugin commands, sorted."""
+        return sorted({*super().list_commands(ctx), *cli_plugins.plugin_targets()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """A built-in command, else a plugin command loaded now."""
+        return super().get_command(ctx, cmd_name) or cli_plugins.load_plugin(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command, translating its exceptions into messages and an exit status."""

@@ -817,6 +817,11 @@ class Interlock:
             count += isolation.advance_isolated(self, run)
         return count
 
+    def step(self, run: Run) -> Run | None:
+        """Take the one lifecycle step due for ``run`` (runtimes that drive each attempt step
+        by step, like the AWS state machine); None when another controller moved it first."""
+        return self._step(run)
+
     def _step(self, run: Run) -> Run | None:
         active = self._config_for(run)
         now = self.clock.now()

@@ -57,7 +57,8 @@ def settings_path(pipelines_dir: Path) -> Path | None:
 
 def state_dir_for(store_url: str, store: Store | None = None) -> Path:
     """Where command jobs keep their state: beside the SQLite file in a folder of that store
-    (shared by every local controller of it), or a private temporary folder for ``memory://``.
+    (shared by every local controller of it), in the user's state home for shared stores
+    (PostgreSQL…), or a private temporary folder for ``memory://``.
     See :mod:`interlock_core.jobs.state_dir`."""
     return job_state_dir(store_url, store)
 

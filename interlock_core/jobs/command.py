@@ -27,6 +27,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -374,6 +375,9 @@ class CommandRunner:
                 "wrapper_pid": wrapper_pid or record.get("wrapper_pid"),
                 "pid": record.get("pid"),
                 "adopted": adopted,
+                # Job state is local to this machine: a controller elsewhere (sharing a
+                # PostgreSQL store) must not read "no state file" as "never started".
+                "host": socket.gethostname(),
             },
         )
 
@@ -411,6 +415,12 @@ class CommandRunner:
         record = self._read(state_file)
         if record is not None and record.get("phase") == "finished":
             return status_from_record(record)
+        host = _foreign_host(handle)
+        if host is not None:
+            return JobStatus(
+                JobState.RUNNING,
+                message=f"the job runs on {host}; a controller there polls it to its end",
+            )
         if supervisor_alive(lock_file):
             pid = record.get("pid") if record else None
             return JobStatus(
@@ -446,6 +456,10 @@ class CommandRunner:
         record = self._read(state_file)
         if record is not None and record.get("phase") == "finished":
             return True
+        host = _foreign_host(handle)
+        if host is not None:
+            logger.warning("command job %s runs on %s: cancel it there", state_file.name, host)
+            return False
         deadline = time.monotonic() + self.kill_grace + self.cancel_wait
         signalled = False
         while supervisor_alive(lock_file) and time.monotonic() < deadline:
@@ -495,3 +509,12 @@ class CommandRunner:
             while group_alive(pgid) and time.monotonic() < until:
                 self._sleep(0.05)
         return not group_alive(pgid)
+
+
+def _foreign_host(handle: JobHandle) -> str | None:
+    """The other machine whose controller started the job, or None when it started here
+    (or the handle predates hosts being recorded)."""
+    host = handle.metadata.get("host")
+    if isinstance(host, str) and host and host != socket.gethostname():
+        return host
+    return None

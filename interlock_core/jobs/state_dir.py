@@ -9,8 +9,11 @@ Job state belongs to its store: a SQLite store ``/data/interlock.db`` keeps its 
 ``/data/.interlock/jobs/interlock.db-<store id>/``, where the store id is a random id kept in
 the store itself (a marker written once). Two stores in one folder, or a deleted and recreated
 ``interlock.db``, therefore never see each other's jobs — a job of the same token in an old
-store is not adopted as this store's. ``memory://`` stores get a fresh private ``mkdtemp``
-folder (or ``INTERLOCK_STATE_DIR`` when set).
+store is not adopted as this store's. Shared stores (``postgresql://``, ``dynamodb://``…) keep
+theirs in ``$XDG_STATE_HOME/interlock/jobs/<scheme>-<store id>/`` (``~/.local/state`` when
+``XDG_STATE_HOME`` is unset), so a restarted ``interlock run`` polls the jobs it started.
+``INTERLOCK_STATE_DIR``, when set, wins for every store but SQLite; ``memory://`` stores
+otherwise get a fresh private ``mkdtemp`` folder (nothing of theirs outlives the process).
 """
 
 import contextlib
@@ -96,18 +99,27 @@ def sqlite_database(store_url: str) -> Path | None:
     return Path(store_url[len("sqlite:///") :].split("?", 1)[0])
 
 
+def user_state_home() -> Path:
+    """``$XDG_STATE_HOME`` when it is an absolute path, else ``~/.local/state``."""
+    configured = os.environ.get("XDG_STATE_HOME", "")
+    if configured and Path(configured).is_absolute():
+        return Path(configured)
+    return Path.home() / ".local" / "state"
+
+
 def state_dir_for(store_url: str, store: "Store | None" = None) -> Path:
     """The command-job state folder of a store (created private and checked).
 
     Args:
         store_url: the store's URL.
-        store: the open store; for SQLite its identity names the folder (without it, the
-            folder shared by the stores of the database's folder is returned unchecked —
-            only for reading old handles).
+        store: the open store; its identity names the folder of a SQLite or shared store
+            (without it, SQLite's folder shared by the stores of the database's folder is
+            returned unchecked — only for reading old handles — and other stores get a
+            fresh temporary folder).
 
     Raises:
-        UnsafeStateDir: the folder or a level above it (below the database's folder) is not
-            private to this user.
+        UnsafeStateDir: the folder or a level above it (below the database's folder, or
+            below the user's state home) is not private to this user.
     """
     database = sqlite_database(store_url)
     if database is not None:
@@ -121,5 +133,18 @@ def state_dir_for(store_url: str, store: "Store | None" = None) -> Path:
     if override:
         folder = Path(override).absolute()
         return ensure_private_dir(folder, folder.parent)
+    scheme = store_url.split("://", 1)[0].lower()
+    if store is not None and scheme.isalnum() and scheme != "memory":
+        home = user_state_home()
+        try:
+            os.makedirs(home, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise OSError(
+                exc.errno,
+                f"cannot create {home} for the store's job state ({exc.strerror}); set "
+                f"XDG_STATE_HOME or {STATE_DIR_ENV} to a folder this user can write",
+            ) from exc
+        folder = home / "interlock" / "jobs" / f"{scheme}-{store_identity(store)}"
+        return ensure_private_dir(folder, home)
     # Unpredictable and private: a fixed /tmp name could be created by anyone first.
     return Path(tempfile.mkdtemp(prefix="interlock-jobs-"))

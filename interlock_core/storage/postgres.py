@@ -205,16 +205,22 @@ class PostgresStore(Store):
         """
         if write and not migrating and not self._schema_ready:
             self.migrate()
-        for attempt in range(4):
+        # Enough tries for every pooled connection to turn out dead (a server restart).
+        attempts = max(4, self._pool_max + 2)
+        for attempt in range(attempts):
+            conn: psycopg.Connection[Any] | None = None
+            committing = False
             try:
                 with self._get_pool().connection() as conn:
                     if not write or one_statement:
                         with conn.cursor() as cur:
                             return work(cur)
                     with conn.transaction(), conn.cursor() as cur:
-                        return work(cur)
+                        result = work(cur)
+                        committing = True
+                    return result
             except _RETRIED as exc:
-                if attempt == 3:
+                if attempt >= 3:
                     raise StoreError(f"{operation} failed on {self._shown}: {exc}") from exc
                 time.sleep(0.005 * 2**attempt)
             except psycopg_pool.PoolTimeout as exc:
@@ -223,6 +229,12 @@ class PostgresStore(Store):
                     f"{self._pool_timeout:g} s ({exc})"
                 ) from exc
             except psycopg.Error as exc:
+                if attempt + 1 < attempts and _dropped_before_commit(
+                    exc, conn, write=write, one_statement=one_statement, committing=committing
+                ):
+                    # The pool discards the dead connection; the next one is fresh.
+                    log.info("%s: connection to %s was dropped; retrying", operation, self._shown)
+                    continue
                 raise StoreError(f"{operation} failed on {self._shown}: {_reason(exc)}") from exc
         raise AssertionError("unreachable")
 
@@ -459,6 +471,8 @@ class PostgresStore(Store):
         written_at = utc(now)
         encoded = encode_document(data, f"sensor {key!r}")
         channel = notify_channel(self.schema)
+        # NOTIFY payloads stop at 8000 bytes; "" (something changed) wakes listeners as well.
+        payload = pipeline_id if len(pipeline_id.encode()) <= 7000 else ""
 
         def work(cur: psycopg.Cursor[Any]) -> int:
             row = cur.execute(
@@ -480,7 +494,7 @@ class PostgresStore(Store):
                 ),
                 (pipeline_id, key, encoded, written_at, version),
             )
-            cur.execute("SELECT pg_notify(%s, %s)", (channel, pipeline_id[:7000]))
+            cur.execute("SELECT pg_notify(%s, %s)", (channel, payload))
             return version
 
         version = self._transact("put_sensor", work, write=True)
@@ -967,6 +981,34 @@ class _Listener:
             self._callback(pipeline_id)
         except Exception:  # a failing callback must not end the subscription
             log.exception("sensor write callback failed")
+
+
+# The server ended the session (pg_terminate_backend, shutdown, crash recovery): a statement
+# sent on it never ran, or ran in a transaction the server rolled back.
+_TERMINATED = {"57P01", "57P02", "57P03"}
+
+
+def _dropped_before_commit(
+    exc: psycopg.Error,
+    conn: psycopg.Connection[Any] | None,
+    *,
+    write: bool,
+    one_statement: bool,
+    committing: bool,
+) -> bool:
+    """True when ``exc`` is a dead connection and retrying cannot apply a write twice.
+
+    Reads are always safe to repeat; a transaction that failed before its ``COMMIT`` was
+    rolled back; a single autocommit statement only when the server says it ended the session
+    (a connection that merely vanished may have committed it).
+    """
+    if conn is None or not conn.broken:
+        return False
+    if not write:
+        return True
+    if not one_statement:
+        return not committing
+    return exc.sqlstate in _TERMINATED
 
 
 def _reason(exc: BaseException) -> str:

@@ -142,6 +142,13 @@ def parse_postgres_url(url: str) -> tuple[str, str, dict[str, float]]:
             f"unsupported schema name {schema!r} in {redact_url(url)!r}: use letters, digits "
             "and underscores, starting with a letter or underscore (at most 63)"
         )
+    if schema.startswith("pg_") or schema == "information_schema":
+        # PostgreSQL's own schemas: pg_temp is per session (each pooled connection would see
+        # other tables) and pg_dump skips information_schema (no backups).
+        raise ValueError(
+            f"schema {schema!r} in {redact_url(url)!r} is a PostgreSQL system schema; give "
+            "Interlock a schema of its own, e.g. schema=interlock"
+        )
     pool: dict[str, float] = {}
     for name, text in options.items():
         try:

@@ -1,7 +1,9 @@
 """The command-job state folder: private to the controller's user, and per store."""
 
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -134,3 +136,76 @@ def test_job_files_never_follow_planted_links(tmp_path: Path) -> None:
     with pytest.raises(JobError):
         CommandRunner(folder).submit(counting_job(tmp_path / "runs"), RUN, TOKEN)
     assert target.read_text() == "keep"
+
+
+SUBMIT = """\
+import sys
+import time
+from interlock_core.config.jobs import CommandJob
+from interlock_core.jobs.base import RunContext
+from interlock_core.runtime import build_engine
+engine = build_engine(sys.argv[1])
+job = CommandJob.model_validate({"command": [sys.executable, "-c", sys.argv[2], sys.argv[3]]})
+handle = engine.runners["command"].submit(job, RunContext("orders", "2026-03-04", 1), sys.argv[4])
+print(handle.metadata["adopted"], handle.metadata["state_file"])
+engine.store.close()
+"""
+
+
+def test_a_shared_store_keeps_job_state_in_one_folder_across_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A controller restarted after submitting (before recording the handle) adopts the job
+    instead of starting it again: job state of a PostgreSQL store outlives the process."""
+    from tests.postgres_server import fresh_schema
+
+    monkeypatch.delenv("INTERLOCK_STATE_DIR", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    counter = tmp_path / "runs"
+    slow = "import sys, time; open(sys.argv[1], 'a').write('x'); time.sleep(3)"
+    with fresh_schema() as url:
+        outputs = []
+        for _ in range(2):
+            done = subprocess.run(
+                [sys.executable, "-c", SUBMIT, url, slow, str(counter), TOKEN],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr
+            outputs.append(done.stdout.split())
+        store = open_store(url)
+        identity = store.get_marker("", "store-identity")
+        store.close()
+    assert [adopted for adopted, _ in outputs] == ["False", "True"]
+    assert identity is not None
+    folder = tmp_path / "state" / "interlock" / "jobs" / f"postgresql-{identity.data['id']}"
+    assert {Path(state_file).parent for _, state_file in outputs} == {folder}
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert wait_until(lambda: counter.exists(), 10.0)
+    time.sleep(0.2)
+    assert counter.read_text() == "x"
+
+
+def test_a_shared_store_refuses_a_state_home_folder_others_can_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("INTERLOCK_STATE_DIR", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    (tmp_path / "interlock").mkdir()
+    (tmp_path / "interlock").chmod(0o777)
+    store = open_store("memory://")
+    with pytest.raises(UnsafeStateDir, match="writable by group or others"):
+        state_dir_for("postgresql://u@db/x", store)
+
+
+def test_an_unwritable_state_home_says_what_to_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("INTERLOCK_STATE_DIR", raising=False)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_STATE_HOME", str(blocker / "state"))
+    with pytest.raises(OSError, match="set XDG_STATE_HOME or INTERLOCK_STATE_DIR"):
+        state_dir_for("postgresql://u@db/x", open_store("memory://"))

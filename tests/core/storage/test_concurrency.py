@@ -26,13 +26,21 @@ from tests.postgres_server import fresh_schema
 SPAWN = multiprocessing.get_context("spawn")
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", "postgres", "dynamodb"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "postgres":
         with fresh_schema() as url:
             postgres = open_store(url + "&pool_max=16")
             yield postgres
             postgres.close()
+        return
+    if request.param == "dynamodb":
+        from tests.core.storage.dynamodb_support import atomic_requests, moto_store, set_aws_env
+
+        monkeypatch = request.getfixturevalue("monkeypatch")
+        set_aws_env(monkeypatch)
+        with atomic_requests(monkeypatch), moto_store() as dynamodb:
+            yield dynamodb
         return
     store: Store = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "s.db")
     yield store

@@ -301,6 +301,9 @@ def test_a_statement_blocked_by_a_stuck_client_times_out(url: str) -> None:
     [
         ("postgresql://h/db?schema=bad-name", "unsupported schema name"),
         ("postgresql://h/db?schema=", "unsupported schema name"),
+        ("postgresql://h/db?schema=information_schema", "system schema"),
+        ("postgresql://h/db?schema=pg_catalog", "system schema"),
+        ("postgresql://h/db?schema=pg_temp", "system schema"),
         ("postgresql://h/db?pool_max=0", "pool_max must be a positive integer"),
         ("postgresql://h/db?pool_timeout=soon", "pool_timeout must be a positive number"),
         ("postgresql://h/db?statement_timeout=-1", "statement_timeout must be a positive number"),

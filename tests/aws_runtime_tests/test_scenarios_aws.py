@@ -1,0 +1,29 @@
+"""Every scenario file, replayed on the AWS runtime (handlers, DynamoDB on moto, simulated time)."""
+
+from pathlib import Path
+
+import pytest
+from moto import mock_aws
+
+from aws_runtime import context
+from interlock_core.storage.dynamodb import create_tables
+from tests.aws_runtime_tests.scenario_driver import STATE_MACHINE_ARN, AwsScenarioPlayer
+from tests.core.storage.dynamodb_support import CONTROL, EVENTS, STORE_URL, set_aws_env
+from tests.scenarios.test_scenarios import FILES
+
+
+# About 20 DynamoDB requests per simulated minute (the watchdog, the stream, the executions):
+# multi-day scenarios take a minute or two of CPU through moto, more on a busy machine.
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_scenario_aws(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_aws_env(monkeypatch)
+    monkeypatch.setenv("INTERLOCK_STATE_MACHINE_ARN", STATE_MACHINE_ARN)
+    with mock_aws():
+        import boto3
+
+        create_tables(boto3.client("dynamodb"), CONTROL, EVENTS)
+        try:
+            AwsScenarioPlayer(path, STORE_URL).play()
+        finally:
+            context.reset()
