@@ -449,6 +449,7 @@ class Interlock:
             scheduled=scheduled,
             events=published,
             woke=woke,
+            job_less=active is not None and active.pipeline.job is None,
         )
 
     def _react_to_sensor(self, active: ActiveConfig, sensor: Sensor) -> list[Run]:
