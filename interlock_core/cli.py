@@ -45,7 +45,7 @@ from interlock_core.config import (
 )
 from interlock_core.config.durations import parse_duration
 from interlock_core.config.loader import CALENDARS_DIR, SETTINGS_FILES
-from interlock_core.config.models import Rule
+from interlock_core.config.models import Granularity, Rule
 from interlock_core.engine import Interlock, InterlockError
 from interlock_core.events import Event, EventType
 from interlock_core.lifecycle import ClaimRefused, gate_validation
@@ -895,6 +895,7 @@ def emit(
     data = parse_data_option(data_text)
     data.update(parse_pairs(fields))
     engine = _engine(ctx)
+    _refuse_an_hour_for_a_daily_pipeline(engine, pipeline, period)
     outcome = engine.emit_with_outcome(pipeline, key, data, period, allow_unknown=allow_unknown)
     sensor = outcome.sensor
     if as_json:
@@ -903,6 +904,19 @@ def emit(
     click.echo(f"stored {pipeline}/{sensor.key} (version {sensor.version})")
     for line in outcome.lines():
         click.echo(line)
+
+
+def _refuse_an_hour_for_a_daily_pipeline(
+    engine: Interlock, pipeline_id: str, period: str | None
+) -> None:
+    """No daily run ever reads KEY#<hour> (a day counts for every hour, not the reverse)."""
+    active = engine.config(pipeline_id)
+    if period is None or active is None or active.pipeline.granularity == Granularity.HOURLY:
+        return
+    try:
+        engine._period_for(active.pipeline, period)
+    except InterlockError as exc:
+        raise CliUsageError(f"--period: {exc}; nothing was written") from exc
 
 
 # ----------------------------------------------------------------------------- evaluate

@@ -173,3 +173,14 @@ def test_emit_opening_a_job_less_run_says_an_orchestrator_claims_it(ready_cli: C
     assert opened.stdout.splitlines()[1] == (
         f"opened the run of {PERIOD} (trigger): an orchestrator claims it once its gate passes"
     )
+
+
+def test_an_hourly_period_for_a_daily_pipeline_is_refused(ready_cli: Cli) -> None:
+    # No daily run reads orders/upstream#<hour>: storing it would silently gate nothing.
+    result = ready_cli("emit", "orders", "upstream", "status=ready", "--period", f"{PERIOD}T03")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: --period: orders has daily periods, but '{PERIOD}T03' is hourly "
+        "(use a period like 2026-03-04); nothing was written\n"
+    )
+    assert ready_cli.store().get_sensors("orders") == {}
