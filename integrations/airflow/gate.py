@@ -29,6 +29,10 @@ from interlock_core.runs import Run, RunStatus
 WAIT_FOR = ("ready", "succeeded")
 OUTCOMES = ("success", "failed")
 
+# How many of a pipeline's newest runs a report searches for this DAG run's claim before it
+# searches them all.
+_RECENT_RUNS = 200
+
 DONE = "done"
 WAITING = "waiting"
 EXCLUDED = "excluded"
@@ -94,8 +98,11 @@ def resolve_period(
     Raises:
         InterlockFatalError: unknown pipeline, or no period at all (never a skip).
     """
-    if explicit:
-        return str(explicit).strip()
+    # A template that renders blank ("{{ params.period }}" with no param) names no period:
+    # handing "" to the engine would pick the wall clock's current period instead.
+    given = _given(explicit)
+    if given:
+        return given
     if hinted:
         return hinted
     with translated_errors():
@@ -343,7 +350,7 @@ def emit_sensor(
             f"sensor data for {key!r} must be a JSON object, not {type(data).__name__}"
         )
     with translated_errors():
-        sensor = engine.emit(pipeline_id, key, data, period or None)
+        sensor = engine.emit(pipeline_id, key, data, _given(period))
     return {
         "pipeline_id": pipeline_id,
         "key": sensor.key,
@@ -380,7 +387,7 @@ def report_claim(
     if outcome not in OUTCOMES:
         raise InterlockFatalError(f"outcome must be 'success' or 'failed', not {outcome!r}")
     with translated_errors():
-        run = _claimed_run(engine, pipeline_id, owner, period)
+        run = _claimed_run(engine, pipeline_id, owner, _given(period))
         finished = RunStatus.SUCCEEDED if outcome == "success" else RunStatus.FAILED
         if run.owner == owner and run.status == finished:
             return run
@@ -390,16 +397,24 @@ def report_claim(
             raise InterlockFatalError(str(exc)) from exc
 
 
+def _given(period: str | None) -> str | None:
+    """A rendered ``period`` argument, or None when it is missing or blank."""
+    return str(period).strip() or None if period is not None else None
+
+
 def _claimed_run(engine: Interlock, pipeline_id: str, owner: str, period: str | None) -> Run:
     if period:
         run = engine.run(pipeline_id, period)
         if run is None:
             raise InterlockNoClaimError(f"no Interlock run for {pipeline_id} {period} to report")
         return run
-    mine = [run for run in engine.status(pipeline_id, limit=200) if run.owner == owner]
-    live = [run for run in mine if run.status in {RunStatus.CLAIMED, RunStatus.TIMED_OUT}]
-    if live or mine:
-        return (live or mine)[0]
+    # The newest periods first (the usual case: a DAG run claims a recent period), then all of
+    # them: a backfill DAG run claims an old period that many newer runs may hide.
+    for limit in (_RECENT_RUNS, None):
+        mine = [run for run in engine.status(pipeline_id, limit=limit) if run.owner == owner]
+        live = [run for run in mine if run.status in {RunStatus.CLAIMED, RunStatus.TIMED_OUT}]
+        if live or mine:
+            return (live or mine)[0]
     raise InterlockNoClaimError(
         f"no run of {pipeline_id} is claimed by {owner} (gate the DAG with "
         "InterlockSensor(wait_for='ready') first, or pass period=...)"

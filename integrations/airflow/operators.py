@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from integrations.airflow.errors import InterlockFatalError, InterlockNoClaimError
 from integrations.airflow.hooks import DEFAULT_CONN_ID, InterlockHook
@@ -118,6 +118,8 @@ class InterlockReportOperator(BaseOperator):
 
     The run is the one ``InterlockSensor(wait_for="ready")`` claimed for this DAG run; pass
     ``period`` only to name it explicitly. Reporting the same outcome again is a no-op.
+    Without a claim, ``success`` fails the task (the work ran ungated) and ``failed`` skips it
+    (the gate itself failed: nothing to report).
     A typical DAG ends with ``work >> report`` and a second report task with
     ``outcome="failed"`` and ``trigger_rule="one_failed"`` — or uses
     :func:`on_success_callback` / :func:`on_failure_callback` instead.
@@ -160,6 +162,12 @@ class InterlockReportOperator(BaseOperator):
                 interlock_conn_id=self.interlock_conn_id,
                 message=f"reported by task {self.task_id}",
             )
+        except InterlockNoClaimError as exc:
+            if self.outcome == "failed":
+                # A failure report (trigger_rule="one_failed") after a gate that never claimed:
+                # the DAG run already failed for its own reason; there is nothing to report.
+                raise AirflowSkipException(f"nothing to report: {exc}") from exc
+            raise AirflowFailException(str(exc)) from exc
         except InterlockFatalError as exc:
             raise AirflowFailException(str(exc)) from exc
 

@@ -20,6 +20,10 @@ from integrations.airflow.hooks import DEFAULT_CONN_ID
 # Event statuses the sensor's execute_complete understands.
 TIMEOUT = "timeout"
 ERROR = "error"
+# How long past the deadline a single store call may run before the trigger stops waiting for
+# it: a hung call (a dead network filesystem, a silent database server) must not keep the
+# trigger, and its deferred task, alive forever.
+_POKE_GRACE = 30.0
 
 
 class InterlockTrigger(BaseTrigger):
@@ -113,7 +117,21 @@ class InterlockTrigger(BaseTrigger):
         while True:
             await asyncio.sleep(self._interval(poke_count))
             poke_count += 1
-            result = await asyncio.to_thread(self._poke)
+            result = await self._bounded_poke()
+            if result is None:
+                # An infrastructure failure, not a timeout: soft_fail must not skip it (in poke
+                # mode the same hang ends in the task's execution_timeout, a failure).
+                yield TriggerEvent(
+                    {
+                        "status": ERROR,
+                        "kind": "unavailable",
+                        "message": (
+                            f"the Interlock store did not answer for {self.pipeline_id} "
+                            f"{self.period} within {_POKE_GRACE:g} s of the sensor's deadline"
+                        ),
+                    }
+                )
+                return
             if result["status"] != "waiting":
                 yield TriggerEvent(result)
                 return
@@ -132,6 +150,15 @@ class InterlockTrigger(BaseTrigger):
                     }
                 )
                 return
+
+    async def _bounded_poke(self) -> dict[str, Any] | None:
+        """One poke on a worker thread, or None when it is still running ``_POKE_GRACE``
+        seconds past the deadline (the thread is left to finish on its own)."""
+        budget = max(0.0, self.deadline - time.time()) + _POKE_GRACE
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(self._poke), budget)
+        except TimeoutError:
+            return None
 
     def _interval(self, poke_count: int) -> float:
         return next_poke_interval(

@@ -1,7 +1,7 @@
 """Emitting sensors and reporting claims from Airflow tasks and callbacks."""
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from integrations.airflow.errors import InterlockFatalError
 from integrations.airflow.operators import (
@@ -126,3 +126,44 @@ def test_callbacks_of_a_dag_run_that_never_claimed_have_nothing_to_report(interl
     on_success_callback("inventory")(task_context())
     on_failure_callback("inventory")(task_context())
     assert interlock.engine().run("inventory", PERIOD) is None
+
+
+def test_a_backfill_run_reports_its_claim_behind_two_hundred_newer_runs(interlock) -> None:
+    # A backfill DAG run claims an old period; by the time it reports, more than 200 newer
+    # periods have runs. The report (and the callbacks) must still find this DAG run's claim.
+    from datetime import date, timedelta
+
+    engine = interlock.engine()
+    engine.emit("upstream", "ready", {"ok": True}, "2025-01-01")
+    engine.claim("upstream", "2025-01-01", owner(run_id="backfill__2025-01-01"))
+    first = date(2025, 2, 1)
+    for day in range(201):
+        engine.open_run("upstream", (first + timedelta(days=day)).isoformat())
+
+    context = task_context(run_id="backfill__2025-01-01")
+    result = InterlockReportOperator(task_id="report", pipeline_id="upstream").execute(context)
+
+    assert (result["period"], result["status"]) == ("2025-01-01", "SUCCEEDED")
+
+
+def test_a_failure_report_after_a_gate_that_never_claimed_skips_instead_of_failing(
+    interlock,
+) -> None:
+    # The documented pattern `gate >> work >> [report_success, report_failure(one_failed)]`:
+    # when the gate itself fails (timeout, unknown pipeline, another DAG run's claim), the
+    # failure report runs with nothing to report. It used to fail with "gate the DAG with
+    # InterlockSensor first" — a second, misleading error on a DAG that was gated.
+    operator = InterlockReportOperator(
+        task_id="report_failure", pipeline_id="inventory", outcome="failed"
+    )
+    with pytest.raises(AirflowSkipException, match="nothing to report"):
+        operator.execute(task_context())
+    # Another DAG run's claim is left alone.
+    interlock.make_ready(PERIOD)
+    interlock.engine().claim("inventory", PERIOD, "airflow:other/run")
+    with pytest.raises(AirflowSkipException, match="nothing to report"):
+        operator.execute(task_context())
+    assert interlock.engine().run("inventory", PERIOD).status == "CLAIMED"
+    # A success report without a claim is still an error: the work ran ungated.
+    with pytest.raises(AirflowFailException, match="no run of inventory is claimed by"):
+        InterlockReportOperator(task_id="report", pipeline_id="inventory").execute(task_context())

@@ -227,3 +227,42 @@ def test_a_dry_run_pass_is_not_a_success_to_wait_for(interlock) -> None:
     checked = sensor(pipeline_id="dry", wait_for="succeeded").poke(task_context())
     assert checked.is_done is False
     assert checked.xcom_value["run"]["dry_run"] is True
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\n"])
+def test_a_period_template_rendering_blank_means_no_period_not_the_wall_clock(
+    interlock, blank
+) -> None:
+    # period="{{ params.period }}" with an empty param: the data interval decides, as for
+    # period=None — never the wall clock's current period (which "   " used to pick).
+    checked = sensor(period=blank).poke(task_context())
+    assert checked.xcom_value["period"] == PERIOD
+    with pytest.raises(InterlockFatalError, match="no data interval"):
+        sensor(period=blank).poke(task_context(interval_start=None))
+
+
+@pytest.mark.parametrize(
+    ("interval_start", "period"),
+    [
+        (datetime(2026, 1, 15, 0, 0, tzinfo=UTC), "2026-01-15"),  # GMT midnight
+        (datetime(2026, 6, 30, 23, 0, tzinfo=UTC), "2026-07-01"),  # BST midnight
+        (datetime(2026, 3, 29, 0, 0, tzinfo=UTC), "2026-03-29"),  # the day clocks go forward
+        (datetime(2026, 10, 24, 23, 0, tzinfo=UTC), "2026-10-25"),  # the day they go back
+        (datetime(2026, 10, 25, 23, 59, tzinfo=UTC), "2026-10-25"),  # 23:59 GMT, same day
+    ],
+)
+def test_a_daily_pipeline_takes_the_local_date_of_a_london_midnight(
+    interlock, interval_start, period
+) -> None:
+    from interlock_core import load_pipelines
+    from tests.airflow_tests.conftest import INVENTORY
+
+    folder = interlock.pipelines.parent / "london"
+    folder.mkdir()
+    london = INVENTORY.replace("id: inventory", "id: london").replace(
+        "timezone: UTC", "timezone: Europe/London"
+    )
+    (folder / "london.yaml").write_text(london)
+    interlock.engine().apply(load_pipelines(folder))
+    checked = sensor(pipeline_id="london").poke(task_context(interval_start=interval_start))
+    assert checked.xcom_value["period"] == period

@@ -350,3 +350,35 @@ def test_asset_watchers_accept_the_event_trigger() -> None:
         watchers=[AssetWatcher(name="w", trigger=InterlockEventTrigger(pipeline_id="inventory"))],
     )
     assert asset.watchers[0].trigger.pipeline_id == "inventory"
+
+
+def test_a_poke_that_hangs_past_the_deadline_still_ends_the_trigger(interlock, monkeypatch) -> None:
+    # A store call that never returns (a hung network filesystem, a PostgreSQL server that
+    # stopped answering) must not keep the trigger — and its deferred task — alive forever.
+    monkeypatch.setattr("integrations.airflow.triggers._POKE_GRACE", 0.1)
+    release = threading.Event()
+    engine = engine_for(interlock.url)
+    original = engine.evaluate
+
+    def hanging_evaluate(*args, **kwargs):
+        release.wait(30)
+        return original(*args, **kwargs)
+
+    engine.evaluate = hanging_evaluate
+    started = time.time()
+
+    async def main():
+        try:
+            return await asyncio.wait_for(anext(trigger(timeout=0.2).run()), 10)
+        finally:
+            release.set()  # let the stuck worker thread go before asyncio.run joins it
+
+    event = asyncio.run(main())
+    # A store failure, not a timeout: soft_fail must not turn it into a skip.
+    assert event.payload["status"] == "error" and event.payload["kind"] == "unavailable"
+    assert "did not answer for inventory 2026-03-04" in event.payload["message"]
+    assert time.time() - started < 5
+    with pytest.raises(InterlockUnavailableError, match="did not answer"):
+        InterlockSensor(task_id="gate", pipeline_id="inventory", soft_fail=True).execute_complete(
+            task_context(), event.payload
+        )

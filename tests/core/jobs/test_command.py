@@ -11,7 +11,7 @@ import pytest
 from interlock_core.config.jobs import CommandJob
 from interlock_core.jobs.base import FailureCategory, JobError, JobHandle, JobState, JobStatus
 from interlock_core.jobs.base import RunContext as Run
-from interlock_core.jobs.command import CommandRunner, status_from_record
+from interlock_core.jobs.command import CommandRunner, status_from_record, supervisor_alive
 from interlock_core.jobs.command_wrapper import child_environment, read_json
 from tests.core.jobs.conftest import wait_until
 
@@ -31,12 +31,20 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def ignores_sigterm(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status").read_text()
+    ignored = int(next(x for x in status.splitlines() if x.startswith("SigIgn:")).split()[1], 16)
+    return bool(ignored & (1 << (signal.SIGTERM - 1)))
+
+
 @pytest.fixture
 def runner(tmp_path: Path) -> CommandRunner:
-    return CommandRunner(tmp_path / "state", kill_grace=0.5, cancel_wait=5.0)
+    # cancel_wait is a bound, not a delay: cancel returns once the wrapper confirms, which on a
+    # loaded machine (fsync, scheduling) may take seconds.
+    return CommandRunner(tmp_path / "state", kill_grace=0.5, cancel_wait=30.0)
 
 
-def finish(runner: CommandRunner, handle: JobHandle, timeout: float = 15.0) -> JobStatus:
+def finish(runner: CommandRunner, handle: JobHandle, timeout: float = 60.0) -> JobStatus:
     result: list[JobStatus] = []
 
     def done() -> bool:
@@ -55,10 +63,40 @@ def python_job(code: str, *args: str, **fields: object) -> CommandJob:
     return CommandJob.model_validate({"command": [PY, "-c", code, *args], **fields})
 
 
-def test_exit_zero_succeeds_and_submit_returns_at_once(runner: CommandRunner) -> None:
-    handle = runner.submit(python_job("import time; time.sleep(0.3); print('hi')"), RUN, "t-ok")
+def written_pid(pid_file: Path) -> int | None:
+    """The pid a job wrote to ``pid_file``, or None before the write is complete."""
+    try:
+        text = pid_file.read_text().strip()
+    except FileNotFoundError:
+        return None
+    return int(text) if text else None
+
+
+def wait_for_pid(pid_file: Path) -> int:
+    # The file exists a moment before its content: wait for the pid itself.
+    assert wait_until(lambda: written_pid(pid_file) is not None, 30)
+    pid = written_pid(pid_file)
+    assert pid is not None
+    return pid
+
+
+def test_exit_zero_succeeds_and_submit_returns_at_once(
+    runner: CommandRunner, tmp_path: Path
+) -> None:
+    go = tmp_path / "go"
+    # The job cannot end before the test lets it: however slowly this test is scheduled, it
+    # sees the job running (a fixed sleep in the job raced a loaded machine).
+    code = (
+        "import os, sys, time\n"
+        "deadline = time.monotonic() + 60\n"
+        "while not os.path.exists(sys.argv[1]) and time.monotonic() < deadline:\n"
+        "    time.sleep(0.02)\n"
+        "print('hi')\n"
+    )
+    handle = runner.submit(python_job(code, str(go)), RUN, "t-ok")
     # Submit did not wait for the job: it is still running.
     assert runner.status(handle).state is JobState.RUNNING
+    go.write_text("")
     assert set(handle.metadata) >= {"state_file", "log_file", "lock_file", "wrapper_pid", "pid"}
     status = finish(runner, handle)
     assert status == JobStatus(JobState.SUCCEEDED, message="exit code 0")
@@ -98,24 +136,32 @@ def test_timeout_kills_the_whole_process_group_even_sigterm_ignorers(
     runner: CommandRunner, tmp_path: Path
 ) -> None:
     pids = tmp_path / "pids.json"
+    # The grandchild ignores SIGTERM from its first instruction (an ignored signal stays
+    # ignored through fork and exec), not only once its interpreter has started: on a loaded
+    # machine the timeout could fire first and SIGTERM alone would end it. The pids are
+    # written atomically (the file is never seen half written) by a child that starts fast.
     code = (
-        "import json, subprocess, sys, time\n"
-        "stubborn = 'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-        "time.sleep(60)'\n"
-        "grandchild = subprocess.Popen([sys.executable, '-c', stubborn])\n"
-        "open(sys.argv[1], 'w').write(json.dumps([__import__('os').getpid(), grandchild.pid]))\n"
+        "import json, os, signal, subprocess, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "grandchild = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
+        "open(sys.argv[1] + '.tmp', 'w').write(json.dumps([os.getpid(), grandchild.pid]))\n"
+        "os.replace(sys.argv[1] + '.tmp', sys.argv[1])\n"
         "time.sleep(60)\n"
     )
-    handle = runner.submit(python_job(code, str(pids), timeout=2.5), RUN, "t-timeout")
-    # The file exists a moment before its content: wait for the pids themselves.
-    assert wait_until(lambda: pids.exists() and pids.read_text().strip() != "", 10)
+    # The timeout must outlast the job's start (two interpreters) on a loaded machine, or the
+    # job is killed before it could report its pids.
+    handle = runner.submit(python_job(code, str(pids), timeout=4), RUN, "t-timeout")
+    # Written by rename: once the file exists its content is complete.
+    assert wait_until(pids.exists, 30)
     child, grandchild = json.loads(pids.read_text())
     assert alive(child)
     assert alive(grandchild)
+    assert ignores_sigterm(grandchild)
     status = finish(runner, handle)
     assert status.state is JobState.FAILED
     assert status.category is FailureCategory.TIMEOUT
-    assert wait_until(lambda: not alive(child) and not alive(grandchild), 5)
+    assert wait_until(lambda: not alive(child) and not alive(grandchild), 15)
     record = read_json(Path(handle.metadata["state_file"]))
     assert record is not None
     assert record["timed_out"] is True
@@ -230,12 +276,10 @@ def test_cancel_is_confirmed_and_the_child_is_gone(runner: CommandRunner, tmp_pa
     pid_file = tmp_path / "pid"
     code = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
     handle = runner.submit(python_job(code, str(pid_file)), RUN, "t-cancel")
-    # The file exists a moment before its content: wait for the pid itself.
-    assert wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() != "", 10)
-    child = int(pid_file.read_text())
-    other = CommandRunner(tmp_path / "state", kill_grace=0.5)
+    child = wait_for_pid(pid_file)
+    other = CommandRunner(tmp_path / "state", kill_grace=0.5, cancel_wait=30.0)
     assert other.cancel(handle) is True
-    assert wait_until(lambda: not alive(child), 5)
+    assert wait_until(lambda: not alive(child), 15)
     status = runner.status(handle)
     assert status.state is JobState.FAILED
     assert status.category is FailureCategory.TRANSIENT
@@ -247,12 +291,13 @@ def test_a_dead_supervisor_never_hides_a_running_job(runner: CommandRunner, tmp_
     pid_file = tmp_path / "pid"
     code = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
     handle = runner.submit(python_job(code, str(pid_file)), RUN, "t-orphan")
-    # The file exists a moment before its content: wait for the pid itself.
-    assert wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() != "", 10)
-    child = int(pid_file.read_text())
+    child = wait_for_pid(pid_file)
     wrapper = handle.metadata["wrapper_pid"]
     os.kill(wrapper, signal.SIGKILL)
-    assert wait_until(lambda: not alive(wrapper), 5)
+    # Its main thread turns zombie before its log pump thread has exited; the lock (held by
+    # the descriptor table they share) is free only once the last thread is gone.
+    assert wait_until(lambda: not supervisor_alive(Path(handle.metadata["lock_file"])), 15)
+    assert not alive(wrapper)
     # The job still runs without its supervisor: reported running, never failed.
     status = runner.status(handle)
     assert status.state is JobState.RUNNING
@@ -268,12 +313,11 @@ def test_a_dead_supervisor_with_no_job_left_is_a_transient_failure(
     pid_file = tmp_path / "pid"
     code = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
     handle = runner.submit(python_job(code, str(pid_file)), RUN, "t-dead")
-    # The file exists a moment before its content: wait for the pid itself.
-    assert wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() != "", 10)
-    child = int(pid_file.read_text())
+    child = wait_for_pid(pid_file)
     os.kill(handle.metadata["wrapper_pid"], signal.SIGKILL)
     os.kill(child, signal.SIGKILL)
-    assert wait_until(lambda: runner.status(handle).state is JobState.FAILED, 5)
+    # The lock is free only once every thread of the killed wrapper has exited.
+    assert wait_until(lambda: runner.status(handle).state is JobState.FAILED, 15)
     status = runner.status(handle)
     assert status.category is FailureCategory.TRANSIENT
     assert "supervisor died" in status.message

@@ -23,7 +23,7 @@ def python_job(code: str, *args: str) -> CommandJob:
 
 def finish(runner: CommandRunner, token: str, job: CommandJob) -> tuple[JobState, dict]:  # type: ignore[type-arg]
     handle = runner.submit(job, RUN, token)
-    assert wait_until(lambda: runner.status(handle).state is not JobState.RUNNING, 30.0)
+    assert wait_until(lambda: runner.status(handle).state is not JobState.RUNNING, 60.0)
     record = read_json(Path(handle.metadata["state_file"]))
     assert record is not None
     return runner.status(handle).state, record
