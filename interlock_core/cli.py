@@ -45,7 +45,7 @@ from interlock_core.config import (
 )
 from interlock_core.config.durations import parse_duration
 from interlock_core.config.loader import CALENDARS_DIR, SETTINGS_FILES
-from interlock_core.config.models import Rule
+from interlock_core.config.models import Granularity, Rule
 from interlock_core.engine import Interlock, InterlockError
 from interlock_core.events import Event, EventType
 from interlock_core.lifecycle import ClaimRefused, gate_validation
@@ -58,6 +58,8 @@ from interlock_core.storage import StoreError, open_store, redact_url
 DEFAULT_STORE = "sqlite:///./interlock.db"
 # ``ctx.meta`` key: the exit status a command's errors get (``evaluate`` uses 2, not 1).
 ERROR_EXIT_KEY = "interlock.error_exit"
+# 128 + SIGPIPE: what the shell reports for a tool whose reader closed the pipe.
+BROKEN_PIPE_EXIT = 141
 FOLLOW_INTERVAL_SECONDS = 0.75
 FOLLOW_PAGE = 1000
 DEFAULT_EVENT_LIMIT = 100
@@ -108,6 +110,8 @@ class Settings:
     pipelines: Path | None = None
     debug: bool = False
     engine: Interlock | None = None
+    # The SQLite file this command created because none existed (a mistyped --store?).
+    new_store: Path | None = None
 
 
 class InterlockGroup(click.Group):
@@ -131,8 +135,19 @@ class InterlockGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:
+            _reader_went_away(ctx)
         except Exception as exc:
             _report_error(ctx, exc)
+
+
+def _reader_went_away(ctx: click.Context) -> NoReturn:
+    """``interlock events | head``: stop quietly, as a Unix tool killed by SIGPIPE would."""
+    # Point stdout at /dev/null so the interpreter's final flush cannot fail again.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    ctx.exit(BROKEN_PIPE_EXIT)
 
 
 def _report_error(ctx: click.Context, exc: Exception) -> NoReturn:
@@ -144,7 +159,11 @@ def _report_error(ctx: click.Context, exc: Exception) -> NoReturn:
         for issue in exc.issues:
             click.echo(f"error: {issue}", err=True)
     elif isinstance(exc, EXPECTED_ERRORS):
-        click.echo(f"error: {_one_line(str(exc) or type(exc).__name__)}", err=True)
+        message = _one_line(str(exc) or type(exc).__name__)
+        new_store = _settings(ctx).new_store
+        if new_store is not None and message.startswith("unknown pipeline"):
+            message += f" (no store existed at {new_store}: is --store / INTERLOCK_STORE right?)"
+        click.echo(f"error: {message}", err=True)
     else:
         hint = "" if debug else " (run with --debug for details)"
         click.echo(f"error: {type(exc).__name__}: {_one_line(str(exc))}{hint}", err=True)
@@ -229,6 +248,7 @@ def _engine(ctx: click.Context, *, auto_apply: bool = True, read_only: bool = Fa
         settings.engine = engine
         root = ctx.find_root()
         if new_file is not None:
+            settings.new_store = new_file[0]
             # Registered first, so it runs after the close below (the stack is LIFO).
             root.call_on_close(lambda: _remove_if_unused(*new_file))
         root.call_on_close(engine.store.close)
@@ -875,6 +895,7 @@ def emit(
     data = parse_data_option(data_text)
     data.update(parse_pairs(fields))
     engine = _engine(ctx)
+    _refuse_an_hour_for_a_daily_pipeline(engine, pipeline, period)
     outcome = engine.emit_with_outcome(pipeline, key, data, period, allow_unknown=allow_unknown)
     sensor = outcome.sensor
     if as_json:
@@ -883,6 +904,19 @@ def emit(
     click.echo(f"stored {pipeline}/{sensor.key} (version {sensor.version})")
     for line in outcome.lines():
         click.echo(line)
+
+
+def _refuse_an_hour_for_a_daily_pipeline(
+    engine: Interlock, pipeline_id: str, period: str | None
+) -> None:
+    """No daily run ever reads KEY#<hour> (a day counts for every hour, not the reverse)."""
+    active = engine.config(pipeline_id)
+    if period is None or active is None or active.pipeline.granularity == Granularity.HOURLY:
+        return
+    try:
+        engine._period_for(active.pipeline, period)
+    except InterlockError as exc:
+        raise CliUsageError(f"--period: {exc}; nothing was written") from exc
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -1063,6 +1097,8 @@ def events(
     since_at = parse_since(since, engine.clock.now()) if since is not None else None
     period = normalize_period(period) if period is not None else None
     found = engine.events(pipeline, types, since_at, None, period, None, limit)
+    if pipeline is not None and not found:
+        _require_known_pipeline(engine, pipeline)  # a mistyped id is not "no events"
     if not follow:
         if as_json:
             for event in found:

@@ -433,7 +433,9 @@ def readiness_header(readiness: Readiness) -> Text:
     return Text.assemble(
         f"{readiness.pipeline_id} {readiness.period}: ",
         verdict,
-        f" ({passing} of {len(results)} rules pass)",
+        f" ({passing} of 1 rule passes)"
+        if len(results) == 1
+        else f" ({passing} of {len(results)} rules pass)",
     )
 
 

@@ -7,6 +7,7 @@ race simply drops its decision, and only the winner publishes events or submits 
 """
 
 import dataclasses
+import difflib
 import logging
 import math
 import os
@@ -323,7 +324,9 @@ class Interlock:
     def _require_config(self, pipeline_id: str) -> ActiveConfig:
         active = self.config(pipeline_id)
         if active is None:
-            raise InterlockError(f"unknown pipeline {pipeline_id!r} (apply its config first)")
+            close = difflib.get_close_matches(pipeline_id, self.pipeline_ids(), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise InterlockError(f"unknown pipeline {pipeline_id!r} (apply its config first{hint})")
         return active
 
     def _config_for(self, run: Run) -> ActiveConfig:
@@ -446,6 +449,7 @@ class Interlock:
             scheduled=scheduled,
             events=published,
             woke=woke,
+            job_less=active is not None and active.pipeline.job is None,
         )
 
     def _react_to_sensor(self, active: ActiveConfig, sensor: Sensor) -> list[Run]:

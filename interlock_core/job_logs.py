@@ -89,13 +89,14 @@ def locate_job(
     normalized = engine._normalize(period)
     run = engine.store.get_run(pipeline_id, normalized)
     if run is None:
-        if engine.config(pipeline_id) is None:
-            raise InterlockError(f"unknown pipeline {pipeline_id!r} (apply its config first)")
+        engine._require_config(pipeline_id)  # an unknown pipeline says so, with a suggestion
         raise InterlockError(f"{pipeline_id} has no run for {normalized}")
     wanted = run.attempt if attempt is None else attempt
     if not 1 <= wanted <= run.attempt:
         raise InterlockError(
-            f"{pipeline_id} {normalized} has attempts 1 to {run.attempt}, not {wanted}"
+            f"{pipeline_id} {normalized} has "
+            + ("only attempt 1" if run.attempt == 1 else f"attempts 1 to {run.attempt}")
+            + f", not {wanted}"
         )
     run_id, job_type, metadata = _job_of(engine, run, wanted)
     if run_id is None:

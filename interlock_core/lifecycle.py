@@ -275,7 +275,7 @@ def decide_waiting(
             events.append(
                 _event(
                     EventType.VALIDATION_PASSED,
-                    f"gate passed for {run.period} ({len(evaluation.results)} rules)",
+                    f"gate passed for {run.period} ({_rule_count(len(evaluation.results))})",
                     rules=len(evaluation.results),
                 )
             )
@@ -1051,3 +1051,7 @@ def decide_resolve(
         )
     reopened = new_attempt(run, pipeline, config_hash, RunOrigin.MANUAL, now, window_ends_at)
     return Transition(reopened, [resolved])
+
+
+def _rule_count(count: int) -> str:
+    return "1 rule" if count == 1 else f"{count} rules"

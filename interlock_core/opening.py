@@ -184,10 +184,11 @@ def open_runs(
         wanted, produced = [single], None
     future = [p for p in wanted if period_start(pipeline, p) > now]
     if future:
-        current = schedule.current_period(pipeline, now)
+        # The latest period that may open, which is the next tick's once it has begun.
+        current = default_period(pipeline, now)
         raise InterlockError(
             f"{future[0]} has not begun yet (now {now:%Y-%m-%d %H:%M}Z): a run can open for "
-            f"periods up to the current one ({current}); nothing was opened"
+            f"periods up to {current}; nothing was opened"
         )
     opened: list[Run] = []
     existing: list[Run] = []

@@ -50,6 +50,7 @@ class WriteOutcome:
         scheduled: the pipeline's runs open at cron ticks or inclusion dates.
         events: the events the write published, in order.
         woke: the WAITING runs the write made due now (their gates are evaluated at once).
+        job_less: the pipeline has no job: an orchestrator claims its runs.
     """
 
     pipeline_id: str
@@ -58,6 +59,7 @@ class WriteOutcome:
     scheduled: bool
     events: list[Event]
     woke: list[Run]
+    job_less: bool = False
 
     @property
     def opened(self) -> list[str]:
@@ -85,7 +87,7 @@ class WriteOutcome:
 
     def lines(self) -> list[str]:
         """Human sentences, one per effect; ``nothing`` says why nothing happened."""
-        lines = [_line(event) for event in self.events if event.type in _MEANINGS]
+        lines = [_line(event, self.job_less) for event in self.events if event.type in _MEANINGS]
         woken = [run.period for run in self.woke if run.period not in self.opened]
         if woken:
             runs = "run" if len(woken) == 1 else "runs"
@@ -127,10 +129,11 @@ class WriteOutcome:
         }
 
 
-def _line(event: Event) -> str:
+def _line(event: Event, job_less: bool) -> str:
     if event.type == EventType.RUN_OPENED:
         origin = event.detail.get("origin", "trigger")
-        return f"opened the run of {event.period} ({origin}): its job starts once its gate passes"
+        then = "an orchestrator claims it" if job_less else "its job starts"
+        return f"opened the run of {event.period} ({origin}): {then} once its gate passes"
     return f"{_MEANINGS[event.type]} {event.period}: {event.message}"
 
 
@@ -172,9 +175,12 @@ def describe(
     scheduled: bool,
     events: list[Event],
     woke: list[Run],
+    job_less: bool = False,
 ) -> WriteOutcome:
     """The outcome of one handled write (also handed to an enclosing :func:`collecting`)."""
-    outcome = WriteOutcome(pipeline_id, sensor, configured, scheduled, list(events), list(woke))
+    outcome = WriteOutcome(
+        pipeline_id, sensor, configured, scheduled, list(events), list(woke), job_less
+    )
     target = _OUTCOMES.get()
     if target is not None:
         target.append(outcome)
@@ -199,4 +205,5 @@ def merge(pipeline_id: str, sensor: Sensor, outcomes: Sequence[WriteOutcome]) ->
         any(o.scheduled for o in outcomes),
         [event for outcome in outcomes for event in outcome.events],
         woke,
+        any(o.job_less for o in outcomes),
     )

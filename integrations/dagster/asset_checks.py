@@ -34,9 +34,10 @@ def build_interlock_asset_checks(
             ``.key``, or pass ``(asset, pipeline_id)`` pairs.
         blocking: a failing check stops the downstream assets of the run (severity ERROR);
             False reports a WARN and stops nothing.
-        period_fn: ``period_fn(context) -> period``; default: the run's partition key when the
-            run is partitioned (``YYYY-MM-DD`` or ``YYYY-MM-DD-HH:00``), else the pipeline's
-            current period.
+        period_fn: ``period_fn(context) -> period``; default: the run's ``interlock/period``
+            tag when an Interlock sensor launched it for this pipeline, else its partition key
+            when the run is partitioned (``YYYY-MM-DD`` or ``YYYY-MM-DD-HH:00``), else the
+            pipeline's current period.
         resource_key: the key of the ``InterlockResource``.
 
     Returns:
@@ -50,6 +51,12 @@ def build_interlock_asset_checks(
     )
     if not pairs:
         raise ValueError("assets_to_pipelines is empty: map each gated asset to a pipeline id")
+    for pair in pairs:
+        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[1], str)):
+            raise TypeError(
+                "assets_to_pipelines: each entry must be an (asset, pipeline_id) pair, "
+                f"not {pair!r}"
+            )
     return [
         _build_check(_asset_key(asset), pipeline_id, blocking, period_fn, resource_key)
         for asset, pipeline_id in pairs
@@ -81,16 +88,23 @@ def _build_check(
     )
     def interlock_gate(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         resource: InterlockResource = getattr(context.resources, resource_key)
-        period = _period(context, period_fn)
+        period = _period(context, pipeline_id, period_fn)
         readiness = resource.evaluate(pipeline_id, period)
         return gate_result(readiness, blocking)
 
     return interlock_gate
 
 
-def _period(context: dg.AssetCheckExecutionContext, period_fn: CheckPeriodFn | None) -> str | None:
+def _period(
+    context: dg.AssetCheckExecutionContext, pipeline_id: str, period_fn: CheckPeriodFn | None
+) -> str | None:
     if period_fn is not None:
         return period_fn(context)
+    run_tags = context.run.tags
+    if run_tags.get(tags.PIPELINE_TAG) == pipeline_id and run_tags.get(tags.PERIOD_TAG):
+        # Launched by an Interlock sensor for this period (a period_fn backfill, or a claim
+        # made just before midnight): gate what was claimed, not the current period.
+        return run_tags[tags.PERIOD_TAG]
     if not context.has_partition_key:
         return None
     period = partitions.period_of_partition_key(context.partition_key)

@@ -177,9 +177,14 @@ def _plain(value: Any) -> Any:
         return None
     if raw is None or isinstance(raw, (str, int, float, bool)):
         return raw
+    if isinstance(raw, dg.AssetKey):
+        return raw.to_user_string()
     try:
         return json.loads(json.dumps(raw, allow_nan=False))
-    except (TypeError, ValueError):
+    except Exception:
+        # Not only TypeError/ValueError: Dagster's records (AssetKey, TableSchema…) raise a
+        # bare Exception when json iterates them, and one rich value must not fail the tick
+        # (it would fail again on every tick: the cursor never passes it).
         return str(raw)
 
 

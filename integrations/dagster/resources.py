@@ -2,7 +2,7 @@
 
 from collections.abc import Collection, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import dagster as dg
 from pydantic import Field
@@ -45,7 +45,8 @@ class InterlockResource(dg.ConfigurableResource):
 
     def get_engine(self) -> Interlock:
         """The process-wide engine for this store (and pipelines directory)."""
-        return interlock_engine(self.store, self.pipelines)
+        store = cast(str, _resolved("store", self.store))
+        return interlock_engine(store, _resolved("pipelines", self.pipelines))
 
     def evaluate(self, pipeline_id: str, period: str | None = None) -> Readiness:
         """The gate of a pipeline for ``period`` (default: its current period); no writes."""
@@ -94,3 +95,16 @@ class InterlockResource(dg.ConfigurableResource):
     ) -> list[Event]:
         """Events from Interlock's event log, oldest first."""
         return self.get_engine().events(pipeline_id, types, since, None, period, None, limit)
+
+
+def _resolved(field: str, value: str | None) -> str | None:
+    """A field's value; an ``EnvVar`` Dagster has not resolved yet (the resource called
+    directly, outside a run) is read from the environment rather than taken as the URL."""
+    if not isinstance(value, dg.EnvVar):
+        return value
+    resolved = value.get_value()
+    if resolved is None:
+        raise ValueError(
+            f"InterlockResource.{field}: environment variable {value.env_var_name} is not set"
+        )
+    return resolved

@@ -108,7 +108,9 @@ def report_run_outcome(
         reported = resource.report(pipeline_id, period, outcome, owner, message)
     except (ClaimRefused, InterlockError) as exc:
         current = resource.run(pipeline_id, period)
-        if current is not None and current.owner == owner and current.status in _REPORTED:
+        # Already reported only if the claim holds this very outcome: a failed re-execution
+        # of a run whose success was reported is a refused report, not a repeat.
+        if current is not None and current.owner == owner and current.status == _HOLDS[outcome]:
             context.log.info("Interlock: %s %s already reported (%s)", pipeline_id, period, exc)
         else:
             context.log.warning(
@@ -129,4 +131,5 @@ def report_run_outcome(
     )
 
 
-_REPORTED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED})
+# The run status a reported outcome leaves on the claim.
+_HOLDS = {"success": RunStatus.SUCCEEDED, "failed": RunStatus.FAILED}

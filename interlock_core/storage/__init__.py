@@ -70,9 +70,14 @@ def open_store(url: str) -> Store:
         return _open_dynamodb(url)
     if url.startswith(("postgresql://", "postgres://")):
         return _open_postgres(url)
+    hint = ""
+    if url and "://" not in url and not url.startswith("sqlite"):
+        # A bare file name or path: the SQLite URL it most likely meant.
+        hint = f" (a SQLite file is sqlite:///{url})"
     raise ValueError(
         f"unsupported store URL {redact_url(url)!r}: use one of "
         + ", ".join(f"{scheme}..." for scheme in SUPPORTED_SCHEMES)
+        + hint
     )
 
 

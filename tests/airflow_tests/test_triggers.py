@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
 from airflow.sdk.exceptions import (
@@ -17,6 +18,7 @@ from integrations.airflow.engines import engine_for
 from integrations.airflow.errors import InterlockUnavailableError
 from integrations.airflow.sensors import InterlockSensor
 from integrations.airflow.triggers import InterlockEventTrigger, InterlockTrigger
+from interlock_core.clock import ManualClock
 from tests.airflow_tests.helpers import owner, task_context
 
 PERIOD = "2026-03-04"
@@ -243,9 +245,22 @@ class Watching:
             await self.task
 
 
+# The current period in these tests is that of this instant, not of the day the tests run on:
+# the inventory pipeline excludes 25 December, and a period boundary must not fall between
+# the test's evaluation and the trigger's.
+NOW = datetime(2026, 3, 10, 10, 30, tzinfo=UTC)
+
+
+def frozen_engine(interlock):  # -> interlock_core.engine.Interlock
+    """The process-wide engine the triggers use on this store, its clock frozen at NOW."""
+    engine = engine_for(interlock.url)
+    engine.clock = ManualClock(NOW)
+    return engine
+
+
 def test_event_trigger_fires_once_per_period_when_the_gate_passes(interlock) -> None:
-    engine = interlock.engine()
-    period = engine.evaluate("inventory").period  # the current period
+    engine = frozen_engine(interlock)
+    period = engine.evaluate("inventory").period  # the current period: NOW's day
 
     async def main():
         watching = Watching(InterlockEventTrigger(pipeline_id="inventory", poke_interval=0.02))
@@ -268,7 +283,7 @@ def test_event_trigger_fires_once_per_period_when_the_gate_passes(interlock) -> 
 
 
 def test_event_trigger_stays_quiet_for_a_period_a_dag_run_claimed(interlock) -> None:
-    engine = interlock.engine()
+    engine = frozen_engine(interlock)
     period = engine.evaluate("inventory").period
     interlock.make_ready(period)
     engine.claim("inventory", period, "airflow:other/run")
@@ -283,7 +298,7 @@ def test_event_trigger_stays_quiet_for_a_period_a_dag_run_claimed(interlock) -> 
 
 
 def test_event_trigger_fires_when_the_run_succeeds(interlock) -> None:
-    engine = interlock.engine()
+    engine = frozen_engine(interlock)
     period = engine.evaluate("upstream").period
 
     def succeed() -> None:

@@ -9,6 +9,8 @@ import pytest
 
 from integrations.dagster import InterlockResource, close_engines
 from interlock_core import Interlock
+from interlock_core.clock import ManualClock
+from tests.dagster_tests.helpers import NOW
 
 HERE = Path(__file__).parent
 
@@ -78,6 +80,8 @@ def interlock(tmp_path: Path, pipelines_dir: Path) -> Iterator[InterlockResource
     resource = InterlockResource(
         store=f"sqlite:///{tmp_path / 'interlock.db'}", pipelines=str(pipelines_dir)
     )
+    # The engine is built once per process and shared by the resource: freeze its clock.
+    resource.get_engine().clock = ManualClock(NOW)
     yield resource
     close_engines()
 

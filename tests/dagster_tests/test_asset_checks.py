@@ -1,8 +1,9 @@
 """Blocking asset checks whose result is the gate, executed by materialize()."""
 
 import dagster as dg
+import pytest
 
-from integrations.dagster import InterlockResource, build_interlock_asset_checks
+from integrations.dagster import InterlockResource, build_interlock_asset_checks, tags
 from interlock_core import Interlock
 from tests.dagster_tests.helpers import ready
 
@@ -128,3 +129,31 @@ def test_a_non_blocking_check_warns_and_stops_nothing(
     (evaluation,) = result.get_asset_check_evaluations()
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
     assert materialized(result) == {"stock_export", "inventory_snapshot"}
+
+
+def test_an_unpartitioned_run_launched_for_a_period_checks_that_period(
+    interlock: InterlockResource, engine: Interlock, instance: dg.DagsterInstance
+) -> None:
+    # A sensor with period_fn (a backfill), or one whose tick claimed just before midnight,
+    # launches an unpartitioned run tagged with its period: the check must gate that period,
+    # not the current one (not ready here), or it blocks the very run it claimed.
+    engine.emit("inventory", "stock-export", {"status": "done", "rows": 9}, period="2026-03-04")
+    run_tags = tags.run_tags("inventory", "2026-03-04", 1, owner=None, wait_for="ready")
+    result = materialize(interlock, instance, tags=run_tags)
+
+    assert result.success, result.get_asset_check_evaluations()
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert evaluation.passed and evaluation.metadata["period"].value == "2026-03-04"
+
+    # Tags naming another pipeline's period say nothing about this one: the current period.
+    other = tags.run_tags("inventory-eu", "2026-03-04", 1, owner=None, wait_for="ready")
+    result = materialize(interlock, instance, tags=other)
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert not evaluation.passed
+    assert evaluation.metadata["period"].value == engine.evaluate("inventory").period
+
+
+@pytest.mark.parametrize("entries", [["stock_export"], [("stock_export",)], [("stock_export", 3)]])
+def test_entries_that_are_not_asset_pipeline_pairs_are_named(entries: list[object]) -> None:
+    with pytest.raises(TypeError, match="each entry must be an \\(asset, pipeline_id\\) pair"):
+        build_interlock_asset_checks(assets_to_pipelines=entries)  # type: ignore[arg-type]

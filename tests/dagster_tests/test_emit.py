@@ -8,6 +8,7 @@ import dagster as dg
 
 from integrations.dagster import InterlockResource, build_interlock_emit_sensor
 from interlock_core import Interlock
+from tests.dagster_tests.helpers import NOW
 
 
 @dg.asset(key_prefix="emit_tests")
@@ -50,7 +51,10 @@ def test_a_materialization_becomes_an_interlock_sensor_that_opens_the_gate(
     provenance = sensor.data["dagster"]
     assert provenance["asset"] == "emit_tests/stock_export" and provenance["partition"] is None
     assert provenance["run_id"] == run.run_id
-    assert dt.datetime.fromisoformat(provenance["materialized_at"]) <= sensor.written_at
+    # Dagster stamps the materialization with the wall clock; Interlock with its own clock.
+    materialized_at = dt.datetime.fromisoformat(provenance["materialized_at"])
+    assert abs(dt.datetime.now(dt.UTC) - materialized_at) < dt.timedelta(minutes=5)
+    assert sensor.written_at == NOW
     assert engine.evaluate("inventory").ready
 
     idle = tick(interlock, instance, result.cursor)
@@ -115,3 +119,51 @@ def test_data_interlock_refuses_is_logged_and_skipped_not_retried_forever(
         k.startswith("emit_tests.contradicting_export")
         for k in engine.store.get_sensors("inventory")
     )
+
+
+def test_rich_metadata_and_many_materializations_in_one_tick(
+    interlock: InterlockResource, engine: Interlock, instance: dg.DagsterInstance
+) -> None:
+    counter = iter(range(1, 100))
+
+    @dg.asset(key_prefix="emit_tests")
+    def rich_export() -> dg.MaterializeResult:
+        return dg.MaterializeResult(
+            metadata={
+                "status": "done",
+                "rows": next(counter),
+                "ratio": float("nan"),
+                "stats": dg.MetadataValue.json({"max": 3, "names": ["a"]}),
+                "source": dg.MetadataValue.asset(dg.AssetKey(["raw", "stock"])),
+                "at": dg.MetadataValue.timestamp(1773138600.0),
+                "schema": dg.MetadataValue.table_schema(
+                    dg.TableSchema(columns=[dg.TableColumn("sku", "string")])
+                ),
+                "dagster/row_count": 5,
+            }
+        )
+
+    emit = build_interlock_emit_sensor(
+        pipeline_id="inventory", assets={rich_export: "stock-export"}, name="rich"
+    )
+
+    def run_tick(cursor: Any = None) -> Any:
+        context = dg.build_sensor_context(
+            instance=instance, cursor=cursor, resources={"interlock": interlock}
+        )
+        return emit.evaluate_tick(context)
+
+    start = run_tick()
+    for _ in range(3):
+        dg.materialize([rich_export], instance=instance)
+    result = run_tick(start.cursor)
+
+    assert result.skip_message.count("inventory/stock-export v") == 3
+    sensor = engine.store.get_sensors("inventory")["stock-export"]
+    assert sensor.version == 3 and sensor.data["rows"] == 3  # the newest wins
+    data = sensor.data
+    assert data["ratio"] is None and data["stats"] == {"max": 3, "names": ["a"]}
+    assert data["at"] == 1773138600.0 and data["dagster/row_count"] == 5
+    assert data["source"] == "raw/stock" and "sku" in data["schema"]
+    assert engine.evaluate("inventory").ready
+    assert run_tick(result.cursor).skip_message == "no new materializations"

@@ -5,14 +5,16 @@ import importlib.util
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
 
-from integrations.dagster import OWNER_TAG, InterlockResource, close_engines
-from interlock_core import RunStatus
+from integrations.dagster import OWNER_TAG, close_engines
+from interlock_core import Interlock, RunStatus
+from interlock_core.clock import ManualClock
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "dagster" / "definitions.py"
@@ -45,11 +47,20 @@ def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     close_engines()
 
 
+def at(example: Any, instant: datetime) -> Interlock:
+    """The example's engine with its clock frozen at ``instant`` (never the wall clock's day:
+    the pipeline excludes 25 December)."""
+    engine: Interlock = example.defs.resources["interlock"].get_engine()
+    engine.clock = ManualClock(instant)
+    return engine
+
+
 def test_the_example_gates_launches_and_reports(example: Any, instance: dg.DagsterInstance) -> None:
     defs: dg.Definitions = example.defs
-    interlock: InterlockResource = defs.resources["interlock"]
-    engine = interlock.get_engine()
+    # 01:30 UTC on 10 March 2026 is 01:30 in London: the period is that day.
+    engine = at(example, datetime(2026, 3, 10, 1, 30, tzinfo=UTC))
     period = engine.evaluate("warehouse-inventory").period
+    assert period == "2026-03-10"
 
     def tick(name: str, cursor: str | None = None) -> Any:
         context = dg.build_sensor_context(
@@ -82,3 +93,22 @@ def test_the_example_gates_launches_and_reports(example: Any, instance: dg.Dagst
     record = engine.run("warehouse-inventory", period)
     assert record is not None and record.status == RunStatus.SUCCEEDED
     assert record.owner == request.tags[OWNER_TAG]
+
+
+def test_the_example_launches_nothing_on_an_excluded_day(
+    example: Any, instance: dg.DagsterInstance
+) -> None:
+    defs: dg.Definitions = example.defs
+    # 23:30 UTC on 24 December is 23:30 in London: still the 24th; half an hour later the 25th.
+    engine = at(example, datetime(2026, 12, 24, 23, 30, tzinfo=UTC))
+    engine.emit("warehouse-inventory", "stock-export", {"status": "done", "rows": 5})
+    engine.emit("warehouse-inventory", "warehouse-feed", {"state": "complete"})
+    engine.clock = ManualClock(datetime(2026, 12, 25, 0, 30, tzinfo=UTC))
+    engine.emit("warehouse-inventory", "stock-export", {"status": "done", "rows": 5})
+    engine.emit("warehouse-inventory", "warehouse-feed", {"state": "complete"})
+
+    context = dg.build_sensor_context(instance=instance, definitions=defs, resources=defs.resources)
+    result = defs.resolve_sensor_def("interlock_warehouse_inventory").evaluate_tick(context)
+    assert result.run_requests == []
+    assert "2026-12-25 is excluded" in result.skip_message
+    assert engine.run("warehouse-inventory", "2026-12-25") is None

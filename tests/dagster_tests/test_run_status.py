@@ -4,6 +4,7 @@ reach the Interlock claim."""
 from typing import Any
 
 import dagster as dg
+import pytest
 
 from integrations.dagster import (
     InterlockResource,
@@ -165,3 +166,29 @@ def test_a_failed_run_that_dagster_will_retry_leaves_the_claim_to_the_retry(
 
     record = engine.run("inventory", period)
     assert record is not None and record.status == RunStatus.CLAIMED
+
+
+def test_a_failed_re_execution_of_a_succeeded_run_is_a_warning_not_already_reported(
+    interlock: InterlockResource,
+    engine: Interlock,
+    instance: dg.DagsterInstance,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    succeeded_cursor = start_cursor(SUCCEEDED, interlock, instance)
+    failed_cursor = start_cursor(FAILED, interlock, instance)
+    period = ready(engine)
+    tags = claimed_run_tags(interlock, instance)
+    assert dg.materialize([inventory_snapshot], instance=instance, tags=tags).success
+    SUCCEEDED.evaluate_tick(context(interlock, instance, succeeded_cursor))
+
+    # A manual re-execution copies the run's tags, owner included, and this one fails.
+    rerun = dg.materialize([broken_snapshot], instance=instance, tags=tags, raise_on_error=False)
+    capfd.readouterr()
+    FAILED.evaluate_tick(context(interlock, instance, failed_cursor))
+    # Dagster's sensor log handler writes to the process's stderr, not to caplog.
+    logged = capfd.readouterr().err
+
+    record = engine.run("inventory", period)
+    assert record is not None and record.status == RunStatus.SUCCEEDED
+    assert "already reported" not in logged
+    assert f"WARNING - Interlock refused the report of dagster run {rerun.run_id}" in logged

@@ -17,7 +17,7 @@ from integrations.dagster import (
     build_interlock_sensors,
 )
 from interlock_core import Interlock, RunStatus
-from tests.dagster_tests.helpers import ready
+from tests.dagster_tests.helpers import NOW, ready
 
 
 @dg.asset
@@ -137,8 +137,9 @@ def test_a_partitioned_target_gets_the_period_as_partition_key(
 def test_a_partitioned_target_without_the_periods_key_is_a_skip_not_a_claim(
     interlock: InterlockResource, engine: Interlock, instance: dg.DagsterInstance
 ) -> None:
-    # Without end_offset the last daily partition is yesterday's: no key for today.
-    daily = dg.DailyPartitionsDefinition(start_date="2026-01-01")
+    # The partitions end the day before the current period (end_date is exclusive), as
+    # daily partitions without end_offset end yesterday: no key for today.
+    daily = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_date=NOW.date().isoformat())
 
     @dg.asset(partitions_def=daily)
     def late_snapshot() -> None: ...
@@ -305,3 +306,28 @@ def test_wait_for_succeeded_is_not_fooled_by_a_dry_run_pass(
     result = tick(definitions(sensor), "after", interlock, instance)
     assert result.run_requests == []
     assert "a dry run's pass (no job ran)" in result.skip_message
+
+
+def test_two_sensors_on_one_pipeline_launch_one_run(
+    interlock: InterlockResource, engine: Interlock, instance: dg.DagsterInstance
+) -> None:
+    first = build_interlock_sensor(pipeline_id="inventory", target=inventory_snapshot)
+    second = build_interlock_sensor(
+        pipeline_id="inventory", target=inventory_snapshot, name="inventory_again"
+    )
+    defs = definitions(first, second)
+    period = ready(engine)
+
+    launched = tick(defs, "interlock_inventory", interlock, instance)
+    assert len(launched.run_requests) == 1
+    other = tick(defs, "inventory_again", interlock, instance)
+    assert other.run_requests == []
+    assert f"claimed by dagster:interlock_inventory/inventory:{period}:1" in other.skip_message
+    # The owner prefix is the sensor name plus "/": a sensor whose name extends the other's
+    # does not take its claim for its own.
+    longer = build_interlock_sensor(
+        pipeline_id="inventory", target=inventory_snapshot, name="interlock_inventory_2"
+    )
+    assert (
+        tick(definitions(longer), "interlock_inventory_2", interlock, instance).run_requests == []
+    )

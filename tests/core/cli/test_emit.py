@@ -166,3 +166,21 @@ def test_a_deeply_bracketed_pair_value_is_a_string(ready_cli: Cli) -> None:
     result = ready_cli("emit", "orders", "k", f"a={raw}")
     assert result.exit_code == 0, result.stderr
     assert ready_cli.store().get_sensors("orders")["k"].data == {"a": raw}
+
+
+def test_emit_opening_a_job_less_run_says_an_orchestrator_claims_it(ready_cli: Cli) -> None:
+    opened = ready_cli("emit", "inventory", "stock", "status=done", "--period", PERIOD)
+    assert opened.stdout.splitlines()[1] == (
+        f"opened the run of {PERIOD} (trigger): an orchestrator claims it once its gate passes"
+    )
+
+
+def test_an_hourly_period_for_a_daily_pipeline_is_refused(ready_cli: Cli) -> None:
+    # No daily run reads orders/upstream#<hour>: storing it would silently gate nothing.
+    result = ready_cli("emit", "orders", "upstream", "status=ready", "--period", f"{PERIOD}T03")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: --period: orders has daily periods, but '{PERIOD}T03' is hourly "
+        "(use a period like 2026-03-04); nothing was written\n"
+    )
+    assert ready_cli.store().get_sensors("orders") == {}

@@ -1,5 +1,6 @@
 """The real entry points: ``python -m interlock_core.cli`` and the ``interlock`` script."""
 
+import fcntl
 import json
 import os
 import subprocess
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from interlock_core import Interlock, load_pipelines, open_store
 from tests.core.cli.conftest import INVENTORY, PERIOD
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -74,3 +76,27 @@ def test_console_script(tmp_path: Path) -> None:
     result = run("status", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+def test_a_reader_closing_the_pipe_stops_output_quietly(tmp_path: Path) -> None:
+    # `interlock events | head -1`: more output than the pipe buffers, the reader gone early.
+    (tmp_path / "inventory.yaml").write_text(INVENTORY, encoding="utf-8")
+    engine = Interlock(open_store(f"sqlite:///{tmp_path / 'i.db'}"))
+    engine.apply(load_pipelines(tmp_path))
+    engine.open_runs("inventory", first="2025-10-01", last="2025-12-31")
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(read_end, fcntl.F_SETPIPE_SZ, 4096)  # ~50 KB of events cannot fit
+    process = subprocess.Popen(
+        [sys.executable, "-m", "interlock_core.cli", "events", "--json", "--limit", "1000"],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        env=_env(tmp_path),
+        cwd=tmp_path,
+    )
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        assert json.loads(reader.readline())["type"] == "CONFIG_APPLIED"
+    assert process.stderr is not None
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141
+    assert stderr == ""

@@ -164,3 +164,13 @@ def test_parse_since() -> None:
         parse_since("-2h", now)
     with pytest.raises(CliUsageError):
         parse_since("recently", now)
+
+
+def test_a_single_rule_is_counted_in_the_singular(ready_cli: Cli) -> None:
+    result = ready_cli("evaluate", "inventory", "--period", PERIOD)
+    assert f"inventory {PERIOD}: NOT READY (0 of 1 rule passes)" in result.stdout
+    ready_cli("emit", "inventory", "stock", "status=done", "--period", PERIOD)
+    assert (
+        "READY (1 of 1 rule passes)"
+        in ready_cli("evaluate", "inventory", "--period", PERIOD).stdout
+    )

@@ -162,3 +162,27 @@ def test_a_bad_since_names_both_accepted_forms(ready_cli: Cli) -> None:
     result = ready_cli("events", "--since", "30 minutes")
     assert result.exit_code == 2
     assert "neither a duration (2h, 1d, 90m, 2h ago) nor an ISO-8601 time" in result.stderr
+
+
+def test_a_mistyped_pipeline_is_an_error_not_no_events(ready_cli: Cli) -> None:
+    typo = ready_cli("events", "--pipeline", "ordres")
+    assert typo.exit_code == 1
+    assert typo.stdout == ""
+    assert typo.stderr == (
+        "error: unknown pipeline 'ordres' (apply its config first; did you mean orders?)\n"
+    )
+    assert ready_cli("events", "--pipeline", "ordres", "--json").exit_code == 1
+    # A known pipeline with nothing matching still just has no events.
+    quiet = ready_cli("events", "--pipeline", "orders", "--type", "JOB_FAILED")
+    assert (quiet.exit_code, quiet.stdout.strip()) == (0, "no events")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["evaluate", "ordres"], ["open", "ordres"], ["logs", "ordres", PERIOD], ["status", "ordres"]],
+)
+def test_every_command_suggests_the_closest_pipeline_id(ready_cli: Cli, args: list[str]) -> None:
+    result = ready_cli(*args)
+    assert result.exit_code != 0
+    assert "unknown pipeline 'ordres'" in result.stderr
+    assert "did you mean orders?" in result.stderr

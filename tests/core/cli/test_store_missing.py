@@ -132,3 +132,33 @@ def test_a_new_store_that_was_written_to_stays(
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "new" / "i.db").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["emit", "inventory", "k", "a=1"],
+        ["open", "inventory", PERIOD],
+        ["rerun", "inventory", PERIOD],
+        ["claim", "inventory", PERIOD, "--owner", "me"],
+    ],
+)
+def test_unknown_pipeline_in_a_store_that_did_not_exist_names_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    # `interlock --store sqlite:///./tpyo.db emit ...`: the pipeline is not the problem.
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["--store", "sqlite:///./tpyo.db", *args])
+    assert result.exit_code != 0
+    assert "unknown pipeline 'inventory'" in result.stderr
+    assert f"no store existed at {tmp_path / 'tpyo.db'}: is --store / INTERLOCK_STORE right?" in (
+        result.stderr
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_pipeline_in_an_existing_store_has_no_store_hint(cli: Cli) -> None:
+    cli.apply_all()
+    result = cli("emit", "nope", "k", "a=1")
+    assert result.exit_code == 1
+    assert "no store existed" not in result.stderr

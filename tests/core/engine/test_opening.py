@@ -125,6 +125,17 @@ def test_future_periods_are_refused_and_nothing_opens(engine: Interlock) -> None
     assert engine.status() == []
 
 
+def test_a_refused_future_period_names_the_latest_period_that_may_open(
+    engine: Interlock, clock: ManualClock
+) -> None:
+    # 06:00 Berlin: the last tick opened 03-11, but 03-12 has begun and may open ahead of its
+    # tick, so the refusal of 03-13 must name 03-12, not 03-11.
+    clock.set(dt.datetime(2026, 3, 12, 5, 0, tzinfo=dt.UTC))
+    with pytest.raises(InterlockError, match=r"up to 2026-03-12; nothing was opened"):
+        engine.open_runs("gold", "2026-03-13")
+    assert [run.period for run in engine.open_runs("gold", "2026-03-12").opened] == ["2026-03-12"]
+
+
 def test_bad_requests_are_refused(engine: Interlock) -> None:
     with pytest.raises(InterlockError, match="before --from"):
         engine.open_runs("gold", first="2026-03-11", last="2026-03-10")
@@ -216,3 +227,11 @@ def test_next_tick_is_in_the_pipeline_time_zone_and_skips_excluded_days() -> Non
         "period": "2026-03-16",
     }
     assert opening.next_tick_info(Pipeline.model_validate(ORDERS), friday_noon) is None
+
+
+def test_the_gate_passed_event_counts_a_single_rule_in_the_singular(engine: Interlock) -> None:
+    engine.open_runs("gold", "2026-03-11")  # gold's only rule is its trigger condition
+    engine.emit("gold", "upstream", {"status": "ready"}, period="2026-03-11")
+    engine.advance_due()
+    [passed] = engine.events("gold", [EventType.VALIDATION_PASSED])
+    assert passed.message == "gate passed for 2026-03-11 (1 rule)"

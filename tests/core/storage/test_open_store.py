@@ -144,3 +144,19 @@ def test_unopenable_sqlite_file_is_a_store_error(tmp_path: Path) -> None:
     (tmp_path / "dir.db").mkdir()
     with pytest.raises(StoreError):
         open_store(f"sqlite:///{tmp_path}/dir.db")
+
+
+@pytest.mark.parametrize(
+    ("url", "meant"),
+    [("interlock.db", "sqlite:///interlock.db"), ("/tmp/x.db", "sqlite:////tmp/x.db")],
+)
+def test_a_bare_path_is_shown_as_the_sqlite_url_it_meant(url: str, meant: str) -> None:
+    with pytest.raises(ValueError, match="unsupported store URL") as info:
+        open_store(url)
+    assert str(info.value).endswith(f"(a SQLite file is {meant})")
+
+
+def test_other_unknown_urls_get_no_sqlite_hint() -> None:
+    with pytest.raises(ValueError) as info:
+        open_store("mysql://db/x")
+    assert "a SQLite file" not in str(info.value)
