@@ -50,6 +50,37 @@ class RuleResult:
     reason: str
     actual: Any = None
 
+    def to_document(self) -> dict[str, Any]:
+        """This result as a JSON-safe dict, the one shape every adapter shows.
+
+        ``actual`` is made JSON-safe: datetimes become ISO strings, non-finite floats None,
+        and anything JSON cannot hold its ``str``.
+        """
+        return {
+            "key": self.key,
+            "check": self.check,
+            "field": self.field,
+            "passed": self.passed,
+            "reason": self.reason,
+            "actual": json_safe(self.actual),
+        }
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with datetimes (at any depth) as ISO strings, NaN/inf as None, and other
+    values JSON cannot hold as their ``str``: what metadata, XCom and ``--json`` can carry."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    return str(value)
+
 
 @dataclass(frozen=True)
 class Evaluation:

@@ -250,17 +250,7 @@ def _result(
 ) -> GateCheck:
     run = run or readiness.run
     evaluation = readiness.evaluation
-    rules = [
-        {
-            "key": result.key,
-            "check": result.check,
-            "field": result.field,
-            "passed": result.passed,
-            "reason": result.reason,
-            "actual": _json_safe(result.actual),
-        }
-        for result in evaluation.results
-    ]
+    rules = [result.to_document() for result in evaluation.results]
     payload: dict[str, Any] = {
         "pipeline_id": readiness.pipeline_id,
         "period": readiness.period,
@@ -305,16 +295,6 @@ def _run_payload(run: Run | None) -> dict[str, Any] | None:
         "message": run.message,
         "dry_run": run.dry_run,
     }
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return value
 
 
 def emit_sensor(

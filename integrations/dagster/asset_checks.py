@@ -5,8 +5,6 @@ blocking: when the gate fails, Dagster stops every downstream asset of that run 
 "Materialize all" from the UI included.
 """
 
-import json
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -119,17 +117,7 @@ def _period(
 def gate_result(readiness: Readiness, blocking: bool) -> dg.AssetCheckResult:
     """The check result of a gate evaluation, with one metadata entry per rule."""
     evaluation = readiness.evaluation
-    rules = [
-        {
-            "key": result.key,
-            "check": result.check,
-            "field": result.field,
-            "passed": result.passed,
-            "reason": result.reason,
-            "actual": _json_safe(result.actual),
-        }
-        for result in evaluation.results
-    ]
+    rules = [result.to_document() for result in evaluation.results]
     summary = evaluation.summary()
     if readiness.excluded is not None:
         summary = f"{readiness.period} is excluded ({readiness.excluded}); {summary}"
@@ -153,9 +141,3 @@ def gate_result(readiness: Readiness, blocking: bool) -> dg.AssetCheckResult:
         description=summary,
         metadata=metadata,
     )
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return json.loads(json.dumps(value, default=str))

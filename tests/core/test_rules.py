@@ -1,6 +1,7 @@
 """The rule engine (DESIGN.md §3): every check, every coercion, the exact reasons."""
 
 import datetime as dt
+import json
 import math
 from typing import Any
 
@@ -753,3 +754,19 @@ def test_integers_beyond_the_text_conversion_limit_are_described_not_printed() -
     result = on_field("gte", 10**5000, 1)
     assert (result.passed, result.reason) == (True, "f is <5001-digit integer> (>= 1)")
     assert on_field("equals", -(10**5000), 1).reason == ("f is -<5001-digit integer>, expected 1")
+
+
+def test_a_rule_result_document_is_json_safe_for_every_adapter() -> None:
+    when = dt.datetime(2026, 3, 4, 10, tzinfo=dt.UTC)
+    result = RuleResult("k", "gte", "n", False, "too small", {"at": when, "x": float("nan")})
+    document = result.to_document()
+    assert document == {
+        "key": "k",
+        "check": "gte",
+        "field": "n",
+        "passed": False,
+        "reason": "too small",
+        "actual": {"at": "2026-03-04T10:00:00+00:00", "x": None},
+    }
+    assert json.loads(json.dumps(document, allow_nan=False)) == document
+    assert RuleResult("k", "exists", None, True, "ok", actual=object()).to_document()["actual"]
