@@ -49,7 +49,9 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[Interlock]:
     set_aws_env(monkeypatch)
     monkeypatch.setenv("INTERLOCK_STORE", STORE_URL)
     monkeypatch.setenv("INTERLOCK_EVENT_BUS", "bus")
-    with mock_aws():
+    # moto keeps mock_aws's config process-wide: an earlier end-to-end test in this worker
+    # switched execution on, which would finish these tests' executions at once.
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": False}}):  # type: ignore[arg-type]
         create_tables(boto3.client("dynamodb", region_name=REGION), CONTROL, EVENTS)
         engine = Interlock(open_store(STORE_URL), {}, ManualClock(T0))
         engine.apply(PipelineSetStub({"marts": Pipeline.model_validate(JOBLESS)}, {}))
