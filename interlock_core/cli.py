@@ -370,6 +370,14 @@ def _build_engine(store_url: str, pipelines: Path | None = None) -> "Interlock":
     return engine
 
 
+def load_pipelines(directory: Path) -> "PipelineSet":
+    """:func:`interlock_core.config.loader.load_pipelines`, imported when first called (the
+    loader costs pydantic and YAML, which most commands never need)."""
+    from interlock_core.config.loader import load_pipelines as load
+
+    return load(directory)
+
+
 def _optional_module(name: str) -> ModuleType | None:
     try:
         return importlib.import_module(name)
@@ -384,8 +392,6 @@ def _load_for_auto_apply(directory: Path) -> "PipelineSet | None":
     files, so that a wrong or emptied directory never removes every pipeline."""
     # Absolute paths: the engine matches a broken file to the pipeline it last configured
     # by its stored source path, which must not depend on the directory we were run from.
-    from interlock_core.config.loader import load_pipelines
-
     folder = directory.resolve()
     pipeline_set = load_pipelines(folder)
     if not pipeline_files(folder):
@@ -761,8 +767,6 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
 
 def _check_directory(path: Path, settings_seen: set[Path]) -> _Checked:
     """A pipelines directory: its pipeline files, its settings file and what is not loaded."""
-    from interlock_core.config.loader import load_pipelines
-
     try:
         pipeline_set = load_pipelines(path)
     except ConfigError as exc:
@@ -857,8 +861,6 @@ def apply_command(ctx: click.Context, directory: Path, as_json: bool) -> None:
     pipelines whose file is gone are removed. A directory without pipeline files is refused
     (exit 1): it is almost always the wrong directory, not "remove every pipeline".
     """
-    from interlock_core.config.loader import load_pipelines
-
     # Absolute paths, as in the automatic apply: sources are compared across invocations.
     folder = directory.resolve()
     pipeline_set = load_pipelines(folder)
