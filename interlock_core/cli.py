@@ -23,6 +23,7 @@ import importlib
 import json
 import math
 import os
+import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -74,19 +75,26 @@ class NoStoreError(Exception):
     """A read-only command found no store where ``--store`` points (exit 1; evaluate 2)."""
 
 
-def expected_errors() -> tuple[type[Exception], ...]:
-    """Errors whose message is enough for the user; anything else also names its type."""
-    from interlock_core.engine import InterlockError
-    from interlock_core.lifecycle import ClaimRefused
-    from interlock_core.storage.base import StoreError
+# Errors whose message is enough for the user; anything else also names its type. Named by
+# module, so reporting an error never imports the engine: an instance of one of these classes
+# exists only once its module was imported.
+EXPECTED_ERRORS = (
+    ("interlock_core.engine", "InterlockError"),
+    ("interlock_core.lifecycle", "ClaimRefused"),
+    ("interlock_core.storage.base", "StoreError"),
+)
 
-    return (
-        NoStoreError,
-        InterlockError,
-        ClaimRefused,
-        StoreError,
-        ValueError,  # also SensorError, json.JSONDecodeError and bad periods
-    )
+
+def is_expected_error(exc: Exception) -> bool:
+    """Whether ``exc``'s message is enough for the user (no type name, no --debug hint)."""
+    # ValueError also covers SensorError, json.JSONDecodeError and bad periods.
+    if isinstance(exc, NoStoreError | ValueError):
+        return True
+    for module_name, name in EXPECTED_ERRORS:
+        error_class = getattr(sys.modules.get(module_name), name, None)
+        if isinstance(error_class, type) and isinstance(exc, error_class):
+            return True
+    return False
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -176,7 +184,7 @@ def _report_error(ctx: click.Context, exc: Exception) -> NoReturn:
     if isinstance(exc, ConfigError):
         for issue in exc.issues:
             click.echo(f"error: {issue}", err=True)
-    elif isinstance(exc, expected_errors()):
+    elif is_expected_error(exc):
         message = _one_line(str(exc) or type(exc).__name__)
         new_store = _settings(ctx).new_store
         if new_store is not None and message.startswith("unknown pipeline"):

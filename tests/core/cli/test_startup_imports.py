@@ -130,3 +130,30 @@ def test_the_listed_help_of_builtin_plugin_commands_is_their_own() -> None:
         stand_in = cli_plugins.listing_command(name)
         assert stand_in is not None
         assert stand_in.get_short_help_str(200) == command.get_short_help_str(200)
+
+
+def test_reporting_an_error_does_not_import_the_engine(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("INTERLOCK_")}
+    env["PYTHONPATH"] = str(ROOT)
+    missing = f"sqlite:///{tmp_path / 'missing.db'}"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "interlock_core.cli",
+            "--store",
+            missing,
+            "status",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "error: no store at " in result.stderr
+    assert "(run with --debug" not in result.stderr  # reported as an expected error
+    assert not re.search(r"\| +interlock_core\.engine$", result.stderr, re.M)
