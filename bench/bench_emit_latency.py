@@ -10,6 +10,9 @@ stores, and the emits alternate between them:
 * ``poll``: the baseline — the same controller with ``INTERLOCK_SQLITE_WAKE=off``, which
   finds the write at its next poll (every 0.25 s).
 
+Also shown: the emit process's own wall time, and sensor commit (its stored write time) -> job
+start, which is the controller's share and what the wake-up changes.
+
 Target (issue 13): wake p50 <= 250 ms.
 
     .venv/bin/python bench/bench_emit_latency.py            # 24 emits per mode
@@ -30,6 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import machine, summary, table, write_results
+from interlock_core.storage import open_store
 
 TARGET_P50_SECONDS = 0.25
 PIPELINE = """\
@@ -87,8 +91,9 @@ class Controller:
             stderr=subprocess.DEVNULL,
         )
 
-    def emit(self, period: str) -> tuple[float, float]:
-        """(emit process start -> job start, emit process wall) in seconds."""
+    def emit(self, period: str) -> tuple[float, float, float]:
+        """(emit process start -> job start, emit process wall, sensor commit -> job start)
+        in seconds."""
         mark = self.marks / period
         argv = [*interlock_command(), "--store", self.store, "emit", "lat", "go"]
         argv += ["--period", period]
@@ -103,7 +108,14 @@ class Controller:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{self.mode}: no job started for {period} within 30 s")
             time.sleep(0.002)
-        return float(mark.read_text()) - started, emitted
+        job_started = float(mark.read_text())
+        store = open_store(self.store)
+        try:
+            written = store.get_sensors("lat")[f"go#{period}"].written_at
+        finally:
+            store.close()
+        assert written is not None
+        return job_started - started, emitted, job_started - written.timestamp()
 
     def stop(self) -> None:
         self.process.terminate()
@@ -123,7 +135,8 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="interlock-bench-emit-"))
     controllers = [Controller(root, "wake"), Controller(root, "poll")]
     samples: dict[str, dict[str, list[float]]] = {
-        c.mode: {"latency": [], "emit_wall": [], "after_exit": []} for c in controllers
+        c.mode: {"latency": [], "emit_wall": [], "after_exit": [], "after_write": []}
+        for c in controllers
     }
     try:
         time.sleep(2.0)  # both controllers up and idle
@@ -134,10 +147,11 @@ def main() -> None:
             period = (first + dt.timedelta(days=index)).isoformat()
             order = controllers if index % 2 == 0 else controllers[::-1]
             for controller in order:
-                latency, emitted = controller.emit(period)
+                latency, emitted, after_write = controller.emit(period)
                 samples[controller.mode]["latency"].append(latency)
                 samples[controller.mode]["emit_wall"].append(emitted)
                 samples[controller.mode]["after_exit"].append(latency - emitted)
+                samples[controller.mode]["after_write"].append(after_write)
                 time.sleep(0.3)  # let the job finish; the next emit starts from idle
     finally:
         for controller in controllers:
@@ -150,7 +164,9 @@ def main() -> None:
         latency = summary(series["latency"])
         emit_wall = summary(series["emit_wall"])
         after_exit = summary(series["after_exit"])
+        after_write = summary(series["after_write"])
         results[mode] = {
+            "sensor_write_to_job_start_s": after_write,
             "latency_s": latency,
             "emit_wall_s": emit_wall,
             "job_start_after_emit_exit_s": after_exit,
@@ -165,10 +181,13 @@ def main() -> None:
                 latency["max"] * 1000,
                 emit_wall["median"] * 1000,
                 after_exit["median"] * 1000,
+                after_write["median"] * 1000,
+                after_write["p90"] * 1000,
             )
         )
     headers = ["mode", "n", "p50 ms", "p10 ms", "p90 ms", "max ms", "emit process ms"]
-    print(table([*headers, "job start after emit exit ms"], rows))
+    headers += ["job start - emit exit ms", "write -> job p50 ms", "write -> job p90 ms"]
+    print(table(headers, rows))
     wake = results["wake"]["latency_s"]
     results["targets"] = [
         {
