@@ -942,9 +942,11 @@ class SQLiteStore(Store):
         if unsubscribe is None:
             return None
         self._wake_subscriptions = getattr(self, "_wake_subscriptions", 0) + 1
+        ended = threading.Event()
 
         def end() -> None:
-            if self._wake_subscriptions > 0:
+            if not ended.is_set():
+                ended.set()
                 self._wake_subscriptions -= 1
             unsubscribe()
 
