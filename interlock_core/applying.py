@@ -5,6 +5,7 @@ Split out of the engine by concern: writing configs, recording their events
 of removed and returning pipelines. ``Interlock.apply`` delegates here.
 """
 
+import dataclasses
 import os
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from interlock_core.storage.base import ConfigChange
 
 if TYPE_CHECKING:
     from interlock_core.engine import ApplyResult, Interlock
+    from interlock_core.storage.base import Store
 
 
 def apply_pipelines(
@@ -32,25 +34,36 @@ def apply_pipelines(
     errors: list[ConfigError] = list(pipeline_set.errors)
     if errors and not partial:
         raise ConfigError([issue for error in errors for issue in error.issues])
-    if remove_missing and not pipeline_set.pipelines and not errors:
+    # Any object with a PipelineSet's attributes will do (older callers pass their own).
+    unchanged: dict[str, Any] = getattr(pipeline_set, "unchanged", {})
+    if remove_missing and not pipeline_set.pipelines and not unchanged and not errors:
         # An empty directory is almost always a wrong path, not "delete every pipeline".
         raise InterlockError(
             "no pipeline files to apply; refusing to remove every configured pipeline "
             "(check the directory, or remove pipelines one file at a time)"
         )
+    current = {c.pipeline_id: c for c in self.store.list_configs()}
+    pipeline_set = _load_vanished(pipeline_set, current)
+    errors = list(pipeline_set.errors)
+    if errors and not partial:
+        raise ConfigError([issue for error in errors for issue in error.issues])
     configs: dict[str, tuple[dict[str, Any], str, str]] = {}
     for pipeline_id, pipeline in pipeline_set.pipelines.items():
         document = envelope(pipeline, pipeline_set.calendars)
         source = _source_key(pipeline_set.sources.get(pipeline_id))
         configs[pipeline_id] = (document, envelope_hash(document), source)
+    for pipeline_id in getattr(pipeline_set, "unchanged", {}):
+        # The file that produced this config, unchanged: the stored config is its config.
+        stored = current[pipeline_id]
+        configs[pipeline_id] = (stored.document, stored.hash, stored.source)
     broken_sources = {
         _source_key(issue.file) for error in errors for issue in error.issues if issue.file
     }
-    current = {c.pipeline_id: c for c in self.store.list_configs()}
     # A pipeline whose file is broken keeps its last good config: not "missing".
     keep = {pid for pid, c in current.items() if c.source and c.source in broken_sources}
     atomic_remove = remove_missing and not keep
     changes = self.store.apply_configs(configs, now, remove_missing=atomic_remove)
+    _record_sources(self.store, getattr(pipeline_set, "source_hashes", {}), configs, now)
     if remove_missing and keep:
         for pipeline_id in sorted(set(current) - set(configs) - keep):
             if self.store.remove_config(pipeline_id, now):
@@ -113,6 +126,97 @@ def apply_pipelines(
     for pipeline_id in returned:
         _resume_removed_runs(self, pipeline_id, now)
     return ApplyResult(changes, errors)
+
+
+SOURCE_MARKER = "config-source"
+"""Marker ``config-source#<config hash>#<source hash>`` of a pipeline: the file with that
+source hash (:func:`interlock_core.config.loader.source_hash`) produced that config. Markers
+are put-if-absent and never change, so one is true for as long as it exists."""
+
+
+def load_changed(engine: "Interlock", directory: str | os.PathLike[str]) -> Any:
+    """Load a pipelines directory for :func:`apply_pipelines`, parsing only the files that
+    differ from the ones that produced the current stored configs.
+
+    A file is skipped when its source hash (its text and name, the calendars, the settings
+    file, the loader's code) matches the marker its current config was recorded with; every
+    other file (new, edited, renamed, one that loaded with warnings) is validated as before.
+
+    Returns:
+        A ``PipelineSet`` whose ``unchanged`` lists the skipped pipelines.
+    """
+    from interlock_core.config.loader import load_pipelines
+
+    current = {c.source: c for c in engine.store.list_configs() if c.source}
+
+    def lookup(real_path: str, digest: str) -> str | None:
+        stored = current.get(real_path)
+        if stored is None:
+            return None
+        name = _source_marker(stored.hash, digest)
+        if engine.store.get_marker(stored.pipeline_id, name) is None:
+            return None
+        return stored.pipeline_id
+
+    return load_pipelines(directory, unchanged=lookup, context=_settings_text(directory))
+
+
+def _settings_text(directory: str | os.PathLike[str]) -> str:
+    """The text of the directory's settings file (``interlock.yaml``), or ""."""
+    from interlock_core.alerts.routing import alert_config_path
+
+    try:
+        with open(alert_config_path(directory), "rb") as file:
+            return file.read(2**20).decode("utf-8", "replace")
+    except (OSError, ConfigError):
+        return ""
+
+
+def _source_marker(config_hash: str, digest: str) -> str:
+    return f"{SOURCE_MARKER}#{config_hash[:32]}#{digest[:32]}"
+
+
+def _load_vanished(pipeline_set: Any, current: dict[str, Any]) -> Any:
+    """The set with its unchanged pipelines whose stored config is gone since the load (a
+    concurrent remove) loaded from their files after all."""
+    unchanged: dict[str, Any] = getattr(pipeline_set, "unchanged", {})
+    vanished = {pid: file for pid, file in unchanged.items() if pid not in current}
+    if not vanished:
+        return pipeline_set
+    from interlock_core.config.loader import load_pipeline_files
+
+    extra = load_pipeline_files(vanished.values(), calendars=pipeline_set.calendars)
+    merged = dataclasses.replace(
+        pipeline_set,
+        pipelines={**pipeline_set.pipelines, **extra.pipelines},
+        errors=[*pipeline_set.errors, *extra.errors],
+        sources={**pipeline_set.sources, **extra.sources},
+        documents={**pipeline_set.documents, **extra.documents},
+        unchanged={p: f for p, f in unchanged.items() if p not in vanished},
+    )
+    return merged
+
+
+def _record_sources(
+    store: "Store",
+    source_hashes: dict[str, str],
+    configs: dict[str, tuple[dict[str, Any], str, str]],
+    now: datetime,
+) -> None:
+    """Remember which file produced each config just written (see :data:`SOURCE_MARKER`)."""
+    keys = [
+        (pipeline_id, _source_marker(configs[pipeline_id][1], digest))
+        for pipeline_id, digest in sorted(source_hashes.items())
+        if pipeline_id in configs
+    ]
+    if not keys:
+        return
+    put_markers = getattr(store, "put_markers", None)
+    if put_markers is not None:  # one transaction where the store batches markers
+        put_markers(keys, now)
+        return
+    for pipeline_id, name in keys:
+        store.put_marker(pipeline_id, name, now)
 
 
 def _resume_removed_runs(engine: "Interlock", pipeline_id: str, now: datetime) -> None:

@@ -354,6 +354,13 @@ def _optional_module(name: str) -> ModuleType | None:
         raise  # the module exists but one of its imports is broken: say so
 
 
+def _store_exists(url: str) -> bool:
+    """Whether ``url`` names a store that may hold configs already (any store but a SQLite
+    file that does not exist yet)."""
+    path = sqlite_file(url)
+    return path is None or path.exists()
+
+
 def _load_for_auto_apply(directory: Path) -> PipelineSet | None:
     """Load the ``--pipelines`` directory; None (with a warning) when it holds no pipeline
     files, so that a wrong or emptied directory never removes every pipeline."""
@@ -819,7 +826,14 @@ def apply_command(ctx: click.Context, directory: Path, as_json: bool) -> None:
     """
     # Absolute paths, as in the automatic apply: sources are compared across invocations.
     folder = directory.resolve()
-    pipeline_set = load_pipelines(folder)
+    settings_obj = _settings(ctx)
+    if folder.is_dir() and _store_exists(settings_obj.store):
+        # Files unchanged since they produced the stored configs are not validated again.
+        from interlock_core.applying import load_changed
+
+        pipeline_set = load_changed(_engine(ctx, auto_apply=False), folder)
+    else:
+        pipeline_set = load_pipelines(folder)
     empty = not pipeline_files(folder)
     loader_warning = f"{folder}: no pipeline files (*.yaml, *.yml) found"
     settings = _directory_settings(folder, set())

@@ -17,7 +17,7 @@ import os
 import re
 import stat
 import types
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -49,6 +49,7 @@ __all__ = [
     "parse_pipeline_text",
     "read_config_text",
     "shared_parent_allowed",
+    "source_hash",
 ]
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,10 @@ class PipelineSet:
         sources: the file of each valid pipeline, by pipeline id.
         documents: the loaded document of each valid pipeline, by pipeline id (for hashing
             and storage; keys in canonical case).
+        unchanged: pipelines not loaded because their file is the one that produced their
+            current stored config (``load_pipelines(..., unchanged=...)``), with their file.
+        source_hashes: the :func:`source_hash` of each loaded pipeline's file that loaded
+            without warnings (filled when ``unchanged`` is given), by pipeline id.
     """
 
     pipelines: dict[str, Pipeline] = field(default_factory=dict)
@@ -105,6 +110,8 @@ class PipelineSet:
     calendars: dict[str, Calendar] = field(default_factory=dict)
     sources: dict[str, Path] = field(default_factory=dict)
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unchanged: dict[str, Path] = field(default_factory=dict)
+    source_hashes: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -223,7 +230,12 @@ def load_pipeline_document(
     return loaded.pipeline
 
 
-def load_pipelines(directory: str | os.PathLike[str]) -> PipelineSet:
+def load_pipelines(
+    directory: str | os.PathLike[str],
+    *,
+    unchanged: "UnchangedLookup | None" = None,
+    context: str = "",
+) -> PipelineSet:
     """Load every pipeline file of a directory, and the calendars beside or inside it.
 
     Pipeline files are the ``*.yaml``/``*.yml`` files directly in ``directory`` (hidden files
@@ -232,6 +244,11 @@ def load_pipelines(directory: str | os.PathLike[str]) -> PipelineSet:
 
     Args:
         directory: the pipelines directory.
+        unchanged: asked ``(real path, source hash)`` for each file; a pipeline id means
+            "this exact file produced that pipeline's current config", and the file is not
+            parsed (it lands in :attr:`PipelineSet.unchanged`). None parses every file.
+        context: whatever else decides how files load (the settings file's text), folded
+            into every :func:`source_hash`.
 
     Returns:
         The valid pipelines and one error per bad file; one bad file never hides the others.
@@ -258,7 +275,8 @@ def load_pipelines(directory: str | os.PathLike[str]) -> PipelineSet:
         ) from None
     result = PipelineSet()
     index = _load_calendar_dirs(find_calendar_dirs(folder), result)
-    _load_files(files, index, result, root=folder)
+    skip = None if unchanged is None else _Skip(unchanged, _load_context(index, context))
+    _load_files(files, index, result, root=folder, skip=skip)
     if not files:
         result.warnings.append(f"{folder}: no pipeline files (*.yaml, *.yml) found")
     return result
@@ -505,20 +523,88 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
+UnchangedLookup = Callable[[str, str], str | None]
+"""``(real path of a file, its source hash) -> pipeline id`` when that file produced the
+pipeline's current config, else None (see :func:`load_pipelines`)."""
+
+
+@dataclass(frozen=True)
+class _Skip:
+    lookup: UnchangedLookup
+    context: str
+
+
+def source_hash(text: str, name: str, context: str) -> str:
+    """What decides how a pipeline file loads, hashed: its text, its name (the default id)
+    and the load context (the loader's code, the calendars, the settings file)."""
+    digest = hashlib.sha256(context.encode())
+    digest.update(b"\0" + name.encode("utf-8", "surrogatepass") + b"\0")
+    digest.update(text.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+@functools.cache
+def _code_digest() -> str:
+    """The config package's source: any change to how files load changes every hash."""
+    digest = hashlib.sha256()
+    for module in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(module.name.encode() + b"\0" + module.read_bytes())
+    return digest.hexdigest()
+
+
+def _load_context(index: "_CalendarIndex", extra: str) -> str:
+    """The load context of a directory: loader code, every calendar (and which are broken),
+    and ``extra`` (the settings file)."""
+    calendars = {
+        name: calendar.model_dump(mode="json") for name, calendar in (index.known or {}).items()
+    }
+    body = json.dumps(
+        {"code": _code_digest(), "calendars": calendars, "broken": dict(index.broken)},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256((body + "\0" + extra).encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _load_files(
-    files: list[Path], index: "_CalendarIndex", result: PipelineSet, root: Path | None = None
+    files: list[Path],
+    index: "_CalendarIndex",
+    result: PipelineSet,
+    root: Path | None = None,
+    skip: _Skip | None = None,
 ) -> None:
     loaded: dict[Path, LoadedPipeline] = {}
+    kept: dict[Path, tuple[str, str]] = {}  # file -> (pipeline id, text) of unchanged files
+    hashes: dict[Path, str] = {}
     with _no_cycle_collection():
         for file in files:
             try:
                 text = _read_text(file, root)
+                if skip is not None:
+                    digest = source_hash(text, file.name, skip.context)
+                    pipeline_id = skip.lookup(os.path.realpath(file), digest)
+                    if pipeline_id is not None:
+                        kept[file] = (pipeline_id, text)
+                        continue
+                    hashes[file] = digest
+                warned = len(result.warnings)
                 loaded[file] = _parse(text, str(file), file.stem, index, result.warnings)
+                if len(result.warnings) > warned:
+                    hashes.pop(file, None)  # a file with warnings reloads, to repeat them
             except ConfigError as exc:
                 result.errors.append(exc)
+        # An unchanged file whose id another file now claims is loaded after all, so the
+        # duplicate is reported exactly as a full load reports it.
+        claimed = {item.pipeline.id for item in loaded.values()}
+        for file, (pipeline_id, text) in list(kept.items()):
+            if pipeline_id in claimed:
+                del kept[file]
+                loaded[file] = _parse(text, str(file), file.stem, index, result.warnings)
     by_id: dict[str, list[Path]] = {}
     for file, item in loaded.items():
         by_id.setdefault(item.pipeline.id, []).append(file)
+    for file, (pipeline_id, _text) in kept.items():
+        result.unchanged[pipeline_id] = file
     for pipeline_id, paths in by_id.items():
         if len(paths) > 1:
             # Ambiguous: neither file wins, so a copy of a file can never silently replace it.
@@ -535,6 +621,8 @@ def _load_files(
         result.pipelines[pipeline_id] = item.pipeline
         result.sources[pipeline_id] = file
         result.documents[pipeline_id] = item.document
+        if file in hashes:
+            result.source_hashes[pipeline_id] = hashes[file]
     result.errors.sort(key=lambda error: error.file or "")
 
 
