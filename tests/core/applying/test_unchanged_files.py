@@ -80,9 +80,7 @@ def test_a_calendar_change_validates_every_pipeline_again(
     assert active is not None and len(active.calendars["holidays"].dates) == 2
 
 
-def test_a_broken_calendar_is_reported_again_not_skipped(
-    engine: Interlock, tmp_path: Path
-) -> None:
+def test_a_broken_calendar_is_reported_again_not_skipped(engine: Interlock, tmp_path: Path) -> None:
     directory = _directory(tmp_path)
     _actions(engine, directory)
     (directory / "calendars" / "holidays.yaml").write_text("name: holidays\ndates: [nope]\n")
@@ -169,3 +167,36 @@ def test_the_cli_says_the_same_on_a_re_apply(tmp_path: Path) -> None:
     assert broken.exit_code == 1
     assert "p2.yaml:6: validation.rules[0].value" in broken.output
     assert "nothing was applied" in broken.output
+
+
+def test_the_watcher_fingerprint_sees_every_config_file_change(tmp_path: Path) -> None:
+    from interlock_core.runtime import PipelineWatcher
+
+    directory = _directory(tmp_path, 2)
+    (directory / "notes.txt").write_text("not a config")
+    (directory / "folder.yaml").mkdir()
+    (directory / ".yaml").write_text("a hidden file, as pathlib's suffix sees it")
+    watcher = PipelineWatcher(Interlock(open_store("memory://")), directory)
+    first = watcher.fingerprint()
+    assert [Path(name).name for name, _size, _mtime in first] == [
+        "p0.yaml",
+        "p1.yaml",
+        "holidays.yaml",
+    ]
+    assert watcher.fingerprint() == first
+    (directory / "p1.yaml").write_text(DAILY.format(id="p1", value=123456))
+    assert watcher.fingerprint() != first
+    (directory / "calendars" / "more.yml").write_text(HOLIDAYS.replace("holidays", "more"))
+    assert len(watcher.fingerprint()) == 4
+
+
+def test_the_watcher_applies_a_calendar_change(tmp_path: Path) -> None:
+    from interlock_core.runtime import PipelineWatcher
+
+    directory = _directory(tmp_path, 2)
+    engine = Interlock(open_store("memory://"))
+    watcher = PipelineWatcher(engine, directory)
+    assert watcher.sync() == ["p0: created", "p1: created"]
+    assert watcher.sync() == []
+    (directory / "calendars" / "holidays.yaml").write_text("name: holidays\ndates: []\n")
+    assert watcher.sync() == ["p0: updated", "p1: updated"]
