@@ -148,10 +148,23 @@ def load_changed(engine: "Interlock", directory: str | os.PathLike[str]) -> Any:
     from interlock_core.config.loader import load_pipelines
 
     current = {c.source: c for c in engine.store.list_configs() if c.source}
+    boto3_missing: list[bool] = []  # probed once, when a config first asks
+
+    def warns_of_missing_extra(document: dict[str, Any]) -> bool:
+        # ``apply`` warns about a pipeline whose job needs boto3 when it is missing: such a
+        # file loads again so that the warning repeats, as warnings of the file itself do.
+        job = (document.get("config") or {}).get("job") or {}
+        if job.get("type") not in _BOTO3_CANDIDATES:
+            return False
+        if not boto3_missing:
+            from interlock_core.jobs.aws import boto3_missing as probe
+
+            boto3_missing.append(probe() is not None)
+        return boto3_missing[0]
 
     def lookup(real_path: str, digest: str) -> str | None:
         stored = current.get(real_path)
-        if stored is None:
+        if stored is None or warns_of_missing_extra(stored.document):
             return None
         name = _source_marker(stored.hash, digest)
         if engine.store.get_marker(stored.pipeline_id, name) is None:
@@ -159,6 +172,12 @@ def load_changed(engine: "Interlock", directory: str | os.PathLike[str]) -> Any:
         return stored.pipeline_id
 
     return load_pipelines(directory, unchanged=lookup, context=_settings_text(directory))
+
+
+# Job types whose pipelines may need boto3 (jobs.extras.needs_boto3; Airflow only on MWAA).
+_BOTO3_CANDIDATES = frozenset(
+    {"glue", "emr", "emr-serverless", "step-function", "lambda", "airflow"}
+)
 
 
 def _settings_text(directory: str | os.PathLike[str]) -> str:

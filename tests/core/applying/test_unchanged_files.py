@@ -200,3 +200,22 @@ def test_the_watcher_applies_a_calendar_change(tmp_path: Path) -> None:
     assert watcher.sync() == []
     (directory / "calendars" / "holidays.yaml").write_text("name: holidays\ndates: []\n")
     assert watcher.sync() == ["p0: updated", "p1: updated"]
+
+
+def test_a_missing_boto3_warning_repeats_on_a_re_apply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import interlock_core.jobs.aws as aws
+
+    monkeypatch.setattr(aws, "boto3_missing", lambda: "boto3 is not installed (test)")
+    directory = _directory(tmp_path, 2)
+    (directory / "p1.yaml").write_text(
+        DAILY.format(id="p1", value=1) + "job:\n  type: glue\n  config: {jobName: etl}\n"
+    )
+    store = f"sqlite:///{tmp_path / 'cli.db'}"
+    for _ in range(2):
+        result = CliRunner().invoke(main, ["--store", store, "apply", str(directory)])
+        assert result.exit_code == 0, result.output
+        assert "p1.yaml: job type glue needs boto3" in result.output
+    engine = Interlock(open_store(store))
+    assert list(load_changed(engine, directory).unchanged) == ["p0"]
