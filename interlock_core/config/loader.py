@@ -261,18 +261,21 @@ def load_pipelines(
         message = "is not a directory" if folder.exists() else "directory not found"
         raise ConfigError(ConfigIssue(message, file=str(folder)))
     try:
-        files = sorted(
-            entry
-            for entry in folder.iterdir()
-            if entry.suffix.lower() in _SUFFIXES
-            and not entry.name.startswith(".")
-            and entry.name.lower() not in SETTINGS_FILES
-            and not entry.is_dir()
-        )
+        # scandir knows which entries are folders without a stat per file.
+        with os.scandir(folder) as scan:
+            names = sorted(
+                entry.name
+                for entry in scan
+                if os.path.splitext(entry.name)[1].lower() in _SUFFIXES
+                and not entry.name.startswith(".")
+                and entry.name.lower() not in SETTINGS_FILES
+                and not entry.is_dir()
+            )
     except OSError as exc:
         raise ConfigError(
             ConfigIssue(f"cannot read the directory: {_os_reason(exc)}", file=str(folder))
         ) from None
+    files = [folder / name for name in names]
     result = PipelineSet()
     index = _load_calendar_dirs(find_calendar_dirs(folder), result)
     skip = None if unchanged is None else _Skip(unchanged, _load_context(index, context))
@@ -500,6 +503,13 @@ def _read_text(path: Path, root: Path | None = None) -> str:
     return read_config_text(path, root)
 
 
+def _is_link(path: Path) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(path).st_mode)
+    except OSError:
+        return True  # let the careful path report it
+
+
 def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -576,13 +586,19 @@ def _load_files(
     loaded: dict[Path, LoadedPipeline] = {}
     kept: dict[Path, tuple[str, str]] = {}  # file -> (pipeline id, text) of unchanged files
     hashes: dict[Path, str] = {}
+    # When no link leads to the folder, a file of it that is no link is really in it: no
+    # need to resolve every file's path (one lstat instead of one per path component).
+    real_root = root is not None and root.resolve() == root.absolute()
     with _no_cycle_collection():
         for file in files:
             try:
-                text = _read_text(file, root)
+                if real_root and not _is_link(file):
+                    text, real = _read_text(file), os.path.abspath(file)
+                else:
+                    text, real = _read_text(file, root), ""
                 if skip is not None:
                     digest = source_hash(text, file.name, skip.context)
-                    pipeline_id = skip.lookup(os.path.realpath(file), digest)
+                    pipeline_id = skip.lookup(real or os.path.realpath(file), digest)
                     if pipeline_id is not None:
                         kept[file] = (pipeline_id, text)
                         continue
