@@ -277,11 +277,10 @@ def run(work: Path, count: int, repeat: int, ref: str) -> dict[str, Any]:
     first: dict[str, list[float]] = {name: [] for name in sides}
     for attempt in range(repeat):
         for name, side in sides.items():
-            store = f"sqlite:///{work / f'first-{name}-{attempt}.db'}"
-            first[name].append(side.cli("--store", store, "apply", str(pipelines)))
+            # The last first apply's store is the one the re-apply measurements start from.
+            stores[name] = f"sqlite:///{work / f'first-{name}-{attempt}.db'}"
+            first[name].append(side.cli("--store", stores[name], "apply", str(pipelines)))
     measured["first apply (CLI)"] = first
-    for name, side in sides.items():  # the stores the re-apply measurements start from
-        side.cli("--store", stores[name], "apply", str(pipelines))
     calls = {
         name: (lambda s=side, n=name: s.cli("--store", stores[n], "apply", str(pipelines)))
         for name, side in sides.items()
