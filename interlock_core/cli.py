@@ -397,17 +397,19 @@ def _auto_apply(engine: Interlock, pipeline_set: PipelineSet) -> None:
 def pipeline_files(directory: Path) -> list[Path]:
     """The files ``load_pipelines`` reads as pipelines in a directory (the same rule)."""
     try:
-        entries = list(directory.iterdir())
+        # scandir knows which entries are folders without a stat per file.
+        with os.scandir(directory) as scan:
+            names = sorted(
+                entry.name
+                for entry in scan
+                if os.path.splitext(entry.name)[1].lower() in PIPELINE_SUFFIXES
+                and not entry.name.startswith(".")
+                and entry.name.lower() not in SETTINGS_FILES
+                and not entry.is_dir()
+            )
     except OSError:
         return []
-    return sorted(
-        entry
-        for entry in entries
-        if entry.suffix.lower() in PIPELINE_SUFFIXES
-        and not entry.name.startswith(".")
-        and entry.name.lower() not in SETTINGS_FILES
-        and not entry.is_dir()
-    )
+    return [directory / name for name in names]
 
 
 def unloaded_yaml(directory: Path) -> list[tuple[Path, int]]:
@@ -415,11 +417,14 @@ def unloaded_yaml(directory: Path) -> list[tuple[Path, int]]:
     never loaded as pipelines, with how many each holds."""
     found: list[tuple[Path, int]] = []
     try:
-        children = sorted(directory.iterdir())
+        # Only the folders matter: scandir tells them apart without a stat per file.
+        with os.scandir(directory) as scan:
+            folders = sorted(entry.name for entry in scan if entry.is_dir())
     except OSError:
         return found
-    for child in children:
-        if not child.is_dir() or child.name.startswith(".") or child.name == CALENDARS_DIR:
+    for name in folders:
+        child = directory / name
+        if child.name.startswith(".") or child.name == CALENDARS_DIR:
             continue
         count = 0
         for _root, dirs, names in os.walk(child):
