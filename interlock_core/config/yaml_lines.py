@@ -112,6 +112,24 @@ if yaml.__with_libyaml__:
             CParser.__init__(self, stream)
             LineResolver.__init__(self)
 
+        # LineResolver's rules without the generic machinery (no path resolvers exist), as
+        # the composer asks once per node.
+        def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
+            if kind is ScalarNode:
+                if implicit[0]:
+                    for tag, pattern in _IMPLICIT.get(value[:1], ()):
+                        if pattern.match(value):
+                            return tag
+                return _STR
+            return _SEQ if kind is SequenceNode else _MAP
+
+        def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+            return None
+
+        def ascend_resolver(self) -> None:
+            return None
+
+    _IMPLICIT: dict[str, list[tuple[str, re.Pattern[str]]]] = LineResolver.yaml_implicit_resolvers
     _LOADERS: tuple[type[Any], ...] = (_FastLineLoader, LineLoader)
     _COMPILED: type[Any] | None = _CLineLoader
 else:  # pragma: no cover - PyYAML wheels ship libyaml

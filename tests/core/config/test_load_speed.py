@@ -59,6 +59,8 @@ def test_valid_documents_agree_value_for_value_and_line_for_line(
     text = (
         "base: &b {x: 1, y: [a, b]}\nmerged:\n  <<: *b\n  y: 2\nlist:\n  - 010\n  - 0x1F\n"
         "  - 1.5e3\n  - .inf\n  - yes\n  - ~\n  - 2026-01-01\n  - '10:00'\n  - 10:00\n"
+        "more: [True, FALSE, null, Null, NULL, '', -1, +2, 0o17, .5, -.inf, 1_000, 0b1, on,"
+        " !!str 5, !!int '7', \"8\", n, t, -, +, ., <]\nempty:\n? complex\n: key\n"
     )
     fast, guarded = _both(text, monkeypatch)
     assert fast == guarded
