@@ -147,7 +147,7 @@ source hash (:func:`interlock_core.config.loader.source_hash`) produced that con
 are put-if-absent and never change, so one is true for as long as it exists."""
 
 
-def load_changed(engine: "Interlock", directory: str | os.PathLike[str]) -> Any:
+def load_changed(engine: "Interlock | None", directory: str | os.PathLike[str]) -> Any:
     """Load a pipelines directory for :func:`apply_pipelines`, parsing only the files that
     differ from the ones that produced the current stored configs.
 
@@ -155,12 +155,18 @@ def load_changed(engine: "Interlock", directory: str | os.PathLike[str]) -> Any:
     file, the loader's code) matches the marker its current config was recorded with; every
     other file (new, edited, renamed, one that loaded with warnings) is validated as before.
 
+    Args:
+        engine: the engine whose store holds the current configs; None (a store about to be
+            created) loads every file, still hashing them so the apply records their sources.
+        directory: the pipelines directory.
+
     Returns:
         A ``PipelineSet`` whose ``unchanged`` lists the skipped pipelines.
     """
     from interlock_core.config.loader import load_pipelines
 
-    current = {c.source: c for c in engine.store.list_configs() if c.source}
+    stored_configs = engine.store.list_configs() if engine is not None else []
+    current = {c.source: c for c in stored_configs if c.source}
     boto3_missing: list[bool] = []  # probed once, when a config first asks
 
     def warns_of_missing_extra(document: dict[str, Any]) -> bool:
@@ -180,6 +186,7 @@ def load_changed(engine: "Interlock", directory: str | os.PathLike[str]) -> Any:
         if stored is None or warns_of_missing_extra(stored.document):
             return None
         name = _source_marker(stored.hash, digest)
+        assert engine is not None  # only stored configs get here
         if engine.store.get_marker(stored.pipeline_id, name) is None:
             return None
         return stored.pipeline_id

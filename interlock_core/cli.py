@@ -831,12 +831,13 @@ def apply_command(ctx: click.Context, directory: Path, as_json: bool) -> None:
     """
     # Absolute paths, as in the automatic apply: sources are compared across invocations.
     folder = directory.resolve()
-    settings_obj = _settings(ctx)
-    if folder.is_dir() and _store_exists(settings_obj.store):
-        # Files unchanged since they produced the stored configs are not validated again.
+    if folder.is_dir():
+        # Files unchanged since they produced the stored configs are not validated again
+        # (a store about to be created has none: every file loads, and is recorded).
         from interlock_core.applying import load_changed
 
-        pipeline_set = load_changed(_engine(ctx, auto_apply=False), folder)
+        existing = _store_exists(_settings(ctx).store)
+        pipeline_set = load_changed(_engine(ctx, auto_apply=False) if existing else None, folder)
     else:
         pipeline_set = load_pipelines(folder)
     empty = not pipeline_files(folder)

@@ -159,6 +159,9 @@ def test_the_cli_says_the_same_on_a_re_apply(tmp_path: Path) -> None:
     first = runner.invoke(main, ["--store", store, "apply", str(directory)])
     assert first.exit_code == 0, first.output
     assert first.output.strip().endswith("3 created")
+    # The first apply into a new store already records which file produced each config.
+    recorded = load_changed(Interlock(open_store(store)), directory)
+    assert sorted(recorded.unchanged) == ["p0", "p1", "p2"] and recorded.pipelines == {}
     second = runner.invoke(main, ["--store", store, "apply", str(directory)])
     assert second.exit_code == 0, second.output
     assert second.output.strip().endswith("3 unchanged")
