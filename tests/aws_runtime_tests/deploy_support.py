@@ -9,7 +9,7 @@ lives where moto's executing API does not look; ``stepfunctions_backends`` is po
 executing backend (toolchain notes). Stream records reach their Lambda once each, as Lambda's
 stream polling does (``world.deliver_each_record_once``): moto 5.2 re-sends every buffered
 record on each nested write, and a trigger write handled again and again, beside the execution
-stepping its run, once made the job run for attempts 1 and 2.
+stepping its run, is the likeliest cause of a flake where the job ran for attempts 1 and 2.
 """
 
 import functools
