@@ -39,8 +39,9 @@ def run_once(statement: str) -> tuple[float, float]:
     return child_process([sys.executable, "-c", statement], cwd=ROOT)
 
 
-def measure(repeat: int) -> dict[str, Any]:
-    """Cold-import wall and CPU times of boto3 and of every handler module.
+def measure(repeat: int, first_use: bool = True) -> dict[str, Any]:
+    """Cold-import wall and CPU times of boto3 and of every handler module (and, with
+    ``first_use``, of each handler plus what its first invocation imports).
 
     The statements take turns (round robin), so a busy machine slows all of them alike.
     """
@@ -48,7 +49,8 @@ def measure(repeat: int) -> dict[str, Any]:
     for name in HANDLERS:
         module = f"aws_runtime.handlers.{name}"
         statements[name] = f"import {module}"
-        statements[f"{name}+first_use"] = f"import {module}; {FIRST_USE}"
+        if first_use:
+            statements[f"{name}+first_use"] = f"import {module}; {FIRST_USE}"
     samples: dict[str, list[tuple[float, float]]] = {key: [] for key in statements}
     for _ in range(repeat):
         for key, statement in statements.items():
@@ -77,12 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--check", action="store_true", help="exit 1 above 1.5x boto3")
-    parser.add_argument("--quick", action="store_true", help="1 round (seconds)")
+    parser.add_argument("--quick", action="store_true", help="1 round, no first use (seconds)")
     parser.add_argument("--out", type=Path, default=None, help="results directory")
     args = parser.parse_args(argv)
     if args.quick:
         args.repeat = 1
-    result = measure(args.repeat)
+    result = measure(args.repeat, first_use=not args.quick)
     medians = result["medians"]
     base = medians["boto3"]
     rows = [
