@@ -256,7 +256,11 @@ class ScenarioPlayer:
     def _quiet_until(self) -> dt.datetime | None:
         """The instant nothing can happen before (after a pass that did nothing and no write
         since), or None when the last pass did something."""
-        if self._quiet is None or self._quiet[1] != self.activity():
+        if (
+            self._quiet is None
+            or self._quiet[1] != self.activity()
+            or self._quiet[0] > self.clock.now()  # the clock was set back: start afresh
+        ):
             self._quiet = None
             return None
         if self._wake is None:
