@@ -17,7 +17,7 @@ import os
 import re
 import stat
 import types
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -29,6 +29,7 @@ from interlock_core.config.calendars import Calendar
 from interlock_core.config.errors import ConfigError, ConfigIssue
 from interlock_core.config.jobs import JOB_CONFIG_MODELS, JobType
 from interlock_core.config.models import Job, Pipeline
+from interlock_core.config.sources import Skip, UnchangedLookup, load_context, source_hash
 from interlock_core.config.yaml_lines import FieldPath, YamlDocument, load_yaml
 
 __all__ = [
@@ -233,7 +234,7 @@ def load_pipeline_document(
 def load_pipelines(
     directory: str | os.PathLike[str],
     *,
-    unchanged: "UnchangedLookup | None" = None,
+    unchanged: UnchangedLookup | None = None,
     context: str = "",
 ) -> PipelineSet:
     """Load every pipeline file of a directory, and the calendars beside or inside it.
@@ -278,7 +279,12 @@ def load_pipelines(
     files = [folder / name for name in names]
     result = PipelineSet()
     index = _load_calendar_dirs(find_calendar_dirs(folder), result)
-    skip = None if unchanged is None else _Skip(unchanged, _load_context(index, context))
+    skip = None
+    if unchanged is not None:
+        calendars = {
+            name: calendar.model_dump(mode="json") for name, calendar in result.calendars.items()
+        }
+        skip = Skip(unchanged, load_context(calendars, dict(index.broken), context))
     _load_files(files, index, result, root=folder, skip=skip)
     if not files:
         result.warnings.append(f"{folder}: no pipeline files (*.yaml, *.yml) found")
@@ -533,55 +539,12 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-UnchangedLookup = Callable[[str, str], str | None]
-"""``(real path of a file, its source hash) -> pipeline id`` when that file produced the
-pipeline's current config, else None (see :func:`load_pipelines`)."""
-
-
-@dataclass(frozen=True)
-class _Skip:
-    lookup: UnchangedLookup
-    context: str
-
-
-def source_hash(text: str, name: str, context: str) -> str:
-    """What decides how a pipeline file loads, hashed: its text, its name (the default id)
-    and the load context (the loader's code, the calendars, the settings file)."""
-    digest = hashlib.sha256(context.encode())
-    digest.update(b"\0" + name.encode("utf-8", "surrogatepass") + b"\0")
-    digest.update(text.encode("utf-8", "surrogatepass"))
-    return digest.hexdigest()
-
-
-@functools.cache
-def _code_digest() -> str:
-    """The config package's source: any change to how files load changes every hash."""
-    digest = hashlib.sha256()
-    for module in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(module.name.encode() + b"\0" + module.read_bytes())
-    return digest.hexdigest()
-
-
-def _load_context(index: "_CalendarIndex", extra: str) -> str:
-    """The load context of a directory: loader code, every calendar (and which are broken),
-    and ``extra`` (the settings file)."""
-    calendars = {
-        name: calendar.model_dump(mode="json") for name, calendar in (index.known or {}).items()
-    }
-    body = json.dumps(
-        {"code": _code_digest(), "calendars": calendars, "broken": dict(index.broken)},
-        sort_keys=True,
-        default=str,
-    )
-    return hashlib.sha256((body + "\0" + extra).encode("utf-8", "surrogatepass")).hexdigest()
-
-
 def _load_files(
     files: list[Path],
     index: "_CalendarIndex",
     result: PipelineSet,
     root: Path | None = None,
-    skip: _Skip | None = None,
+    skip: Skip | None = None,
 ) -> None:
     loaded: dict[Path, LoadedPipeline] = {}
     kept: dict[Path, tuple[str, str]] = {}  # file -> (pipeline id, text) of unchanged files
