@@ -67,6 +67,8 @@ from interlock_core.storage.postgres_schema import (
 )
 from interlock_core.storage.redact import redact_url
 from interlock_core.storage.sql_rows import (
+    EventColumns,
+    event_filter,
     events_from_documents,
     run_from_document,
     sensor_from_row,
@@ -85,6 +87,11 @@ _RETRIED = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 def _as_utc(value: datetime) -> datetime:
     # The session may run in any TimeZone; the instant is what matters.
     return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
+_EVENT_COLUMNS = EventColumns(
+    placeholder="%s", at="at", to_time=utc, types="type = ANY(%s)", to_types=list
+)
 
 
 class PostgresStore(Store):
@@ -878,32 +885,15 @@ class PostgresStore(Store):
         limit: int | None = None,
     ) -> list[Event]:
         """See :meth:`Store.query_events`."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        if pipeline_id is not None:
-            clauses.append("pipeline_id = %s")
-            params.append(pipeline_id)
-        if types is not None:
-            clauses.append("type = ANY(%s)")
-            params.append(sorted(EventType(kind).value for kind in types))
-        if since is not None:
-            clauses.append("at >= %s")
-            params.append(utc(since))
-        if until is not None:
-            clauses.append("at < %s")
-            params.append(utc(until))
-        if period is not None:
-            clauses.append("period = %s")
-            params.append(period)
-        if after_id is not None:
-            clauses.append("id > %s")
-            params.append(after_id)
+        where, params = event_filter(
+            _EVENT_COLUMNS, pipeline_id, types, since, until, period, after_id
+        )
         params.append(check_limit(limit))
         # Newest first so LIMIT keeps the newest matches; reversed below to oldest first.
         # Only constant fragments are joined here; every value travels as a parameter.
         sql = self._sql(
             "SELECT document::text FROM {s}.events WHERE "  # noqa: S608
-            + (" AND ".join(clauses) or "TRUE")
+            + where
             + " ORDER BY at DESC, id DESC LIMIT %s"
         )
 

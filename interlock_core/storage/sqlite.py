@@ -46,6 +46,8 @@ from interlock_core.storage.base import (
     utc_run,
 )
 from interlock_core.storage.sql_rows import (
+    EventColumns,
+    event_filter,
     events_from_documents,
     run_from_document,
     sensor_from_row,
@@ -227,6 +229,15 @@ def _sql_limit(limit: int | None) -> int:
     """The LIMIT parameter for ``limit`` (SQLite reads -1 as no limit)."""
     checked = check_limit(limit)
     return -1 if checked is None else checked
+
+
+_EVENT_COLUMNS = EventColumns(
+    placeholder="?",
+    at="at_us",
+    to_time=_to_us,
+    types="type IN (SELECT value FROM json_each(?))",
+    to_types=json.dumps,
+)
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -890,32 +901,15 @@ class SQLiteStore(Store):
         limit: int | None = None,
     ) -> list[Event]:
         """See :meth:`Store.query_events`."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        if pipeline_id is not None:
-            clauses.append("pipeline_id = ?")
-            params.append(pipeline_id)
-        if types is not None:
-            clauses.append("type IN (SELECT value FROM json_each(?))")
-            params.append(json.dumps(sorted(EventType(kind).value for kind in types)))
-        if since is not None:
-            clauses.append("at_us >= ?")
-            params.append(_to_us(since))
-        if until is not None:
-            clauses.append("at_us < ?")
-            params.append(_to_us(until))
-        if period is not None:
-            clauses.append("period = ?")
-            params.append(period)
-        if after_id is not None:
-            clauses.append("id > ?")
-            params.append(after_id)
+        where, params = event_filter(
+            _EVENT_COLUMNS, pipeline_id, types, since, until, period, after_id
+        )
         params.append(_sql_limit(limit))
         # Newest first so LIMIT keeps the newest matches; reversed below to oldest first.
         # Only constant fragments are joined here; every value travels as a parameter.
         sql = (
             "SELECT document FROM events WHERE "  # noqa: S608
-            + (" AND ".join(clauses) or "1")
+            + where
             + " ORDER BY at_us DESC, id DESC LIMIT ?"
         )
 
