@@ -71,7 +71,7 @@ def apply_pipelines(
     drafts: list[tuple[str, EventDraft]] = []
     returned: list[str] = []
     written = [c.pipeline_id for c in changes if c.action in {"created", "updated"}]
-    firsts = _put_markers(self.store, [(pid, FIRST_APPLIED) for pid in written], now)
+    firsts = self.store.put_markers([(pid, FIRST_APPLIED) for pid in written], now)
     for change in changes:
         if change.action in {"created", "updated"}:
             first = (change.pipeline_id, FIRST_APPLIED) in firsts
@@ -248,20 +248,7 @@ def _record_sources(
         for pipeline_id, digest in sorted(source_hashes.items())
         if pipeline_id in configs
     ]
-    _put_markers(store, keys, now)
-
-
-def _put_markers(
-    store: "Store", keys: list[tuple[str, str]], now: datetime
-) -> set[tuple[str, str]]:
-    """Put-if-absent markers; returns the keys this call created. One transaction where the
-    store batches markers (``put_markers``), else one ``put_marker`` per key."""
-    if not keys:
-        return set()
-    put_markers = getattr(store, "put_markers", None)
-    if put_markers is not None:
-        return set(put_markers(keys, now))
-    return {key for key in dict.fromkeys(keys) if store.put_marker(key[0], key[1], now)}
+    store.put_markers(keys, now)
 
 
 def _resume_removed_runs(engine: "Interlock", pipeline_id: str, now: datetime) -> None:
