@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import machine, summary, table, write_results
+from bench._common import summary, table, write_results
 from interlock_core.storage import open_store
 
 TARGET_P50_SECONDS = 0.25
@@ -200,7 +200,6 @@ def main() -> None:
             "baseline_poll_p50": results["poll"]["latency_s"]["median"],
         }
     ]
-    results["machine"] = machine()
     write_results("bench_emit_latency", results, args.out)
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import child_process, machine, summary, table, write_results
+from bench._common import child_process, summary, table, write_results
 
 PIPELINE = """\
 pipeline:
@@ -195,7 +195,6 @@ def main() -> None:
                 }
             )
     results["targets"] = targets
-    results["machine"] = machine()
     write_results("bench_startup", results, args.out)
 
 
