@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from interlock_core.events import Event, EventType
 from interlock_core.runs import Run, RunStatus
 from interlock_core.sensors import Sensor
+from interlock_core.storage import sqlite_wake
 from interlock_core.storage.base import (
     ConfigChange,
     Marker,
@@ -585,6 +586,7 @@ class SQLiteStore(Store):
             return version
 
         version = self._transact("put_sensor", work, write=True)
+        self._notify_sensor_write(pipeline_id)
         return Sensor(
             key=key, data=json.loads(encoded), written_at=_from_us(written_at), version=version
         )
@@ -650,6 +652,8 @@ class SQLiteStore(Store):
             return cursor.rowcount == 1
 
         created = self._transact("create_run", work, write=True)
+        if created:
+            self._notify_run_write(run.pipeline_id)
         return _run(document) if created else None
 
     def get_run(self, pipeline_id: str, period: str) -> Run | None:
@@ -689,6 +693,8 @@ class SQLiteStore(Store):
             return cursor.rowcount == 1
 
         updated = self._transact("update_run", work, write=True)
+        if updated:
+            self._notify_run_write(run.pipeline_id)
         return _run(document) if updated else None
 
     def list_runs(
@@ -960,6 +966,39 @@ class SQLiteStore(Store):
 
         rows = self._transact("put_markers", work, write=True)
         return {(str(pipeline_id), str(name)) for pipeline_id, name in rows}
+
+    # -- sensor-write wake-ups (see interlock_core.storage.sqlite_wake) -----------------------
+    def subscribe_sensor_writes(self, callback: Callable[[str], None]) -> Callable[[], None] | None:
+        """See :meth:`Store.subscribe_sensor_writes`: a Unix datagram socket beside the file
+        that every process writing a sensor to it nudges (None where that is unavailable)."""
+        unsubscribe = sqlite_wake.subscribe(sqlite_wake.wake_dir(self.path), callback)
+        if unsubscribe is None:
+            return None
+        self._wake_subscriptions = getattr(self, "_wake_subscriptions", 0) + 1
+        ended = threading.Event()
+
+        def end() -> None:
+            if not ended.is_set():
+                ended.set()
+                self._wake_subscriptions -= 1
+            unsubscribe()
+
+        return end
+
+    def _notify_sensor_write(self, pipeline_id: str) -> None:
+        """Nudge the subscribed controllers, after the commit (best effort)."""
+        directory: Path | None = getattr(self, "_wake_dir", None)
+        if directory is None:
+            directory = self._wake_dir = sqlite_wake.wake_dir(self.path)
+        sqlite_wake.notify(directory, pipeline_id)
+
+    def _notify_run_write(self, pipeline_id: str) -> None:
+        """A producer's emit opens or wakes a run after its sensor write, and the controller
+        may already have made its pass for that write: nudge again once the run is due. A
+        controller's own run writes (it subscribes) nudge nobody, so controllers never keep
+        each other busy."""
+        if not getattr(self, "_wake_subscriptions", 0):
+            self._notify_sensor_write(pipeline_id)
 
 
 def _stored_config(row: Any) -> StoredConfig:
