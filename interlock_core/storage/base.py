@@ -326,3 +326,13 @@ class Store(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release connections."""
+
+    # -- added for issue #13 -----------------------------------------------------------------
+    def config_hashes(self) -> dict[str, str]:
+        """The hash of every current config by pipeline id, without the documents.
+
+        A controller lists this every pass and fetches only the documents whose hash it has
+        not parsed yet. Backends answer it without reading or decoding documents; this
+        default (for stores outside this package) falls back on :meth:`list_configs`.
+        """
+        return {config.pipeline_id: config.hash for config in self.list_configs()}

@@ -969,6 +969,11 @@ class DynamoDBStore(Store):
             matches = matches[len(matches) - limit :]
         return matches
 
+    def config_hashes(self) -> dict[str, str]:
+        """See :meth:`Store.config_hashes`: the registry item alone (one GetItem)."""
+        current, _ = self._registry()
+        return dict(sorted(current.items()))
+
 
 def _check_limit(limit: int | None) -> None:
     if limit is not None and limit < 0:

@@ -388,6 +388,11 @@ class MemoryStore(Store):
             matches = matches[len(matches) - limit :] if limit else []
         return [Event.from_json(row.json) for row in matches]
 
+    def config_hashes(self) -> dict[str, str]:
+        """See :meth:`Store.config_hashes`."""
+        with self._lock:
+            return dict(sorted(self._current.items()))
+
 
 def _stored_config(pipeline_id: str, config_hash: str, version: _ConfigVersion) -> StoredConfig:
     return StoredConfig(

@@ -928,6 +928,16 @@ class SQLiteStore(Store):
                 _log.warning("skipping an unreadable event row: %s", type(exc).__name__)
         return events
 
+    def config_hashes(self) -> dict[str, str]:
+        """See :meth:`Store.config_hashes`: the ``config_current`` table alone."""
+
+        def work(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute(
+                "SELECT pipeline_id, hash FROM config_current ORDER BY pipeline_id"
+            ).fetchall()
+
+        return {str(pid): str(h) for pid, h in self._transact("config_hashes", work, write=False)}
+
 
 def _stored_config(row: Any) -> StoredConfig:
     pipeline_id, config_hash, document, source, applied_at = row

@@ -171,6 +171,16 @@ class StoreContract:
         assert by_id["m"].hash == "m2"
         assert by_id["m"].document == {"id": "m", "v": 2}
 
+    def test_config_hashes_name_the_current_version_of_each_pipeline(self, store: Store) -> None:
+        assert store.config_hashes() == {}
+        store.apply_configs({pid: ({"id": pid}, f"{pid}1", "") for pid in ["m", "a", "z"]}, T0)
+        store.apply_configs({"m": ({"id": "m", "v": 2}, "m2", "")}, at(1))
+        store.remove_config("z", at(2))
+        hashes = store.config_hashes()
+        assert hashes == {"a": "a1", "m": "m2"}
+        assert list(hashes) == ["a", "m"]
+        assert hashes == {config.pipeline_id: config.hash for config in store.list_configs()}
+
     def test_remove_config(self, store: Store) -> None:
         store.apply_configs({"a": ({"v": 1}, "h1", "")}, T0)
         assert store.remove_config("a", at(1)) is True
