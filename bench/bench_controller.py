@@ -261,7 +261,9 @@ def main() -> None:
                     for key, value in found.items():
                         values = value if isinstance(value, list) else [value]
                         raw[name].setdefault(key, []).extend(values)
-    stats = {name: {key: summary(values) for key, values in found.items()} for name, found in raw.items()}
+    stats = {
+        name: {key: summary(values) for key, values in found.items()} for name, found in raw.items()
+    }
     rows = []
     metrics = [
         ("idle pass (ms)", "idle_pass_s", 1000.0),
@@ -279,12 +281,12 @@ def main() -> None:
             if found.get("n"):
                 row.append(
                     f"{found['median'] * scale:.3f} [{found['min'] * scale:.3f}"
-                    f"–{found['max'] * scale:.3f}]"
+                    f"-{found['max'] * scale:.3f}]"
                 )
             else:
                 row.append("-")
         rows.append(row)
-    print(f"{args.pipelines} pipelines on SQLite; median [min–max]")
+    print(f"{args.pipelines} pipelines on SQLite; median [min-max]")
     print(table(["measure", *trees], rows))
     current = stats["current"]
     scale_note = 10_000 / args.pipelines
@@ -311,7 +313,9 @@ def main() -> None:
     )
 
 
-def _target(name: str, found: dict[str, float], scale: float, unit: str, limit: float) -> dict[str, Any]:
+def _target(
+    name: str, found: dict[str, float], scale: float, unit: str, limit: float
+) -> dict[str, Any]:
     value = found["median"] * scale
     return {
         "name": name,

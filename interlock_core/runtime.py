@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
+from interlock_core.advancing import advance_every_due
 from interlock_core.alerts.base import AlertSink
 from interlock_core.alerts.log import ALERT_LOGGER
 from interlock_core.clock import Clock, SystemClock
@@ -39,6 +40,9 @@ from interlock_core.redaction import printable
 from interlock_core.storage import open_store, redact_url
 from interlock_core.storage.base import Store
 from interlock_core.storage.sqlite import SQLiteStore, check_controller_database
+
+if TYPE_CHECKING:
+    from interlock_core.scheduled_openings import ScheduledOpenings
 
 log = logging.getLogger("interlock.runtime")
 
@@ -262,6 +266,7 @@ class LocalRuntime:
         self._last_watchdog: float | None = None
         self._last_sync: float | None = None
         self._sensor_versions: dict[str, int] = {}
+        self._openings: ScheduledOpenings | None = None
 
     def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         """Ask the loop to stop after the current pass (signal handler)."""
@@ -312,24 +317,37 @@ class LocalRuntime:
         return report
 
     def _advance_all(self) -> int:
-        total = 0
-        for _ in range(20):
-            _, advanced = isolated(self.engine, "", "advance", self.engine.advance_due)
-            advanced = advanced or 0
-            total += advanced
-            if advanced == 0 or self.stop_event.is_set():
-                break
-        return total
+        """Advance every due run, oldest due first, until none is due (or a stop request).
+
+        No cap: a backlog of thousands is worked off in this pass, in batches. A run that is
+        still due after being advanced this pass (a step that leaves it due) waits for the
+        next pass, so the loop always ends."""
+        _, advanced = isolated(
+            self.engine,
+            "",
+            "advance",
+            lambda: advance_every_due(self.engine, stop=self.stop_event.is_set),
+        )
+        return advanced or 0
 
     def _open_scheduled(self) -> None:
+        """Open the runs of the cron ticks that passed since the last pass: only pipelines
+        whose next tick has come (or whose config changed) are looked at."""
+        from interlock_core.scheduled_openings import ScheduledOpenings
         from interlock_core.watchdog import check_scheduled_runs
 
+        if self._openings is None:
+            self._openings = ScheduledOpenings(self.engine)
         now = self.engine.clock.now()
-        for active in self.engine.active_configs():
+        hashes = self.engine.store.config_hashes()
+        for active in self._openings.due(now, hashes):
             try:
                 check_scheduled_runs(self.engine, active, now, lookback=SCHEDULE_LOOKBACK)
             except Exception as exc:
                 record_failure(self.engine, active.pipeline.id, "opening scheduled runs", exc)
+                self._openings.checked(active, now, ok=False)
+            else:
+                self._openings.checked(active, now, ok=True)
 
     def _wake_finished_local_jobs(self) -> None:
         """A local command job that ended is recorded this pass, not at its next poll."""

@@ -8,6 +8,7 @@ each alert once.
 
 import datetime as dt
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 
 from interlock_core import lifecycle, periods, schedule, sla
@@ -43,6 +44,7 @@ def run_watchdog(engine: Interlock) -> list[Event]:
     failed: list[str] = []
     now = engine.clock.now()
     configs = engine.active_configs()
+    _reserve_tick_cache(len(configs))
     try:
         published.extend(check_stale_runs(engine, now))
     except Exception:
@@ -452,9 +454,18 @@ def _recent_periods(engine: Interlock, active: ActiveConfig, now: dt.datetime) -
     return [periods.hourly_period(start - dt.timedelta(hours=back)) for back in (4, 3, 2, 1, 0)]
 
 
-# Ticks by period per (pipeline, config, window): every check of one watchdog pass asks for
-# the same window, and a per-minute cron holds thousands of ticks.
-_TICK_PERIODS: dict[tuple[str, str, dt.datetime, dt.datetime], dict[str, dt.datetime]] = {}
+# Ticks by period per (pipeline, config, window), least recently used evicted first: every
+# check of one watchdog pass asks for the same window, and a per-minute cron holds thousands
+# of ticks. ``run_watchdog`` sizes it to the number of pipelines, so one pass's working set
+# always fits (no cliff where every lookup misses). Entries never go stale: the key holds the
+# config hash and the exact window.
+_TICK_PERIODS: "OrderedDict[tuple[str, str, dt.datetime, dt.datetime], dict[str, dt.datetime]]"
+_TICK_PERIODS = OrderedDict()
+_TICK_CAPACITY = [1024]
+
+
+def _reserve_tick_cache(pipelines: int) -> None:
+    _TICK_CAPACITY[0] = max(_TICK_CAPACITY[0], 2 * pipelines + 64)
 
 
 def _tick_periods(
@@ -464,15 +475,17 @@ def _tick_periods(
     (ticks finer than the period — a per-minute cron of an hourly pipeline — share a run)."""
     key = (active.pipeline.id, active.hash, start, now)
     cached = _TICK_PERIODS.get(key)
-    if cached is None:
-        if len(_TICK_PERIODS) > 512:
-            _TICK_PERIODS.clear()
-        # The tick exactly at first apply counts: open the interval a microsecond earlier.
-        ticks = schedule.schedule_ticks(active.pipeline, start - dt.timedelta(microseconds=1), now)
-        cached = {}
-        for tick in ticks:
-            cached[schedule.period_of_tick(active.pipeline, tick)] = tick
-        _TICK_PERIODS[key] = cached
+    if cached is not None:
+        _TICK_PERIODS.move_to_end(key)
+        return cached
+    # The tick exactly at first apply counts: open the interval a microsecond earlier.
+    ticks = schedule.schedule_ticks(active.pipeline, start - dt.timedelta(microseconds=1), now)
+    cached = {}
+    for tick in ticks:
+        cached[schedule.period_of_tick(active.pipeline, tick)] = tick
+    _TICK_PERIODS[key] = cached
+    while len(_TICK_PERIODS) > _TICK_CAPACITY[0]:
+        _TICK_PERIODS.popitem(last=False)
     return cached
 
 
