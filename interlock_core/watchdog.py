@@ -45,6 +45,7 @@ def run_watchdog(engine: Interlock) -> list[Event]:
     now = engine.clock.now()
     configs = engine.active_configs()
     _reserve_tick_cache(len(configs))
+    schedule.reserve_tick_cache(len(configs))
     try:
         published.extend(check_stale_runs(engine, now))
     except Exception:
