@@ -6,6 +6,7 @@ with store markers, so running the watchdog every minute — or from several pro
 each alert once.
 """
 
+import contextvars
 import datetime as dt
 import logging
 from collections import OrderedDict
@@ -28,10 +29,27 @@ CATCH_UP = dt.timedelta(days=2)
 # A run whose next step is this overdue has no controller advancing it.
 STALE_GRACE = dt.timedelta(minutes=10)
 ACTIVE = [RunStatus.SUBMITTING, RunStatus.RUNNING, RunStatus.CLAIMED]
+# Within one watchdog pass: when each pipeline was applied (None outside a pass).
+_APPLIED_SINCE: contextvars.ContextVar[dict[str, dt.datetime | None] | None] = (
+    contextvars.ContextVar("applied_since", default=None)
+)
 
 
 def run_watchdog(engine: Interlock) -> list[Event]:
     """Run every check once; returns every event published."""
+    now = engine.clock.now()
+    configs = engine.active_configs()
+    _reserve_tick_cache(len(configs))
+    schedule.reserve_tick_cache(len(configs))
+    # Every check of this pass asks when each pipeline was applied: read its markers once.
+    token = _APPLIED_SINCE.set({})
+    try:
+        return _run_checks(engine, configs, now)
+    finally:
+        _APPLIED_SINCE.reset(token)
+
+
+def _run_checks(engine: Interlock, configs: list[ActiveConfig], now: dt.datetime) -> list[Event]:
     checks: list[tuple[str, Callable[[Interlock, ActiveConfig, dt.datetime], list[Event]]]] = [
         ("scheduled-runs", check_scheduled_runs),
         ("trigger-recovery", check_trigger_recovery),
@@ -42,10 +60,6 @@ def run_watchdog(engine: Interlock) -> list[Event]:
     ]
     published: list[Event] = []
     failed: list[str] = []
-    now = engine.clock.now()
-    configs = engine.active_configs()
-    _reserve_tick_cache(len(configs))
-    schedule.reserve_tick_cache(len(configs))
     try:
         published.extend(check_stale_runs(engine, now))
     except Exception:
@@ -83,7 +97,13 @@ def run_watchdog(engine: Interlock) -> list[Event]:
 def _since(engine: Interlock, pipeline_id: str, now: dt.datetime) -> dt.datetime:
     """Where catch-up starts: CATCH_UP ago, but never before the pipeline was first applied
     (nor before its return after a removal)."""
-    applied = engine.applied_since(pipeline_id)
+    memo = _APPLIED_SINCE.get()
+    if memo is None:
+        applied = engine.applied_since(pipeline_id)
+    elif pipeline_id in memo:
+        applied = memo[pipeline_id]
+    else:
+        applied = memo[pipeline_id] = engine.applied_since(pipeline_id)
     start = now - CATCH_UP
     if applied is not None and applied > start:
         start = applied
