@@ -18,10 +18,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from interlock_core.advancing import advance_every_due
 from interlock_core.alerts.base import AlertSink
@@ -37,12 +37,10 @@ from interlock_core.jobs.state_dir import state_dir_for as job_state_dir
 from interlock_core.local_jobs import wake_finished_local_jobs
 from interlock_core.process_guard import protect_controller
 from interlock_core.redaction import printable
+from interlock_core.scheduled_openings import ScheduledOpenings
 from interlock_core.storage import open_store, redact_url
 from interlock_core.storage.base import Store
 from interlock_core.storage.sqlite import SQLiteStore, check_controller_database
-
-if TYPE_CHECKING:
-    from interlock_core.scheduled_openings import ScheduledOpenings
 
 log = logging.getLogger("interlock.runtime")
 
@@ -305,8 +303,10 @@ class LocalRuntime:
         report.advanced += self._advance_all()
         if due_watchdog:
             self._last_watchdog = monotonic
+            checked_at = self.engine.clock.now()
             _, events = isolated(self.engine, "", "watchdog", self.engine.watchdog)
             report.watchdog_events = len(events or [])
+            isolated(self.engine, "", "indexing cron ticks", lambda: self._seed(checked_at))
         else:
             # Cron ticks must open on time, not once a minute: that check is cheap.
             self._open_scheduled()
@@ -330,24 +330,33 @@ class LocalRuntime:
         )
         return advanced or 0
 
+    def _scheduled_openings(self) -> ScheduledOpenings:
+        if self._openings is None:
+            self._openings = ScheduledOpenings(self.engine)
+        return self._openings
+
+    def _seed(self, checked_at: datetime) -> None:
+        """The watchdog just checked every pipeline: index their next ticks from there, so
+        the next pass need not check them all again."""
+        hashes = self.engine.store.config_hashes()
+        self._scheduled_openings().seed(hashes, checked_at)
+
     def _open_scheduled(self) -> None:
         """Open the runs of the cron ticks that passed since the last pass: only pipelines
         whose next tick has come (or whose config changed) are looked at."""
-        from interlock_core.scheduled_openings import ScheduledOpenings
         from interlock_core.watchdog import check_scheduled_runs
 
-        if self._openings is None:
-            self._openings = ScheduledOpenings(self.engine)
+        openings = self._scheduled_openings()
         now = self.engine.clock.now()
         hashes = self.engine.store.config_hashes()
-        for active in self._openings.due(now, hashes):
+        for active in openings.due(now, hashes):
             try:
                 check_scheduled_runs(self.engine, active, now, lookback=SCHEDULE_LOOKBACK)
             except Exception as exc:
                 record_failure(self.engine, active.pipeline.id, "opening scheduled runs", exc)
-                self._openings.checked(active, now, ok=False)
+                openings.checked(active, now, ok=False)
             else:
-                self._openings.checked(active, now, ok=True)
+                openings.checked(active, now, ok=True)
 
     def _wake_finished_local_jobs(self) -> None:
         """A local command job that ended is recorded this pass, not at its next poll."""

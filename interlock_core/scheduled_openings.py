@@ -77,6 +77,18 @@ class ScheduledOpenings:
                 due[pipeline_id] = active
         return list(due.values())
 
+    def seed(self, hashes: dict[str, str], checked_at: dt.datetime) -> None:
+        """Take in pipelines not indexed yet that a full check (the watchdog) covered at
+        ``checked_at``: they wait for their first tick after it instead of being checked
+        again at once. Pipelines indexed already keep their entries."""
+        for pipeline_id, config_hash in hashes.items():
+            if pipeline_id in self._hashes:
+                continue
+            active = self.engine.config(pipeline_id, config_hash)
+            self._hashes[pipeline_id] = config_hash
+            if active is not None and _scheduled(active):
+                self.checked(active, checked_at, ok=True)
+
     def checked(self, active: ActiveConfig, now: dt.datetime, *, ok: bool) -> None:
         """Record a check of ``active`` at ``now``: wait for its next tick, or retry next
         pass when the check failed."""
