@@ -108,17 +108,21 @@ def _child(args: argparse.Namespace) -> None:
     from interlock_core.runtime import LocalRuntime
     from interlock_core.storage import open_store
 
-    directory = tempfile.mkdtemp(prefix="bench-controller-")
-    store = open_store(f"sqlite:///{directory}/interlock.db")
-    clock = ManualClock(T0 - dt.timedelta(hours=1))
-    engine = Interlock(store, {"command": InstantRunner()}, clock)  # type: ignore[dict-item]
-    models = {}
-    for index in range(args.pipelines):
-        document = pipeline_document(index)
-        models[document["pipeline"]["id"]] = Pipeline.model_validate(document)
-    engine.apply(_PipelineSet(models), remove_missing=False)
-    del models
-    clock.set(T0) if hasattr(clock, "set") else clock.advance(dt.timedelta(hours=1))
+    if args.measure == "build":
+        # The pipelines are applied in a process of their own: the controller's peak RSS is
+        # the controller's, not that of building 10 000 configs.
+        store = open_store(f"sqlite:///{args.db}")
+        engine = Interlock(store, {}, ManualClock(T0 - dt.timedelta(hours=1)))
+        models = {}
+        for index in range(args.pipelines):
+            document = pipeline_document(index)
+            models[document["pipeline"]["id"]] = Pipeline.model_validate(document)
+        engine.apply(_PipelineSet(models), remove_missing=False)
+        store.close()
+        print(json.dumps({}))
+        return
+    store = open_store(f"sqlite:///{args.db}?synchronous={args.synchronous}")
+    clock = ManualClock(T0)
     # A fresh engine, as ``interlock run`` starts: nothing parsed or cached yet.
     engine = Interlock(store, {"command": InstantRunner()}, clock)  # type: ignore[dict-item]
     runtime = LocalRuntime(engine, None, sleep=lambda seconds: None)
@@ -202,8 +206,14 @@ def export_baseline(ref: str, into: Path) -> Path:
     return root
 
 
-def measure(tree: Path, what: str, args: argparse.Namespace) -> dict[str, Any]:
-    """One child process measuring ``what`` against the source tree ``tree``."""
+def measure(tree: Path, what: str, args: argparse.Namespace, db: Path) -> dict[str, Any]:
+    """One child process measuring ``what`` against the source tree ``tree`` on a fresh copy
+    of the built store ``db``."""
+    import shutil
+
+    copy = db.with_name(f"{what}-{tree.name}-{time.monotonic_ns()}.db")
+    if what != "build":
+        shutil.copyfile(db, copy)
     env = dict(os.environ, PYTHONPATH=str(tree), INTERLOCK_BENCH_TREE=str(tree))
     argv = [
         sys.executable,
@@ -217,8 +227,19 @@ def measure(tree: Path, what: str, args: argparse.Namespace) -> dict[str, Any]:
         str(args.passes),
         "--watchdog-passes",
         str(args.watchdog_passes),
+        "--synchronous",
+        args.synchronous,
+        "--db",
+        str(db if what == "build" else copy),
     ]
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=3600, check=False)
+    try:
+        done = subprocess.run(
+            argv, env=env, capture_output=True, text=True, timeout=3600, check=False
+        )
+    finally:
+        if what != "build":
+            for path in copy.parent.glob(copy.name + "*"):
+                path.unlink()
     if done.returncode != 0:
         raise SystemExit(f"child ({tree}, {what}) failed:\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -233,9 +254,16 @@ def main() -> None:
     parser.add_argument("--watchdog-passes", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=None, help="child runs per measurement")
     parser.add_argument("--baseline-ref", default="98523ec", help="'' skips the baseline")
+    parser.add_argument(
+        "--synchronous",
+        default="full",
+        help="SQLite synchronous mode of the store (full, the controller's default; normal "
+        "shows how much of the all-due time is commit fsyncs)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--measure", default="idle", help=argparse.SUPPRESS)
+    parser.add_argument("--db", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.pipelines = args.pipelines or (300 if args.quick else 10_000)
     args.passes = args.passes or (20 if args.quick else 30)
@@ -254,10 +282,12 @@ def main() -> None:
         if args.baseline_ref:
             trees["baseline"] = export_baseline(args.baseline_ref, Path(scratch))
         raw: dict[str, dict[str, list[Any]]] = {name: {} for name in trees}
+        db = Path(scratch) / "built.db"
+        measure(ROOT, "build", args, db)  # same schema on both trees
         for _ in range(rounds):
             for what in ("idle", "watchdog", "due"):
                 for name, tree in trees.items():  # taking turns: a busy spell hits both
-                    found = measure(tree, what, args)
+                    found = measure(tree, what, args, db)
                     for key, value in found.items():
                         values = value if isinstance(value, list) else [value]
                         raw[name].setdefault(key, []).extend(values)
@@ -286,7 +316,9 @@ def main() -> None:
             else:
                 row.append("-")
         rows.append(row)
-    print(f"{args.pipelines} pipelines on SQLite; median [min-max]")
+    print(
+        f"{args.pipelines} pipelines on SQLite (synchronous={args.synchronous}); median [min-max]"
+    )
     print(table(["measure", *trees], rows))
     current = stats["current"]
     scale_note = 10_000 / args.pipelines
@@ -304,6 +336,7 @@ def main() -> None:
         "controller",
         {
             "pipelines": args.pipelines,
+            "synchronous": args.synchronous,
             "baseline_ref": args.baseline_ref,
             "command": " ".join(sys.argv),
             "stats": stats,
