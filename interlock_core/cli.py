@@ -354,6 +354,13 @@ def _optional_module(name: str) -> ModuleType | None:
         raise  # the module exists but one of its imports is broken: say so
 
 
+def _store_exists(url: str) -> bool:
+    """Whether ``url`` names a store that may hold configs already (any store but a SQLite
+    file that does not exist yet)."""
+    path = sqlite_file(url)
+    return path is None or path.exists()
+
+
 def _load_for_auto_apply(directory: Path) -> PipelineSet | None:
     """Load the ``--pipelines`` directory; None (with a warning) when it holds no pipeline
     files, so that a wrong or emptied directory never removes every pipeline."""
@@ -390,17 +397,19 @@ def _auto_apply(engine: Interlock, pipeline_set: PipelineSet) -> None:
 def pipeline_files(directory: Path) -> list[Path]:
     """The files ``load_pipelines`` reads as pipelines in a directory (the same rule)."""
     try:
-        entries = list(directory.iterdir())
+        # scandir knows which entries are folders without a stat per file.
+        with os.scandir(directory) as scan:
+            names = sorted(
+                entry.name
+                for entry in scan
+                if os.path.splitext(entry.name)[1].lower() in PIPELINE_SUFFIXES
+                and not entry.name.startswith(".")
+                and entry.name.lower() not in SETTINGS_FILES
+                and not entry.is_dir()
+            )
     except OSError:
         return []
-    return sorted(
-        entry
-        for entry in entries
-        if entry.suffix.lower() in PIPELINE_SUFFIXES
-        and not entry.name.startswith(".")
-        and entry.name.lower() not in SETTINGS_FILES
-        and not entry.is_dir()
-    )
+    return [directory / name for name in names]
 
 
 def unloaded_yaml(directory: Path) -> list[tuple[Path, int]]:
@@ -408,11 +417,14 @@ def unloaded_yaml(directory: Path) -> list[tuple[Path, int]]:
     never loaded as pipelines, with how many each holds."""
     found: list[tuple[Path, int]] = []
     try:
-        children = sorted(directory.iterdir())
+        # Only the folders matter: scandir tells them apart without a stat per file.
+        with os.scandir(directory) as scan:
+            folders = sorted(entry.name for entry in scan if entry.is_dir())
     except OSError:
         return found
-    for child in children:
-        if not child.is_dir() or child.name.startswith(".") or child.name == CALENDARS_DIR:
+    for name in folders:
+        child = directory / name
+        if child.name.startswith(".") or child.name == CALENDARS_DIR:
             continue
         count = 0
         for _root, dirs, names in os.walk(child):
@@ -819,7 +831,15 @@ def apply_command(ctx: click.Context, directory: Path, as_json: bool) -> None:
     """
     # Absolute paths, as in the automatic apply: sources are compared across invocations.
     folder = directory.resolve()
-    pipeline_set = load_pipelines(folder)
+    if folder.is_dir():
+        # Files unchanged since they produced the stored configs are not validated again
+        # (a store about to be created has none: every file loads, and is recorded).
+        from interlock_core.applying import load_changed
+
+        existing = _store_exists(_settings(ctx).store)
+        pipeline_set = load_changed(_engine(ctx, auto_apply=False) if existing else None, folder)
+    else:
+        pipeline_set = load_pipelines(folder)
     empty = not pipeline_files(folder)
     loader_warning = f"{folder}: no pipeline files (*.yaml, *.yml) found"
     settings = _directory_settings(folder, set())

@@ -26,8 +26,8 @@ from typing import TextIO
 from interlock_core.advancing import advance_every_due
 from interlock_core.alerts.base import AlertSink
 from interlock_core.alerts.log import ALERT_LOGGER
+from interlock_core.applying import load_changed
 from interlock_core.clock import Clock, SystemClock
-from interlock_core.config.loader import load_pipelines
 from interlock_core.engine import Interlock, InterlockError
 from interlock_core.events import Event, EventType
 from interlock_core.isolation import isolated, record_failure
@@ -195,19 +195,26 @@ class PipelineWatcher:
         self._fingerprint: tuple[tuple[str, int, int], ...] | None = None
 
     def fingerprint(self) -> tuple[tuple[str, int, int], ...]:
-        """Names, sizes and modification times of every config file."""
+        """Names, sizes and modification times of every config file.
+
+        One ``scandir`` per folder and one ``stat`` per file (no ``Path`` objects): at 10 000
+        files this runs every ``sync_every`` seconds.
+        """
         entries: list[tuple[str, int, int]] = []
         for root in (
             self.directory,
             self.directory / "calendars",
             self.directory.parent / "calendars",
         ):
-            if not root.is_dir():
+            try:
+                with os.scandir(root) as scan:
+                    found = sorted(scan, key=lambda entry: entry.name)
+            except (FileNotFoundError, NotADirectoryError):
                 continue
-            for path in sorted(root.iterdir()):
-                if path.suffix in {".yaml", ".yml"} and path.is_file():
-                    stat = path.stat()
-                    entries.append((str(path), stat.st_size, stat.st_mtime_ns))
+            for entry in found:
+                if os.path.splitext(entry.name)[1] in (".yaml", ".yml") and entry.is_file():
+                    stat = entry.stat()
+                    entries.append((entry.path, stat.st_size, stat.st_mtime_ns))
         return tuple(entries)
 
     def sync(self) -> list[str]:
@@ -216,7 +223,8 @@ class PipelineWatcher:
         if fingerprint == self._fingerprint:
             return []
         self._fingerprint = fingerprint
-        pipeline_set = load_pipelines(self.directory)
+        # Only the files that changed since they produced the stored configs are validated.
+        pipeline_set = load_changed(self.engine, self.directory)
         try:
             result = self.engine.apply(pipeline_set, partial=True)
         except InterlockError as exc:  # e.g. the directory emptied: keep what is configured
