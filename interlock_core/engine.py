@@ -100,8 +100,9 @@ class RerunResult:
     run: Run | None
 
 
-# Above this many unparsed configs ``active_configs`` lists every document in one read.
-_FETCH_ONE_BY_ONE = 32
+# Above this many unparsed configs ``active_configs`` lists every document in one read (a
+# cold start, a batch of changes); one changed config is read alone.
+_FETCH_ONE_BY_ONE = 1
 
 
 def default_controller_id() -> str:
