@@ -1,0 +1,165 @@
+"""What a gate evaluation returns (DESIGN.md §3): one ``RuleResult`` per rule and the
+``Evaluation`` that combines them.
+
+A compiled rule (``rule_compiler``) leaves its reason unrendered: most evaluations are read
+only for ``passed``, and rendering a sentence per rule cost more than the checks themselves.
+The sentence is written the first time someone reads ``reason`` (failing rules, ``interlock
+evaluate``, XCom and metadata through ``to_document``, ``asdict``, ``==``, ``repr``) and is
+then kept; it is the same text an eager result would hold.
+"""
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from interlock_core.config.models import MatchMode
+from interlock_core.rule_values import printable
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """The outcome of one rule.
+
+    Attributes:
+        key: the sensor key the rule reads.
+        check: the check name (``"gte"``, ``"age_lt"``, ...).
+        field: the field the rule reads, or None.
+        passed: whether the rule holds.
+        reason: a short sentence saying why, for passing rules too.
+        actual: the value the rule looked at (the field value, or the write time for age
+            checks without a field); None when there was nothing to look at.
+    """
+
+    key: str
+    check: str
+    field: str | None
+    passed: bool
+    reason: str
+    actual: Any = None
+
+    def to_document(self) -> dict[str, Any]:
+        """This result as a JSON-safe dict, the one shape every adapter shows.
+
+        ``actual`` is made JSON-safe: datetimes become ISO strings, non-finite floats None,
+        and anything JSON cannot hold its ``str``.
+        """
+        return {
+            "key": self.key,
+            "check": self.check,
+            "field": self.field,
+            "passed": self.passed,
+            "reason": self.reason,
+            "actual": json_safe(self.actual),
+        }
+
+
+ReasonParts = tuple[Callable[[Any], str], str, Any, str]
+"""How to write a reason later: ``prefix + render(value) + suffix``."""
+
+
+class _ReasonOnFirstRead:
+    """``RuleResult.reason`` for results made by ``unrendered_result``.
+
+    A non-data descriptor: a result made by ``RuleResult(...)`` holds its reason in its own
+    ``__dict__``, which wins over this; an unrendered one falls through to here, which writes
+    the sentence once and stores it the same way.
+    """
+
+    def __get__(self, result: RuleResult | None, owner: type | None = None) -> str:
+        if result is None:
+            # Class access: no default value for the dataclass field.
+            raise AttributeError("reason")
+        state = result.__dict__
+        render, prefix, value, suffix = state["_reason_parts"]
+        # Two threads may both write it: the text is the same, the second store is harmless.
+        text = printable(prefix + render(value) + suffix)
+        state["reason"] = text
+        return text
+
+
+# Set after @dataclass has read the class: the field stays required in RuleResult(...).
+RuleResult.reason = _ReasonOnFirstRead()  # type: ignore[assignment]
+
+_new_object = object.__new__
+
+
+def unrendered_result(
+    key: str, check: str, field: str | None, passed: bool, actual: Any, reason: ReasonParts
+) -> RuleResult:
+    """A ``RuleResult`` whose reason ``prefix + render(value) + suffix`` (made printable) is
+    written when first read. Equal, in every respect, to the eager result with that text."""
+    result: RuleResult = _new_object(RuleResult)
+    # Frozen: the dataclass __init__ sets fields one by one through object.__setattr__; the
+    # dict is the same state, set at once (this runs once per rule per evaluation).
+    result.__dict__.update(
+        key=key, check=check, field=field, passed=passed, actual=actual, _reason_parts=reason
+    )
+    return result
+
+
+def rendered_result(
+    key: str, check: str, field: str | None, passed: bool, actual: Any, reason: str
+) -> RuleResult:
+    """A ``RuleResult`` with its (already printable) reason, made as cheaply as
+    ``unrendered_result``."""
+    result: RuleResult = _new_object(RuleResult)
+    result.__dict__.update(
+        key=key, check=check, field=field, passed=passed, reason=reason, actual=actual
+    )
+    return result
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with datetimes (at any depth) as ISO strings, NaN/inf as None, and other
+    values JSON cannot hold as their ``str``: what metadata, XCom and ``--json`` can carry."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The outcome of a set of rules combined by a match mode.
+
+    Attributes:
+        passed: whether the gate is open.
+        results: one result per rule, in rule order.
+        mode: how the results were combined.
+    """
+
+    passed: bool
+    results: list[RuleResult]
+    mode: MatchMode = MatchMode.ALL
+
+    @property
+    def failed(self) -> list[RuleResult]:
+        """The results of the rules that did not pass, in rule order."""
+        return [result for result in self.results if not result.passed]
+
+    def summary(self) -> str:
+        """One line for logs and alerts.
+
+        Example: ``2 of 3 rules pass; failing: row-count (count is 12, needs >= 1000)``.
+        """
+        total = len(self.results)
+        if total == 0:
+            if self.mode == MatchMode.ANY:
+                return "no rules: ANY needs at least one (fails)"
+            return "no rules to check (passes)"
+        passing = total - len(self.failed)
+        text = f"{passing} of {total} rules pass" if total != 1 else f"{passing} of 1 rule passes"
+        if self.mode == MatchMode.ANY:
+            text = f"ANY: {text}"
+        if self.failed:
+            text += "; failing: " + "; ".join(f"{r.key} ({r.reason})" for r in self.failed)
+        return text
