@@ -168,7 +168,7 @@ def _compile_gate(pipeline: Pipeline) -> CompiledGate:
     gate = compile_validation(validation)
     if trigger_rule is None:
         return gate
-    return CompiledGate(gate.checks, gate.mode, trigger=compile_rule_uncached(trigger_rule))
+    return CompiledGate(gate.rules, gate.mode, trigger=compile_rule_uncached(trigger_rule))
 
 
 _GATES: IdentityCache[Pipeline, CompiledGate] = IdentityCache(_compile_gate)

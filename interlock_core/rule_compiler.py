@@ -3,7 +3,10 @@
 ``compile_rule`` does, once per rule, everything that depends only on the rule: which check
 it is, its threshold or duration, its field path, how its value compares, and the constant
 parts of its reasons. What is left for each evaluation is the sensor lookup and the
-comparison; reasons are rendered when first read (``rule_results``).
+comparison, which give an ``Outcome`` tuple per rule; a gate makes its ``RuleResult`` objects
+from those only when someone reads ``Evaluation.results``, and each reason only when someone
+reads it (``rule_results``). Results made later are the ones that would have been made then:
+outcomes hold the values the rule looked at, and ``now`` is already applied.
 
 Results are the same as a rule-by-rule interpretation would give, reason for reason — the
 differential property test (tests/core/test_rules_compiled.py) checks that against the
@@ -30,10 +33,12 @@ from interlock_core.config.durations import format_duration
 from interlock_core.config.models import Check, MatchMode
 from interlock_core.rule_results import (
     Evaluation,
-    ReasonParts,
+    Outcome,
+    RuleNames,
     RuleResult,
-    rendered_result,
-    unrendered_result,
+    evaluation_of,
+    no_text,
+    result_of,
 )
 from interlock_core.rule_values import (
     FUTURE_TOLERANCE,
@@ -57,8 +62,11 @@ from interlock_core.rule_values import (
 )
 from interlock_core.sensors import Sensor, parse_number
 
-RuleCheck = Callable[[Mapping[str, Any], dt.datetime], RuleResult]
-"""A compiled rule: ``check(sensors, now) -> RuleResult``; never raises on sensor content."""
+Find = Callable[[Mapping[str, Any], dt.datetime], Outcome]
+"""A compiled rule's check: ``(sensors, now) -> Outcome``; never raises on sensor content."""
+
+Judge = Callable[[Any, dt.datetime], Outcome]
+"""The check of a field value that was found: ``(actual, now) -> Outcome``."""
 
 _ZERO = dt.timedelta(0)
 _UTC = dt.UTC
@@ -70,27 +78,48 @@ _ORDER = {
 }
 
 
-def _text(value: str) -> str:
-    return value
+class CompiledRule:
+    """One rule compiled: call it with ``(sensors, now)`` for its ``RuleResult``.
+
+    Attributes:
+        names: ``(key, check, field)`` as the results report them.
+        check: ``(sensors, now) -> Outcome``, what a gate calls.
+    """
+
+    __slots__ = ("check", "names")
+
+    def __init__(self, names: RuleNames, check: Find) -> None:
+        self.names = names
+        self.check = check
+
+    def __call__(self, sensors: Mapping[str, Any], now: dt.datetime) -> RuleResult:
+        return result_of(self.names, self.check(sensors, now))
+
+
+RuleCheck = CompiledRule
+"""A compiled rule (``compile_rule``); calling it gives a ``RuleResult``."""
 
 
 class CompiledGate:
     """Rules compiled once, combined by a match mode, optionally behind a trigger rule.
 
     Attributes:
-        checks: the compiled rules, in rule order.
+        rules: the compiled rules, in rule order.
         mode: ALL (every rule passes; no rules pass) or ANY (at least one does).
         trigger: a compiled rule that must pass as well, reported first; or None.
     """
 
-    __slots__ = ("checks", "mode", "trigger")
+    __slots__ = ("_checks", "_names", "mode", "rules", "trigger")
 
     def __init__(
-        self, checks: Iterable[RuleCheck], mode: MatchMode, trigger: RuleCheck | None = None
+        self, rules: Iterable[CompiledRule], mode: MatchMode, trigger: CompiledRule | None = None
     ) -> None:
-        self.checks = tuple(checks)
+        self.rules = tuple(rules)
         self.mode = mode
         self.trigger = trigger
+        self._checks = tuple(rule.check for rule in self.rules)
+        everything = self.rules if trigger is None else (trigger, *self.rules)
+        self._names = tuple(rule.names for rule in everything)
 
     def evaluate(self, sensors: Mapping[str, Any], now: dt.datetime) -> Evaluation:
         """Evaluate every rule (no short circuit) at ``now`` and combine them.
@@ -99,15 +128,23 @@ class CompiledGate:
             sensors: sensor key -> data dict, or key -> ``Sensor``.
             now: the instant every rule is evaluated at (naive means UTC).
         """
-        results = [check(sensors, now) for check in self.checks]
+        outcomes = [check(sensors, now) for check in self._checks]
         if self.mode is MatchMode.ANY:
-            passed = any(result.passed for result in results)
+            passed = False
+            for outcome in outcomes:
+                if outcome[0]:
+                    passed = True
+                    break
         else:
-            passed = all(result.passed for result in results)
+            passed = True
+            for outcome in outcomes:
+                if not outcome[0]:
+                    passed = False
+                    break
         if self.trigger is not None:
-            first = self.trigger(sensors, now)
-            return Evaluation(first.passed and passed, [first, *results], self.mode)
-        return Evaluation(passed, results, self.mode)
+            first = self.trigger.check(sensors, now)
+            return evaluation_of(first[0] and passed, self._names, [first, *outcomes], self.mode)
+        return evaluation_of(passed, self._names, outcomes, self.mode)
 
 
 # --- the identity cache -------------------------------------------------------------------
@@ -151,29 +188,24 @@ class IdentityCache(Generic[Owner, Compiled]):
 
 
 # --- compiling one rule -------------------------------------------------------------------
+#
+# A compiled rule is one closure (the sensor and field lookup) calling one "judge" closure
+# (the check), each giving an ``Outcome`` tuple. Outcomes that do not depend on the
+# sensor's content are made once and returned every time.
 
 
-class _Names:
-    """What every result of one rule carries, and the ways to make one."""
-
-    __slots__ = ("check", "field", "key")
-
-    def __init__(self, key: str, check: str, field: str | None) -> None:
-        self.key, self.check, self.field = key, check, field
-
-    def fail(self, reason: str, actual: Any = None) -> RuleResult:
-        """A failed result with a reason already written (and printable)."""
-        return rendered_result(self.key, self.check, self.field, False, actual, reason)
-
-    def result(self, passed: bool, actual: Any, reason: ReasonParts) -> RuleResult:
-        """A result whose reason is written when first read."""
-        return unrendered_result(self.key, self.check, self.field, passed, actual, reason)
+def _failed(reason: str, actual: Any = None) -> Outcome:
+    """A failing outcome whose reason is already written."""
+    return (False, actual, no_text, printable(reason), None, "")
 
 
-FieldCheck = Callable[[Any, dt.datetime], RuleResult]
+def _unexpected(exc: Exception) -> Outcome:
+    # Last line of defence: a bug or an exotic value must close the gate, not crash the
+    # caller that is deciding whether a job may run.
+    return (False, None, no_text, f"could not evaluate rule ({type(exc).__name__})", None, "")
 
 
-def compile_rule_uncached(rule: Any) -> RuleCheck:
+def compile_rule_uncached(rule: Any) -> CompiledRule:
     """Compile one rule (a ``Rule``, a ``TriggerCondition``, or anything with ``key``,
     ``check``, ``field`` and ``value`` attributes). Use ``compile_rule`` for the cached form.
     """
@@ -183,102 +215,104 @@ def compile_rule_uncached(rule: Any) -> RuleCheck:
     raw_check = getattr(rule, "check", "")
     check_name = as_text(raw_check.value if isinstance(raw_check, Check) else raw_check)
     value = getattr(rule, "value", None)
-    names = _Names(key, check_name, field)
+    names: RuleNames = (key, check_name, field)
     try:
         check = Check(check_name)
     except ValueError:
-        # Decided without looking at any sensor: the same result every time.
-        unknown = names.fail(printable(f"unknown check {show(check_name)}"))
-        return lambda sensors, now: unknown
-    not_found = printable(f"sensor {quote(key)} not found")
+        # Decided without looking at any sensor: the same outcome every time.
+        unknown = _failed(f"unknown check {show(check_name)}")
+        return CompiledRule(names, lambda sensors, now: unknown)
     if field is None:
-        return _guarded(names, not_found, _compile_sensor_check(check, names, value))
-    on_field = _compile_field_check(check, names, field, value)
+        return CompiledRule(names, _compile_sensor_rule(check, key, value))
+    return CompiledRule(names, _compile_field_rule(check, key, field, value))
+
+
+def _compile_field_rule(check: Check, key: str, field: str, value: Any) -> Find:
+    """Find the sensor, then the field, then judge the value found."""
+    judge = _compile_judge(check, key, field, value)
     find = compile_lookup(field)
-    not_an_object = printable(f"sensor {quote(key)} data is not an object")
-    field_not_found = printable(f"field {quote(field)} not found in sensor {quote(key)}")
-    fail = names.fail
+    flat = "." not in field
+    not_found = _failed(f"sensor {quote(key)} not found")
+    not_an_object = _failed(f"sensor {quote(key)} data is not an object")
+    field_not_found = _failed(f"field {quote(field)} not found in sensor {quote(key)}")
 
-    def field_check(data: Any, written_at: Any, now: dt.datetime) -> RuleResult:
-        if type(data) is not dict and not isinstance(data, Mapping):
-            return fail(not_an_object)
-        actual = find(data)
-        if actual is MISSING:
-            return fail(field_not_found)
-        return on_field(actual, now)
-
-    return _guarded(names, not_found, field_check)
-
-
-def _guarded(
-    names: _Names, not_found: str, body: Callable[[Any, Any, dt.datetime], RuleResult]
-) -> RuleCheck:
-    """The sensor lookup every rule starts with, and the fail-closed net around the check."""
-    key, fail = names.key, names.fail
-
-    def check(sensors: Mapping[str, Any], now: dt.datetime) -> RuleResult:
+    def field_rule(sensors: Mapping[str, Any], now: dt.datetime) -> Outcome:
         try:
             entry = sensors.get(key, MISSING)
             if entry is MISSING or entry is None:
-                return fail(not_found)
-            if isinstance(entry, Sensor):
-                return body(entry.data, entry.written_at, now)
-            return body(entry, None, now)
+                return not_found
+            data = entry.data if isinstance(entry, Sensor) else entry
+            if type(data) is dict:
+                actual = data.get(field, MISSING) if flat else find(data)
+            elif isinstance(data, Mapping):
+                actual = find(data)
+            else:
+                return not_an_object
+            if actual is MISSING:
+                return field_not_found
+            return judge(actual, now)
         except Unusable as exc:
-            return fail(printable(str(exc)))
+            return _failed(str(exc))
         except Exception as exc:
-            # Last line of defence: a bug or an exotic value must close the gate, not crash
-            # the caller that is deciding whether a job may run.
-            return fail(f"could not evaluate rule ({type(exc).__name__})")
+            return _unexpected(exc)
 
-    return check
+    return field_rule
 
 
-def _always(outcome: RuleResult) -> Callable[..., RuleResult]:
-    return lambda *_: outcome
+def _compile_sensor_rule(check: Check, key: str, value: Any) -> Find:
+    """A rule without a field: that the sensor exists, or the age of its write time."""
+    not_found = _failed(f"sensor {quote(key)} not found")
+    if check in (Check.AGE_LT, Check.AGE_GT):
+        limit = _compile_threshold(value)
+        if isinstance(limit, dt.timedelta):
+            return _compile_write_age(check, key, limit, not_found)
+        known = _failed(limit)
+    elif check is Check.EXISTS:
+        known = (True, None, no_text, printable(f"sensor {quote(key)} exists"), None, "")
+    else:
+        known = _failed(f"check {check.value!r} needs a field")
+
+    def sensor_rule(sensors: Mapping[str, Any], now: dt.datetime) -> Outcome:
+        try:
+            entry = sensors.get(key, MISSING)
+        except Exception as exc:
+            return _unexpected(exc)
+        return not_found if entry is MISSING or entry is None else known
+
+    return sensor_rule
 
 
-def _compile_sensor_check(
-    check: Check, names: _Names, value: Any
-) -> Callable[[Any, Any, dt.datetime], RuleResult]:
-    """A rule without a field: the age of the sensor's write time, or that it exists."""
-    key = names.key
-    if check is Check.EXISTS:
-        exists = rendered_result(
-            key, names.check, None, True, None, printable(f"sensor {quote(key)} exists")
-        )
-        return _always(exists)
-    if check not in (Check.AGE_LT, Check.AGE_GT):
-        return _always(names.fail(printable(f"check {check.value!r} needs a field")))
-    limit = _compile_threshold(value)
-    if isinstance(limit, str):
-        return _always(names.fail(limit))
-    no_write_time = printable(
+def _compile_write_age(check: Check, key: str, limit: dt.timedelta, not_found: Outcome) -> Find:
+    no_write_time = _failed(
         f"sensor {quote(key)} has no write time to measure its age (give a field)"
     )
-    compare = _compile_age(check, f"sensor {quote(key)}", limit, names)
-    fail = names.fail
+    compare = _compile_age(check, f"sensor {quote(key)}", limit)
 
-    def write_age(data: Any, written_at: Any, now: dt.datetime) -> RuleResult:
-        if not isinstance(written_at, dt.datetime):
-            return fail(no_write_time)
-        return compare(utc(written_at), now, written_at)
+    def write_age(sensors: Mapping[str, Any], now: dt.datetime) -> Outcome:
+        try:
+            entry = sensors.get(key, MISSING)
+            if entry is MISSING or entry is None:
+                return not_found
+            written_at = entry.written_at if isinstance(entry, Sensor) else None
+            if not isinstance(written_at, dt.datetime):
+                return no_write_time
+            return compare(utc(written_at), now, written_at)
+        except Exception as exc:
+            return _unexpected(exc)
 
     return write_age
 
 
-def _compile_field_check(check: Check, names: _Names, field: str, value: Any) -> FieldCheck:
+def _compile_judge(check: Check, key: str, field: str, value: Any) -> Judge:
     """The check of a field value that was found."""
     is_prefix = f"{field} is "
-    result = names.result
     if check is Check.EXISTS:
-        null = printable(f"field {quote(field)} is null in sensor {quote(names.key)}")
-        fail = names.fail
+        null = _failed(f"field {quote(field)} is null in sensor {quote(key)}")
 
-        def exists(actual: Any, now: dt.datetime) -> RuleResult:
+        def exists(actual: Any, now: dt.datetime) -> Outcome:
             if actual is None:
-                return fail(null)
-            return result(True, actual, (show, is_prefix, actual, ""))
+                return null
+            return (True, actual, show, is_prefix, actual, "")
 
         return exists
     if check in (Check.EQUALS, Check.NEQ):
@@ -290,35 +324,45 @@ def _compile_field_check(check: Check, names: _Names, field: str, value: Any) ->
             on_equal, on_unequal = f", expected not {shown}", f" (not {shown})"
         wanted = check is Check.EQUALS
 
-        def compare(actual: Any, now: dt.datetime) -> RuleResult:
+        def compare(actual: Any, now: dt.datetime) -> Outcome:
             if equals(actual):
-                return result(wanted, actual, (show, is_prefix, actual, on_equal))
-            return result(not wanted, actual, (show, is_prefix, actual, on_unequal))
+                return (wanted, actual, show, is_prefix, actual, on_equal)
+            return (not wanted, actual, show, is_prefix, actual, on_unequal)
 
         return compare
     if check is Check.IN:
-        return _compile_in(value, is_prefix, names)
+        return _compile_in(value, is_prefix)
     if check in _ORDER:
-        return _compile_order(check, value, is_prefix, names)
+        return _compile_order(check, value, is_prefix)
     limit = _compile_threshold(value)
     if isinstance(limit, str):
-        return _always(names.fail(limit))
-    compare_age = _compile_age(check, field, limit, names)
+        unusable = _failed(limit)
+        return lambda actual, now: unusable
+    compare_age = _compile_age(check, field, limit)
+    # Sensors are re-read every pass while a run waits: the timestamp text seen last and
+    # its instant are kept (as_instant is a pure function of the text).
+    last: tuple[str | None, dt.datetime | None] = (None, None)
 
-    def field_age(actual: Any, now: dt.datetime) -> RuleResult:
-        instant = as_instant(actual)
+    def field_age(actual: Any, now: dt.datetime) -> Outcome:
+        nonlocal last
+        if type(actual) is str:
+            text, instant = last
+            if text != actual:
+                instant = as_instant(actual)
+                last = (actual, instant)
+        else:
+            instant = as_instant(actual)
         if instant is None:
-            return result(False, actual, (show, is_prefix, actual, ", not a timestamp"))
+            return (False, actual, show, is_prefix, actual, ", not a timestamp")
         return compare_age(instant, now, actual)
 
     return field_age
 
 
-def _compile_in(value: Any, is_prefix: str, names: _Names) -> FieldCheck:
-    fail, result = names.fail, names.result
+def _compile_in(value: Any, is_prefix: str) -> Judge:
     if not isinstance(value, list | tuple):
         not_a_list = printable(f"rule value {show(value)} is not a list")
-        return lambda actual, now: fail(not_a_list, actual)
+        return lambda actual, now: (False, actual, no_text, not_a_list, None, "")
     members = [compile_equal_to(member) for member in value]
     # Text equals text exactly (a text member matches only text or a date written as it):
     # a set answers for a text value when every member is text.
@@ -326,48 +370,40 @@ def _compile_in(value: Any, is_prefix: str, names: _Names) -> FieldCheck:
     shown = show(value)
     matched, missed = f" (in {shown})", f", expected one of {shown}"
 
-    def within(actual: Any, now: dt.datetime) -> RuleResult:
+    def within(actual: Any, now: dt.datetime) -> Outcome:
         if texts is not None and type(actual) is str:
             found = actual in texts
         else:
             found = any(equals(actual) for equals in members)
         if found:
-            return result(True, actual, (show, is_prefix, actual, matched))
-        return result(False, actual, (show, is_prefix, actual, missed))
+            return (True, actual, show, is_prefix, actual, matched)
+        return (False, actual, show, is_prefix, actual, missed)
 
     return within
 
 
-def _compile_order(check: Check, value: Any, is_prefix: str, names: _Names) -> FieldCheck:
-    fail, result = names.fail, names.result
+def _compile_order(check: Check, value: Any, is_prefix: str) -> Judge:
     bound = parse_number(value)
-    if bound is None:
-        not_a_number = printable(f"rule value {show(value)} is not a number")
-        return lambda actual, now: fail(not_a_number, actual)
-    if not finite(bound):
-        not_finite = printable(f"rule value {show(value)} is not a finite number")
-        return lambda actual, now: fail(not_finite, actual)
+    if bound is None or not finite(bound):
+        kind = "a number" if bound is None else "a finite number"
+        unusable = printable(f"rule value {show(value)} is not {kind}")
+        return lambda actual, now: (False, actual, no_text, unusable, None, "")
     holds, symbol = _ORDER[check]
     shown = show(bound)
     matched, missed = f" ({symbol} {shown})", f", needs {symbol} {shown}"
 
-    def order(actual: Any, now: dt.datetime) -> RuleResult:
+    def order(actual: Any, now: dt.datetime) -> Outcome:
         kind = type(actual)
-        if kind is int:
-            number: Any = actual
-        elif kind is float:
-            number = actual
-            if not finite(number):
-                return result(False, actual, (show, is_prefix, actual, ", not a finite number"))
+        if kind is int or (kind is float and finite(actual)):
+            passed = holds(actual, bound)  # a plain int or float: a bool
         else:
             number = parse_number(actual)
             if number is None:
-                return result(False, actual, (show, is_prefix, actual, ", not a number"))
+                return (False, actual, show, is_prefix, actual, ", not a number")
             if not finite(number):
-                return result(False, actual, (show, is_prefix, actual, ", not a finite number"))
-        if holds(number, bound):
-            return result(True, actual, (show, is_prefix, actual, matched))
-        return result(False, actual, (show, is_prefix, actual, missed))
+                return (False, actual, show, is_prefix, actual, ", not a finite number")
+            passed = bool(holds(number, bound))
+        return (passed, actual, show, is_prefix, actual, matched if passed else missed)
 
     return order
 
@@ -383,10 +419,9 @@ def _compile_threshold(value: Any) -> dt.timedelta | str:
 
 
 def _compile_age(
-    check: Check, label: str, limit: dt.timedelta, names: _Names
-) -> Callable[[dt.datetime, dt.datetime, Any], RuleResult]:
+    check: Check, label: str, limit: dt.timedelta
+) -> Callable[[dt.datetime, dt.datetime, Any], Outcome]:
     """Compare the age of an instant (already UTC) at ``now`` with ``limit``."""
-    result = names.result
     younger = check is Check.AGE_LT
     symbol = "<" if younger else ">"
     shown_limit = format_duration(limit)
@@ -395,17 +430,15 @@ def _compile_age(
     ahead_prefix = f"timestamp is in the future ({label} is "
     minus_tolerance = -FUTURE_TOLERANCE
 
-    def compare(instant: dt.datetime, now: dt.datetime, actual: Any) -> RuleResult:
+    def compare(instant: dt.datetime, now: dt.datetime, actual: Any) -> Outcome:
         age = (now if now.tzinfo is _UTC else utc(now)) - instant
         if age < minus_tolerance:
-            return result(False, actual, (shown_duration, ahead_prefix, -age, " ahead)"))
+            return (False, actual, shown_duration, ahead_prefix, -age, " ahead)")
         # Within the tolerance a timestamp is "just now": clock skew, not a negative age.
         if age < _ZERO:
             age = _ZERO
         passed = age < limit if younger else age > limit
-        return result(
-            passed, actual, (shown_duration, is_prefix, age, matched if passed else missed)
-        )
+        return (passed, actual, shown_duration, is_prefix, age, matched if passed else missed)
 
     return compare
 
@@ -507,10 +540,10 @@ def _number_equals(actual: Any, right: int | float) -> bool:
 
 # --- cached entry points ------------------------------------------------------------------
 
-_RULES: IdentityCache[Any, RuleCheck] = IdentityCache(compile_rule_uncached)
+_RULES: IdentityCache[Any, CompiledRule] = IdentityCache(compile_rule_uncached)
 
 
-def compile_rule(rule: Any) -> RuleCheck:
+def compile_rule(rule: Any) -> CompiledRule:
     """The compiled form of ``rule``, compiled once per rule object (see module doc)."""
     return _RULES.get(rule)
 
@@ -531,6 +564,10 @@ _VALIDATIONS: IdentityCache[Any, CompiledGate] = IdentityCache(_compile_validati
 def compile_validation(validation: Any) -> CompiledGate:
     """A pipeline's ``validation`` (rules and match mode) compiled once per object."""
     return _VALIDATIONS.get(validation)
+
+
+validation_gate = _VALIDATIONS.get
+"""``compile_validation`` without the extra call (``evaluate_rules`` runs every pass)."""
 
 
 def cache_sizes() -> dict[str, int]:

@@ -10,7 +10,7 @@ then kept; it is the same text an eager result would hold.
 
 import datetime as dt
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,16 +55,27 @@ class RuleResult:
         }
 
 
-ReasonParts = tuple[Callable[[Any], str], str, Any, str]
-"""How to write a reason later: ``prefix + render(value) + suffix``."""
+Outcome = tuple[bool, Any, Callable[[Any], str], str, Any, str]
+"""What a compiled rule found, before it is a ``RuleResult``:
+``(passed, actual, render, prefix, value, suffix)``; its reason is
+``prefix + render(value) + suffix``, made printable, written when first read."""
+
+RuleNames = tuple[str, str, "str | None"]
+"""``(key, check, field)`` of a rule, as its results report them."""
+
+
+def no_text(value: Any) -> str:
+    """The ``render`` of an outcome whose reason is all in its prefix."""
+    return ""
 
 
 class _ReasonOnFirstRead:
-    """``RuleResult.reason`` for results made by ``unrendered_result``.
+    """``RuleResult.reason`` for results made from an ``Outcome``.
 
     A non-data descriptor: a result made by ``RuleResult(...)`` holds its reason in its own
-    ``__dict__``, which wins over this; an unrendered one falls through to here, which writes
-    the sentence once and stores it the same way.
+    ``__dict__``, which wins over this. A result made by ``result_of`` holds the outcome
+    instead; reading ``reason`` falls through to here, which writes the sentence once and
+    stores it the same way.
     """
 
     def __get__(self, result: RuleResult | None, owner: type | None = None) -> str:
@@ -72,7 +83,7 @@ class _ReasonOnFirstRead:
             # Class access: no default value for the dataclass field.
             raise AttributeError("reason")
         state = result.__dict__
-        render, prefix, value, suffix = state["_reason_parts"]
+        _, _, render, prefix, value, suffix = state["_outcome"]
         # Two threads may both write it: the text is the same, the second store is harmless.
         text = printable(prefix + render(value) + suffix)
         state["reason"] = text
@@ -83,18 +94,24 @@ class _ReasonOnFirstRead:
 RuleResult.reason = _ReasonOnFirstRead()  # type: ignore[assignment]
 
 _new_object = object.__new__
+_set_state = object.__setattr__
 
 
-def unrendered_result(
-    key: str, check: str, field: str | None, passed: bool, actual: Any, reason: ReasonParts
-) -> RuleResult:
-    """A ``RuleResult`` whose reason ``prefix + render(value) + suffix`` (made printable) is
-    written when first read. Equal, in every respect, to the eager result with that text."""
+def result_of(names: RuleNames, outcome: Outcome) -> RuleResult:
+    """The ``RuleResult`` of an outcome; its reason is written when first read. Equal, in
+    every respect, to the result made with that reason by ``RuleResult(...)``."""
     result: RuleResult = _new_object(RuleResult)
-    # Frozen: the dataclass __init__ sets fields one by one through object.__setattr__; the
-    # dict is the same state, set at once (this runs once per rule per evaluation).
-    result.__dict__.update(
-        key=key, check=check, field=field, passed=passed, actual=actual, _reason_parts=reason
+    _set_state(
+        result,
+        "__dict__",
+        {
+            "key": names[0],
+            "check": names[1],
+            "field": names[2],
+            "passed": outcome[0],
+            "actual": outcome[1],
+            "_outcome": outcome,
+        },
     )
     return result
 
@@ -102,11 +119,20 @@ def unrendered_result(
 def rendered_result(
     key: str, check: str, field: str | None, passed: bool, actual: Any, reason: str
 ) -> RuleResult:
-    """A ``RuleResult`` with its (already printable) reason, made as cheaply as
-    ``unrendered_result``."""
+    """``RuleResult(key, check, field, passed, reason, actual)``, made in one step (the
+    frozen dataclass __init__ sets each field with its own call)."""
     result: RuleResult = _new_object(RuleResult)
-    result.__dict__.update(
-        key=key, check=check, field=field, passed=passed, reason=reason, actual=actual
+    _set_state(
+        result,
+        "__dict__",
+        {
+            "key": key,
+            "check": check,
+            "field": field,
+            "passed": passed,
+            "reason": reason,
+            "actual": actual,
+        },
     )
     return result
 
@@ -163,3 +189,36 @@ class Evaluation:
         if self.failed:
             text += "; failing: " + "; ".join(f"{r.key} ({r.reason})" for r in self.failed)
         return text
+
+
+class _ResultsOnFirstRead:
+    """``Evaluation.results`` for evaluations a compiled gate made: the rule results are
+    made from the gate's outcomes when first read (often only ``passed`` is), then kept.
+    A non-data descriptor, as ``_ReasonOnFirstRead``."""
+
+    def __get__(self, evaluation: "Evaluation | None", owner: type | None = None) -> Any:
+        if evaluation is None:
+            raise AttributeError("results")
+        state = evaluation.__dict__
+        names, outcomes = state["_outcomes"]
+        results = [result_of(*pair) for pair in zip(names, outcomes, strict=True)]
+        # Two threads may both make the list; equal lists, the last one stays.
+        state["results"] = results
+        return results
+
+
+Evaluation.results = _ResultsOnFirstRead()  # type: ignore[assignment]
+
+
+def evaluation_of(
+    passed: bool, names: Sequence[RuleNames], outcomes: list[Outcome], mode: MatchMode
+) -> Evaluation:
+    """``Evaluation(passed, results, mode)`` whose results are made from ``names`` and
+    ``outcomes`` (one per rule, in rule order) when first read."""
+    evaluation: Evaluation = _new_object(Evaluation)
+    _set_state(
+        evaluation,
+        "__dict__",
+        {"passed": passed, "mode": mode, "_outcomes": (names, outcomes)},
+    )
+    return evaluation

@@ -16,10 +16,12 @@ from typing import Any
 from interlock_core.config.models import MatchMode, Rule, Validation
 from interlock_core.rule_compiler import (
     CompiledGate,
+    CompiledRule,
     RuleCheck,
     compile_rule,
     compile_rules,
     compile_validation,
+    validation_gate,
 )
 from interlock_core.rule_results import Evaluation, RuleResult, json_safe
 from interlock_core.rule_values import EPOCH_MILLISECONDS_FROM, FUTURE_TOLERANCE
@@ -28,6 +30,7 @@ __all__ = [
     "EPOCH_MILLISECONDS_FROM",
     "FUTURE_TOLERANCE",
     "CompiledGate",
+    "CompiledRule",
     "Evaluation",
     "RuleCheck",
     "RuleResult",
@@ -56,7 +59,7 @@ def evaluate_rules(
     Returns:
         Every rule's result, in rule order, and whether the match mode is satisfied.
     """
-    return compile_validation(validation).evaluate(sensors, now)
+    return validation_gate(validation).evaluate(sensors, now)
 
 
 def evaluate_rule_list(

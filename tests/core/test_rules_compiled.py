@@ -21,7 +21,13 @@ from interlock_core.config.models import Check, MatchMode, Pipeline, Rule, Valid
 from interlock_core.engine import Interlock
 from interlock_core.rule_compiler import cache_sizes, compile_lookup, compile_validation
 from interlock_core.rule_values import MISSING, lookup
-from interlock_core.rules import RuleResult, evaluate_rule, evaluate_rule_list, evaluate_rules
+from interlock_core.rules import (
+    Evaluation,
+    RuleResult,
+    evaluate_rule,
+    evaluate_rule_list,
+    evaluate_rules,
+)
 from interlock_core.sensors import Sensor
 from interlock_core.storage import open_store
 from tests.core import rules_reference as reference
@@ -309,6 +315,36 @@ def test_an_unread_reason_behaves_like_a_written_one() -> None:
     assert dataclasses.replace(compiled_failure(), passed=True).reason == eager.reason
     assert pickle.loads(pickle.dumps(compiled_failure())) == eager
     assert copy.deepcopy(compiled_failure()) == eager
+
+
+def test_gate_results_are_made_when_first_read_and_equal_eager_ones() -> None:
+    six = Validation(
+        rules=[
+            Rule(key="rows", check=Check.GTE, field="count", value=1000),
+            Rule(key="rows", check=Check.EXISTS),
+            Rule(key="gone", check=Check.EXISTS, field="x"),
+        ]
+    )
+    sensors = {"rows": {"count": 12}}
+    evaluation = evaluate_rules(six, sensors, NOW)
+    assert not evaluation.passed
+    assert "results" not in vars(evaluation)
+    expected = reference.evaluate_rules(six, sensors, NOW)
+    eager = Evaluation(
+        passed=False,
+        results=[
+            RuleResult(r.key, r.check, r.field, r.passed, r.reason, r.actual)
+            for r in expected.results
+        ],
+        mode=MatchMode.ALL,
+    )
+    assert evaluation == eager
+    assert evaluation.results is evaluation.results  # made once, then kept
+    assert evaluation.summary() == expected.summary()
+    lazy = evaluate_rules(six, sensors, NOW)
+    assert dataclasses.asdict(lazy) == dataclasses.asdict(eager)
+    assert pickle.loads(pickle.dumps(evaluate_rules(six, sensors, NOW))) == eager
+    assert repr(evaluate_rules(six, sensors, NOW)) == repr(eager)
 
 
 def test_an_eager_result_still_needs_its_reason() -> None:
