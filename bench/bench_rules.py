@@ -153,6 +153,23 @@ def batch(call: Callable[[], object], size: int) -> Callable[[], object]:
     return run
 
 
+def batch_size(call: Callable[[], object], seconds: float) -> int:
+    """How many calls take about ``seconds``: every sample then lasts about as long, so a
+    busy moment on a shared machine weighs on all of them alike."""
+    count, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds / 2 or count < 3:
+        call()
+        count += 1
+    return max(1, round(count * seconds / elapsed))
+
+
+def batched(
+    calls: dict[str, Callable[[], object]], seconds: float
+) -> tuple[dict[str, Callable[[], object]], dict[str, int]]:
+    sizes = {name: batch_size(call, seconds) for name, call in calls.items()}
+    return {name: batch(call, sizes[name]) for name, call in calls.items()}, sizes
+
+
 def gate_calls(six: Validation, fifty: Validation) -> dict[str, Callable[[], object]]:
     def read_every_reason() -> object:
         evaluation = evaluate_rules(six, SENSORS, NOW)
@@ -234,8 +251,8 @@ def compile_cost(rules: list[dict[str, Any]], repeat: int) -> dict[str, float]:
 # --- report --------------------------------------------------------------------------------
 
 
-def per_call_us(samples: dict[str, list[float]], size: int) -> dict[str, list[float]]:
-    return {name: [s * 1e6 / size for s in values] for name, values in samples.items()}
+def per_call_us(samples: dict[str, list[float]], sizes: dict[str, int]) -> dict[str, list[float]]:
+    return {name: [s * 1e6 / sizes[name] for s in values] for name, values in samples.items()}
 
 
 def ratio_samples(numerator: list[float], denominator: list[float]) -> list[float]:
@@ -262,8 +279,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=None, help="rounds (samples per call)")
     args = parser.parse_args()
     repeat = args.repeat or (15 if args.quick else 300)
-    size = 20 if args.quick else 200
-    engine_size = 5 if args.quick else 50
+    sample_seconds = 0.0005 if args.quick else 0.002
 
     six, fifty = validation_of(RULES), validation_of(fifty_rules())
     # Same verdicts and the same reasons both ways, or the timings mean nothing.
@@ -274,16 +290,16 @@ def main() -> None:
         assert [r.reason for r in compiled.results] == [r.reason for r in before.results]
     assert inline_checks(SENSORS, NOW) and inline_checks_with_reasons(SENSORS, NOW)[0]
 
-    calls = {name: batch(call, size) for name, call in gate_calls(six, fifty).items()}
-    gates = per_call_us(interleaved(calls, repeat), size)
+    calls, sizes = batched(gate_calls(six, fifty), sample_seconds)
+    gates = per_call_us(interleaved(calls, repeat), sizes)
 
     with tempfile.TemporaryDirectory() as tmp:
         engines = {
             "memory": bench_engine("memory://"),
             "sqlite": bench_engine(f"sqlite:///{tmp}/b.db"),
         }
-        calls = {name: batch(call, engine_size) for name, call in engine_calls(engines).items()}
-        engine_us = per_call_us(interleaved(calls, max(5, repeat // 3)), engine_size)
+        calls, engine_sizes = batched(engine_calls(engines), sample_seconds)
+        engine_us = per_call_us(interleaved(calls, max(5, repeat // 3)), engine_sizes)
         for engine in engines.values():
             engine.store.close()
 
@@ -335,7 +351,10 @@ def main() -> None:
         rows.append((name, s["median"], s["p10"], s["p90"], s["min"], s["max"]))
     rows.append(("gate 6 per rule", *_cells(per_rule_6)))
     rows.append(("gate 50 per rule", *_cells(per_rule_50)))
-    print(f"µs per evaluation; {repeat} interleaved rounds of {size} (engine: {engine_size})")
+    print(
+        f"µs per evaluation; {repeat} interleaved rounds, each call batched to about "
+        f"{sample_seconds * 1000:g} ms per sample"
+    )
     print(table(["call", "median µs", "p10", "p90", "min", "max"], rows))
     print()
     print(
@@ -359,8 +378,8 @@ def main() -> None:
         {
             "command": "bench/bench_rules.py" + (" --quick" if args.quick else ""),
             "rounds": repeat,
-            "batch": size,
-            "engine_batch": engine_size,
+            "sample_ms": sample_seconds * 1000,
+            "batch_sizes": {**sizes, **engine_sizes},
             "us_per_call": {name: summary(values) for name, values in gates.items()},
             "us_per_rule": {"gate 6": summary(per_rule_6), "gate 50": summary(per_rule_50)},
             "engine_evaluate_us": {name: summary(values) for name, values in engine_us.items()},

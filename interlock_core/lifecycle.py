@@ -20,7 +20,7 @@ from interlock_core.jobs.base import FailureCategory, JobHandle, JobState, JobSt
 from interlock_core.rule_compiler import (
     CompiledGate,
     IdentityCache,
-    compile_rule_uncached,
+    compile_rule_shared,
     compile_validation,
 )
 from interlock_core.rules import Evaluation
@@ -168,7 +168,7 @@ def _compile_gate(pipeline: Pipeline) -> CompiledGate:
     gate = compile_validation(validation)
     if trigger_rule is None:
         return gate
-    return CompiledGate(gate.rules, gate.mode, trigger=compile_rule_uncached(trigger_rule))
+    return CompiledGate(gate.rules, gate.mode, trigger=compile_rule_shared(trigger_rule))
 
 
 _GATES: IdentityCache[Pipeline, CompiledGate] = IdentityCache(_compile_gate)

@@ -18,8 +18,10 @@ long as that object and is dropped when it is collected. Config models are froze
 changed config is always a new object and compiles anew; the engine keeps one parsed
 ``Pipeline`` per (pipeline id, config hash) (``config.stored.ConfigCache``), so a gate
 compiles once per config hash per process. Objects that cannot be weakly referenced are
-compiled on every call, never cached. A rule's ``value`` list mutated in place after its
-first evaluation is not seen (models are frozen; nothing in the project does this).
+compiled on every call, never cached. Equal rules (same key, check, field, and a value of the
+same plain types and content) share one compiled rule, held weakly too, so 10 000 configs
+repeating the same three rules hold three compiled rules. A rule's ``value`` list mutated in
+place after its first evaluation is not seen (models are frozen; nothing here does this).
 """
 
 import datetime as dt
@@ -86,7 +88,7 @@ class CompiledRule:
         check: ``(sensors, now) -> Outcome``, what a gate calls.
     """
 
-    __slots__ = ("check", "names")
+    __slots__ = ("__weakref__", "check", "names")
 
     def __init__(self, names: RuleNames, check: Find) -> None:
         self.names = names
@@ -540,7 +542,59 @@ def _number_equals(actual: Any, right: int | float) -> bool:
 
 # --- cached entry points ------------------------------------------------------------------
 
-_RULES: IdentityCache[Any, CompiledRule] = IdentityCache(compile_rule_uncached)
+# Many configs repeat the same rules (the same upstream sensor, the same checks): equal rules
+# share one compiled rule, kept while some gate or rule object still uses it.
+_SHARED: "weakref.WeakValueDictionary[Any, CompiledRule]" = weakref.WeakValueDictionary()
+_shared_lock = threading.Lock()
+
+
+class _NotPlain(Exception):
+    """A rule value whose equality does not pin its behaviour: compiled on its own."""
+
+
+def _frozen(value: Any, depth: int = 0) -> Any:
+    """``value`` as a hashable key that equals another's only where the two values behave
+    the same in every check and reason (types kept: 1, 1.0, True and -0.0 all differ)."""
+    kind = type(value)
+    if kind in (str, int, bool, type(None), dt.timedelta):
+        return (kind, value)
+    if kind in (float, dt.date, dt.datetime):
+        # repr: -0.0 shows as "-0.0"; a datetime's repr names its tzinfo.
+        return (kind, repr(value))
+    if depth < 32 and kind in (list, tuple):
+        return (kind, tuple(_frozen(item, depth + 1) for item in value))
+    if depth < 32 and kind is dict:
+        return (
+            kind,
+            tuple((_frozen(k, depth + 1), _frozen(v, depth + 1)) for k, v in value.items()),
+        )
+    raise _NotPlain
+
+
+def compile_rule_shared(rule: Any) -> CompiledRule:
+    """``compile_rule_uncached``, shared between equal rules (same key, check, field and a
+    value of the same plain types and content); other rules compile on their own."""
+    key = as_text(getattr(rule, "key", ""))
+    raw_field = getattr(rule, "field", None)
+    raw_check = getattr(rule, "check", "")
+    try:
+        content = (
+            key,
+            as_text(raw_check.value if isinstance(raw_check, Check) else raw_check),
+            as_text(raw_field) if raw_field else None,
+            _frozen(getattr(rule, "value", None)),
+        )
+    except _NotPlain:
+        return compile_rule_uncached(rule)
+    compiled = _SHARED.get(content)
+    if compiled is None:
+        compiled = compile_rule_uncached(rule)
+        with _shared_lock:
+            compiled = _SHARED.setdefault(content, compiled)
+    return compiled
+
+
+_RULES: IdentityCache[Any, CompiledRule] = IdentityCache(compile_rule_shared)
 
 
 def compile_rule(rule: Any) -> CompiledRule:
@@ -555,7 +609,9 @@ def compile_rules(rules: Iterable[Any], mode: MatchMode | str) -> CompiledGate:
 
 
 def _compile_validation(validation: Any) -> CompiledGate:
-    return compile_rules(validation.rules, validation.trigger)
+    # Not through the per-rule cache: the validation's entry covers its rules.
+    rules = [compile_rule_shared(rule) for rule in validation.rules]
+    return CompiledGate(rules, match_mode(validation.trigger))
 
 
 _VALIDATIONS: IdentityCache[Any, CompiledGate] = IdentityCache(_compile_validation)
@@ -572,4 +628,4 @@ validation_gate = _VALIDATIONS.get
 
 def cache_sizes() -> dict[str, int]:
     """How many rules and validations are compiled and alive (for tests and diagnostics)."""
-    return {"rules": len(_RULES), "validations": len(_VALIDATIONS)}
+    return {"rules": len(_RULES), "validations": len(_VALIDATIONS), "shared": len(_SHARED)}

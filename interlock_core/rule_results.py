@@ -1,11 +1,14 @@
 """What a gate evaluation returns (DESIGN.md §3): one ``RuleResult`` per rule and the
 ``Evaluation`` that combines them.
 
-A compiled rule (``rule_compiler``) leaves its reason unrendered: most evaluations are read
-only for ``passed``, and rendering a sentence per rule cost more than the checks themselves.
-The sentence is written the first time someone reads ``reason`` (failing rules, ``interlock
-evaluate``, XCom and metadata through ``to_document``, ``asdict``, ``==``, ``repr``) and is
-then kept; it is the same text an eager result would hold.
+A compiled gate (``rule_compiler``) gives an ``Outcome`` tuple per rule and leaves the rest
+for later: most evaluations are read only for ``passed``, and writing a sentence (or even a
+result object) per rule cost more than the checks themselves. ``Evaluation.results`` is made
+from the outcomes the first time it is read, and each ``RuleResult.reason`` the first time it
+is read (failing rules, ``interlock evaluate``, XCom and metadata through ``to_document``,
+``asdict``, ``==``, ``repr``, pickling); both are then kept. They are the same values an eager
+evaluation would hold: outcomes keep what the rule looked at and ``now`` is already applied.
+Results and evaluations made with their constructors behave exactly as before.
 """
 
 import datetime as dt

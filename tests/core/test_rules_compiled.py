@@ -390,6 +390,35 @@ def test_cache_entries_go_when_their_config_goes() -> None:
     assert cache_sizes() == before
 
 
+def test_equal_rules_share_one_compiled_rule_and_unequal_ones_do_not() -> None:
+    def gate(value: Any) -> Any:
+        rule = Rule.model_construct(key="s", check=Check.EQUALS, field="f", value=value)
+        return compile_validation(Validation.model_construct(trigger="ALL", rules=[rule]))
+
+    keep = [gate("ready"), gate("ready"), gate(1), gate(1.0), gate(True), gate(-0.0), gate(0.0)]
+    assert keep[0] is not keep[1]  # a gate per validation object...
+    assert keep[0].rules[0] is keep[1].rules[0]  # ...sharing the equal rule
+    checks = [g.rules[0] for g in keep[2:]]
+    assert len({id(check) for check in checks}) == len(checks)  # 1, 1.0, True, -0.0, 0.0
+    reasons = [
+        evaluate_rules(v, {"s": {"f": 2}}, NOW).results[0].reason
+        for v in (
+            Validation.model_construct(
+                trigger="ALL",
+                rules=[Rule.model_construct(key="s", check="equals", field="f", value=x)],
+            )
+            for x in (1, 1.0, True, -0.0, 0.0)
+        )
+    ]
+    assert reasons == [
+        "f is 2, expected 1",
+        "f is 2, expected 1.0",
+        "f is 2, expected true",
+        "f is 2, expected -0.0",
+        "f is 2, expected 0.0",
+    ]
+
+
 def test_the_engine_gate_follows_a_re_applied_config() -> None:
     engine = Interlock(open_store("memory://"), {}, ManualClock(NOW))
 
