@@ -229,14 +229,27 @@ def compile_rule_uncached(rule: Any) -> CompiledRule:
     return CompiledRule(names, _compile_field_rule(check, key, field, value))
 
 
+def _sensor_not_found(key: str) -> str:
+    return f"sensor {quote(key)} not found"
+
+
+def _not_an_object(key: str) -> str:
+    return f"sensor {quote(key)} data is not an object"
+
+
+def _field_not_found(names: RuleNames) -> str:
+    return f"field {quote(names[2] or '')} not found in sensor {quote(names[0])}"
+
+
 def _compile_field_rule(check: Check, key: str, field: str, value: Any) -> Find:
     """Find the sensor, then the field, then judge the value found."""
     judge = _compile_judge(check, key, field, value)
-    find = compile_lookup(field)
-    flat = "." not in field
-    not_found = _failed(f"sensor {quote(key)} not found")
-    not_an_object = _failed(f"sensor {quote(key)} data is not an object")
-    field_not_found = _failed(f"field {quote(field)} not found in sensor {quote(key)}")
+    # A plain field is one dict.get; other mappings are asked as ``lookup`` asks them.
+    find = None if "." not in field else compile_lookup(field)
+    # Failures worded when read (a gate may hold thousands of rules: no text per rule).
+    not_found: Outcome = (False, None, _sensor_not_found, "", key, "")
+    not_an_object: Outcome = (False, None, _not_an_object, "", key, "")
+    field_not_found: Outcome = (False, None, _field_not_found, "", (key, check.value, field), "")
 
     def field_rule(sensors: Mapping[str, Any], now: dt.datetime) -> Outcome:
         try:
@@ -245,9 +258,9 @@ def _compile_field_rule(check: Check, key: str, field: str, value: Any) -> Find:
                 return not_found
             data = entry.data if isinstance(entry, Sensor) else entry
             if type(data) is dict:
-                actual = data.get(field, MISSING) if flat else find(data)
+                actual = data.get(field, MISSING) if find is None else find(data)
             elif isinstance(data, Mapping):
-                actual = find(data)
+                actual = lookup(data, field) if find is None else find(data)
             else:
                 return not_an_object
             if actual is MISSING:
@@ -263,7 +276,7 @@ def _compile_field_rule(check: Check, key: str, field: str, value: Any) -> Find:
 
 def _compile_sensor_rule(check: Check, key: str, value: Any) -> Find:
     """A rule without a field: that the sensor exists, or the age of its write time."""
-    not_found = _failed(f"sensor {quote(key)} not found")
+    not_found: Outcome = (False, None, _sensor_not_found, "", key, "")
     if check in (Check.AGE_LT, Check.AGE_GT):
         limit = _compile_threshold(value)
         if isinstance(limit, dt.timedelta):
