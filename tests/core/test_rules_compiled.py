@@ -281,6 +281,16 @@ def test_compiled_field_paths_find_what_the_dotted_lookup_finds(data: Any, path:
     assert same(lookup(data, path), expected)
 
 
+def test_one_compiled_age_rule_follows_each_new_timestamp() -> None:
+    # The rule keeps the last timestamp text it parsed: a new text must be parsed anew.
+    rule = Rule(key="s", check=Check.AGE_LT, field="t", value="2h")
+    for text in ["2026-03-04T11:00:00Z", "2026-03-04T08:00:00Z", "x", "2026-03-04T11:00:00Z"]:
+        sensors = {"s": {"t": text}}
+        assert_same_result(
+            evaluate_rule(rule, sensors, NOW), reference.evaluate_rule(rule, sensors, NOW)
+        )
+
+
 def test_an_exact_key_wins_at_each_level_and_a_dead_end_split_tries_the_next() -> None:
     data = {"a.b": {"c": 1, "y": 5}, "a": {"b": {"x": 2}, "b.c": 3}}
     assert compile_lookup("a.b.c")(data) == 3  # splits go left to right: a, then "b.c"
