@@ -64,7 +64,7 @@ from interlock_core.rule_values import (
 )
 from interlock_core.sensors import Sensor, parse_number
 
-Find = Callable[[Mapping[str, Any], dt.datetime], Outcome]
+OutcomeOf = Callable[[Mapping[str, Any], dt.datetime], Outcome]
 """A compiled rule's check: ``(sensors, now) -> Outcome``; never raises on sensor content."""
 
 Judge = Callable[[Any, dt.datetime], Outcome]
@@ -90,7 +90,7 @@ class CompiledRule:
 
     __slots__ = ("__weakref__", "check", "names")
 
-    def __init__(self, names: RuleNames, check: Find) -> None:
+    def __init__(self, names: RuleNames, check: OutcomeOf) -> None:
         self.names = names
         self.check = check
 
@@ -117,7 +117,7 @@ class CompiledGate:
         self, rules: Iterable[CompiledRule], mode: MatchMode, trigger: CompiledRule | None = None
     ) -> None:
         self.rules = tuple(rules)
-        self.mode = mode
+        self.mode = match_mode(mode)
         self.trigger = trigger
         self._checks = tuple(rule.check for rule in self.rules)
         everything = self.rules if trigger is None else (trigger, *self.rules)
@@ -241,8 +241,8 @@ def _field_not_found(names: RuleNames) -> str:
     return f"field {quote(names[2] or '')} not found in sensor {quote(names[0])}"
 
 
-def _compile_field_rule(check: Check, key: str, field: str, value: Any) -> Find:
-    """Find the sensor, then the field, then judge the value found."""
+def _compile_field_rule(check: Check, key: str, field: str, value: Any) -> OutcomeOf:
+    """OutcomeOf the sensor, then the field, then judge the value found."""
     judge = _compile_judge(check, key, field, value)
     # A plain field is one dict.get; other mappings are asked as ``lookup`` asks them.
     find = None if "." not in field else compile_lookup(field)
@@ -274,7 +274,7 @@ def _compile_field_rule(check: Check, key: str, field: str, value: Any) -> Find:
     return field_rule
 
 
-def _compile_sensor_rule(check: Check, key: str, value: Any) -> Find:
+def _compile_sensor_rule(check: Check, key: str, value: Any) -> OutcomeOf:
     """A rule without a field: that the sensor exists, or the age of its write time."""
     not_found: Outcome = (False, None, _sensor_not_found, "", key, "")
     if check in (Check.AGE_LT, Check.AGE_GT):
@@ -297,7 +297,9 @@ def _compile_sensor_rule(check: Check, key: str, value: Any) -> Find:
     return sensor_rule
 
 
-def _compile_write_age(check: Check, key: str, limit: dt.timedelta, not_found: Outcome) -> Find:
+def _compile_write_age(
+    check: Check, key: str, limit: dt.timedelta, not_found: Outcome
+) -> OutcomeOf:
     no_write_time = _failed(
         f"sensor {quote(key)} has no write time to measure its age (give a field)"
     )
