@@ -1,14 +1,17 @@
 """Engine benchmarks: how fast runs move through the lifecycle, and what a gate costs.
 
-Not a test. Prints a table and writes bench/results/engine.json.
+Not a test. Prints a table and writes ``bench/results/engine.json`` (or ``--out DIR``).
+The lifecycle runs on memory:// (the baseline: no storage cost) and on SQLite side by side,
+``--repeat`` times each, taking turns; the table shows medians and the spread.
 
-    .venv/bin/python bench/bench_engine.py [--runs 500]
+    .venv/bin/python bench/bench_engine.py [--runs 500] [--repeat 3] [--quick] [--out DIR]
+
+No target of issue #13 is measured here (the gate's target is bench_rules.py's), so the JSON's
+``targets`` list is empty; the ratio SQLite/memory is recorded to watch the storage cost.
 """
 
 import argparse
 import datetime as dt
-import json
-import platform
 import sys
 import tempfile
 import time
@@ -16,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import summary, table, write_results
 
 from interlock_core.clock import ManualClock
 from interlock_core.config.models import Pipeline
@@ -110,36 +116,50 @@ def gate(iterations: int) -> dict[str, float]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=500)
     parser.add_argument("--iterations", type=int, default=20000)
-    args = parser.parse_args()
-    results: dict[str, Any] = {
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "runs": args.runs,
-    }
+    parser.add_argument("--repeat", type=int, default=3, help="rounds per backend")
+    parser.add_argument("--quick", action="store_true", help="small sizes (seconds)")
+    parser.add_argument("--out", type=Path, default=None, help="results directory")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.runs, args.iterations, args.repeat = 40, 2000, 1
+    rounds: dict[str, list[dict[str, float]]] = {"memory": [], "sqlite": []}
+    gates: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        results["memory"] = lifecycle("memory://", args.runs)
-        results["sqlite"] = lifecycle(f"sqlite:///{tmp}/bench.db", args.runs)
-    results["gate"] = gate(args.iterations)
-    print(f"{'backend':<8} {'open/s':>9} {'gate+submit/s':>14} {'poll->done/s':>13} {'ms/run':>8}")
-    for backend in ("memory", "sqlite"):
-        r = results[backend]
-        print(
-            f"{backend:<8} {r['open_per_s']:>9.0f} {r['gate_and_submit_per_s']:>14.0f} "
-            f"{r['poll_to_success_per_s']:>13.0f} {r['end_to_end_ms_per_run']:>8.2f}"
-        )
+        for index in range(args.repeat):  # taking turns: a busy moment slows both alike
+            rounds["memory"].append(lifecycle("memory://", args.runs))
+            rounds["sqlite"].append(lifecycle(f"sqlite:///{tmp}/bench-{index}.db", args.runs))
+            gates.append(gate(args.iterations))
+    metrics = ["open_per_s", "gate_and_submit_per_s", "poll_to_success_per_s"]
+    metrics.append("end_to_end_ms_per_run")
+    results: dict[str, Any] = {"runs": args.runs, "repeat": args.repeat, "quick": args.quick}
+    for backend, samples in rounds.items():
+        results[backend] = {m: summary([s[m] for s in samples]) for m in metrics}
+    results["gate"] = {
+        m: summary([g[m] for g in gates]) for m in ("evaluations_per_s", "us_per_rule")
+    }
+    ratios = [
+        s["end_to_end_ms_per_run"] / m["end_to_end_ms_per_run"]
+        for s, m in zip(rounds["sqlite"], rounds["memory"], strict=True)
+    ]
+    results["sqlite_vs_memory_end_to_end"] = summary(ratios)
+    results["targets"] = []
+    rows = [
+        [backend, *(results[backend][m]["median"] for m in metrics)]
+        for backend in ("memory", "sqlite")
+    ]
+    print(table(["backend", "open/s", "gate+submit/s", "poll->done/s", "ms/run"], rows))
     g = results["gate"]
     print(
-        f"gate of {len(RULES)} rules: {g['evaluations_per_s']:.0f} evaluations/s, "
-        f"{g['us_per_rule']:.1f} us/rule"
+        f"gate of {len(RULES)} rules: {g['evaluations_per_s']['median']:.0f} evaluations/s, "
+        f"{g['us_per_rule']['median']:.1f} us/rule; sqlite/memory end to end "
+        f"{results['sqlite_vs_memory_end_to_end']['median']:.2f}x "
+        f"(medians of {args.repeat})"
     )
-    out = Path(__file__).with_name("results") / "engine.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"wrote {out}")
+    write_results("engine", results, args.out)
 
 
 if __name__ == "__main__":

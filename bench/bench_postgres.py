@@ -1,9 +1,10 @@
 """PostgreSQL next to SQLite: store operation costs and one controller pass over many pipelines.
 
-Not a test: it prints a table and writes ``bench/results/postgres.json``. Run it with a server::
+Not a test: it prints a table and writes ``bench/results/postgres.json`` (or ``--out DIR``).
+Run it with a server::
 
     INTERLOCK_TEST_POSTGRES_URL=postgresql://USER@127.0.0.1:PORT/DB \\
-        .venv/bin/python bench/bench_postgres.py [--ops 300] [--pipelines 10000]
+        .venv/bin/python bench/bench_postgres.py [--ops 300] [--pipelines 10000] [--quick]
 
 or start a throwaway cluster first (``scripts/_postgres.sh``, as ``scripts/test`` does; that
 cluster runs with ``fsync=off``, so its write costs are lower than a durable server's)::
@@ -11,22 +12,23 @@ cluster runs with ``fsync=off``, so its write costs are lower than a durable ser
     bash -c 'source scripts/_postgres.sh && start_test_postgres && \
         .venv/bin/python bench/bench_postgres.py'
 
-The server's ``fsync`` and ``synchronous_commit`` settings are recorded with the results.
+(``bench/run_all`` does that for you.) Without a server it prints a note and writes a
+result marked ``skipped``. The server's ``fsync`` and ``synchronous_commit`` settings are
+recorded with the results; SQLite is the baseline, measured side by side in the same run.
 
 Store operations (single thread, ``--ops`` calls each, median and p95 of one call): create_run,
 the run's compare-and-set, the CAS with its 3 events (one transaction on PostgreSQL), a sensor
 snapshot of 20 sensors (``get_sensors``), one event append, one sensor write. The controller
 pass applies ``--pipelines`` sensor-driven pipelines and times ``interlock run``'s every-tick
-pass (``LocalRuntime.run_once``) and its minute pass with the watchdog and SLA checks.
-Each benchmark gets a fresh schema (PostgreSQL) or file (SQLite, ``synchronous=FULL``).
+pass (``LocalRuntime.run_once``, ``--passes`` times: median and spread) and its minute pass
+with the watchdog and SLA checks. Each benchmark gets a fresh schema (PostgreSQL) or file
+(SQLite, ``synchronous=FULL``). No target of issue #13 is measured here (the 10 000-pipeline
+targets are bench_controller.py's): ``targets`` is empty.
 """
 
 import argparse
 import datetime as dt
-import json
 import os
-import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -37,6 +39,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import summary, table, write_results
 
 from interlock_core.clock import ManualClock
 from interlock_core.config.models import Pipeline
@@ -48,7 +53,6 @@ from interlock_core.storage import Store, open_store, redact_url
 from tests.scenarios.harness import PipelineSetStub
 
 T0 = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
-RESULTS = Path(__file__).resolve().parent / "results" / "postgres.json"
 
 
 def make_run(period: str) -> Run:
@@ -90,7 +94,7 @@ def timed(calls: int, call: Callable[[int], object]) -> list[float]:
     return samples
 
 
-def store_ops(fresh: Callable[[], Any], ops: int) -> dict[str, dict[str, float]]:
+def store_ops(fresh: Callable[[], Any], ops: int) -> dict[str, dict[str, Any]]:
     """Latency of the store calls the engine makes most."""
     results: dict[str, list[float]] = {}
     with fresh() as store:
@@ -122,16 +126,16 @@ def store_ops(fresh: Callable[[], Any], ops: int) -> dict[str, dict[str, float]]
         results["append_events (1 event)"] = timed(ops, lambda i: store.append_events([event(i)]))
     return {
         name: {
-            "calls": len(samples),
-            "median_us": round(statistics.median(samples), 1),
-            "p95_us": round(sorted(samples)[int(len(samples) * 0.95) - 1], 1),
+            **summary(samples),
+            "p95": sorted(samples)[max(0, int(len(samples) * 0.95) - 1)],
+            "unit": "us",
         }
         for name, samples in results.items()
     }
 
 
-def controller_pass(fresh: Callable[[], Any], pipelines: int) -> dict[str, float]:
-    """Seconds for one controller pass over ``pipelines`` sensor-driven pipelines."""
+def controller_pass(fresh: Callable[[], Any], pipelines: int, passes: int) -> dict[str, Any]:
+    """Seconds of controller passes over ``pipelines`` sensor-driven pipelines."""
     documents = [
         {
             "pipeline": {"id": f"p{index:05d}"},
@@ -153,19 +157,21 @@ def controller_pass(fresh: Callable[[], Any], pipelines: int) -> dict[str, float
         applied = time.perf_counter() - started
         runtime = LocalRuntime(engine, None)
         runtime.run_once(force_checks=True)  # warm: first watchdog pass
-        clock.advance(dt.timedelta(seconds=1))
-        started = time.perf_counter()
-        runtime.run_once()
-        tick = time.perf_counter() - started
+        ticks = []
+        for _ in range(passes):
+            clock.advance(dt.timedelta(seconds=1))
+            started = time.perf_counter()
+            runtime.run_once()
+            ticks.append(time.perf_counter() - started)
         clock.advance(dt.timedelta(minutes=1))
         started = time.perf_counter()
         runtime.run_once(force_checks=True)
         minute = time.perf_counter() - started
     return {
         "pipelines": pipelines,
-        "apply_s": round(applied, 2),
-        "tick_pass_s": round(tick, 3),
-        "watchdog_pass_s": round(minute, 3),
+        "apply_s": applied,
+        "tick_pass_s": summary(ticks),
+        "watchdog_pass_s": minute,
     }
 
 
@@ -194,38 +200,43 @@ def postgres_fresh(url: str) -> Callable[[], Any]:
             yield store
         finally:
             store.close()
-            with psycopg.connect(url, autocommit=True) as conn:
+            with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
     return fresh
 
 
-def main() -> None:
-    """Benchmark SQLite and PostgreSQL, print a table, write ``bench/results/postgres.json``."""
+def main(argv: list[str] | None = None) -> None:
+    """Benchmark SQLite and PostgreSQL, print a table, write ``postgres.json``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=300, help="calls per store operation")
     parser.add_argument("--pipelines", type=int, default=10_000, help="pipelines in the pass")
+    parser.add_argument("--passes", type=int, default=5, help="tick passes timed")
     parser.add_argument(
         "--postgres",
         default=os.environ.get("INTERLOCK_TEST_POSTGRES_URL", ""),
         help="server URL (default: $INTERLOCK_TEST_POSTGRES_URL)",
     )
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="small sizes (seconds)")
+    parser.add_argument("--out", type=Path, default=None, help="results directory")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.ops, args.pipelines, args.passes = 30, 100, 3
     if not args.postgres:
-        parser.error("name a PostgreSQL server: --postgres URL or INTERLOCK_TEST_POSTGRES_URL")
+        note = "no PostgreSQL server: pass --postgres URL or set INTERLOCK_TEST_POSTGRES_URL"
+        print(f"skipped: {note}")
+        write_results("postgres", {"skipped": note, "targets": []}, args.out)
+        return
     report: dict[str, Any] = {
-        "benchmark": "postgres",
-        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
         "postgres": redact_url(args.postgres),
         "ops": {},
         "controller_pass": {},
+        "quick": args.quick,
+        "targets": [],
     }
     import psycopg
 
-    with psycopg.connect(args.postgres, autocommit=True) as conn:
+    with psycopg.connect(args.postgres, autocommit=True, connect_timeout=10) as conn:
         report["postgres_settings"] = {
             name: conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
             for name in ("server_version", "fsync", "synchronous_commit")
@@ -237,28 +248,34 @@ def main() -> None:
             print(f"{name}: store operations ...", flush=True)
             report["ops"][name] = store_ops(fresh, args.ops)
             print(f"{name}: controller pass over {args.pipelines} pipelines ...", flush=True)
-            report["controller_pass"][name] = controller_pass(fresh, args.pipelines)
+            report["controller_pass"][name] = controller_pass(fresh, args.pipelines, args.passes)
 
-    names = list(report["ops"]["sqlite"])
-    width = max(len(name) for name in names)
-    print(
-        f"\n{'store operation (us/call)':<{width}}  {'sqlite p50':>10} {'p95':>8}  "
-        f"{'postgres p50':>12} {'p95':>8}"
-    )
-    for name in names:
-        lite, pg = report["ops"]["sqlite"][name], report["ops"]["postgres"][name]
-        print(
-            f"{name:<{width}}  {lite['median_us']:>10.0f} {lite['p95_us']:>8.0f}  "
-            f"{pg['median_us']:>12.0f} {pg['p95_us']:>8.0f}"
-        )
-    print(f"\n{'controller pass (s)':<{width}}  {'sqlite':>10} {'':>8}  {'postgres':>12}")
-    for key in ("apply_s", "tick_pass_s", "watchdog_pass_s"):
-        lite, pg = report["controller_pass"]["sqlite"], report["controller_pass"]["postgres"]
-        label = f"{key.removesuffix('_s')} ({args.pipelines} pipelines)"
-        print(f"{label:<{width}}  {lite[key]:>10.3f} {'':>8}  {pg[key]:>12.3f}")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {RESULTS}")
+    lite_ops, pg_ops = report["ops"]["sqlite"], report["ops"]["postgres"]
+    rows = [
+        [
+            name,
+            lite_ops[name]["median"],
+            lite_ops[name]["p95"],
+            pg_ops[name]["median"],
+            pg_ops[name]["p95"],
+        ]
+        for name in lite_ops
+    ]
+    print()
+    print(table(["store operation (us/call)", "sqlite p50", "p95", "postgres p50", "p95"], rows))
+    lite, pg = report["controller_pass"]["sqlite"], report["controller_pass"]["postgres"]
+    rows = [
+        [f"apply ({args.pipelines} pipelines)", lite["apply_s"], pg["apply_s"]],
+        [
+            f"tick pass (median of {args.passes})",
+            lite["tick_pass_s"]["median"],
+            pg["tick_pass_s"]["median"],
+        ],
+        ["watchdog pass", lite["watchdog_pass_s"], pg["watchdog_pass_s"]],
+    ]
+    print()
+    print(table(["controller pass (s)", "sqlite", "postgres"], rows))
+    write_results("postgres", report, args.out)
 
 
 if __name__ == "__main__":

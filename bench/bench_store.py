@@ -1,7 +1,7 @@
 """Store benchmark: the latency of the calls the engine makes most, per backend.
 
-Not a test: it prints a table and writes ``bench/results/store.json``. Run it with
-``.venv/bin/python bench/bench_store.py [--ops N]``.
+Not a test: it prints a table and writes ``bench/results/store.json`` (or ``--out DIR``).
+Run it with ``.venv/bin/python bench/bench_store.py [--ops N] [--quick] [--out DIR]``.
 
 Each operation runs ``--ops`` times on a fresh store (single thread) and reports the median
 and 95th percentile latency of one call. SQLite runs once with ``synchronous=FULL`` (the
@@ -9,9 +9,6 @@ default: every commit is fsynced) and once with ``NORMAL`` for comparison.
 """
 
 import argparse
-import json
-import os
-import platform
 import sqlite3
 import statistics
 import sys
@@ -23,11 +20,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import summary, table, write_results
+
 from interlock_core.runs import NextAction, Run, RunStatus
 from interlock_core.storage import MemoryStore, SQLiteStore, Store
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
-RESULTS = Path(__file__).resolve().parent / "results" / "store.json"
 
 
 def make_run(period: str, due_at: datetime | None) -> Run:
@@ -57,7 +58,7 @@ def timed(calls: int, call: Callable[[int], object]) -> list[float]:
     return samples
 
 
-def bench_backend(open_fresh: Callable[[], Store], ops: int) -> dict[str, dict[str, float]]:
+def bench_backend(open_fresh: Callable[[], Store], ops: int) -> dict[str, dict[str, Any]]:
     """Run every operation against fresh stores from ``open_fresh``."""
     results: dict[str, list[float]] = {}
 
@@ -101,9 +102,9 @@ def bench_backend(open_fresh: Callable[[], Store], ops: int) -> dict[str, dict[s
 
     return {
         name: {
-            "calls": len(samples),
-            "median_us": round(statistics.median(samples), 1),
-            "p95_us": round(sorted(samples)[int(len(samples) * 0.95) - 1], 1),
+            **summary(samples),
+            "p95": sorted(samples)[max(0, int(len(samples) * 0.95) - 1)],
+            "unit": "us",
             "ops_per_s": round(1e6 / statistics.median(samples)),
         }
         for name, samples in results.items()
@@ -123,21 +124,21 @@ def sqlite_factory(directory: str, synchronous: str) -> Iterator[Callable[[], St
     yield open_fresh
 
 
-def main() -> None:
-    """Benchmark every backend, print a table, write ``bench/results/store.json``."""
+def main(argv: list[str] | None = None) -> None:
+    """Benchmark every backend, print a table, write ``store.json``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=500, help="calls per operation")
-    args = parser.parse_args()
-
+    parser.add_argument("--quick", action="store_true", help="small sizes (seconds)")
+    parser.add_argument("--out", type=Path, default=None, help="results directory")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.ops = 40
     report: dict[str, Any] = {
-        "benchmark": "store",
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "ops": args.ops,
-        "python": sys.version.split()[0],
+        "quick": args.quick,
         "sqlite": sqlite3.sqlite_version,
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
         "backends": {},
+        "targets": [],
     }
     with tempfile.TemporaryDirectory(prefix="bench-store-") as directory:
         report["backends"]["memory"] = bench_backend(MemoryStore, args.ops)
@@ -146,23 +147,12 @@ def main() -> None:
                 report["backends"][f"sqlite synchronous={mode}"] = bench_backend(
                     open_fresh, args.ops
                 )
-
-    width = max(len(name) for data in report["backends"].values() for name in data)
-    print(
-        f"Store benchmark: {args.ops} calls/op, "
-        f"Python {report['python']}, SQLite {report['sqlite']}"
-    )
+    print(f"Store benchmark: {args.ops} calls/op, SQLite {report['sqlite']}")
     for backend, data in report["backends"].items():
         print(f"\n{backend}")
-        print(f"  {'operation':<{width}}  {'median µs':>10}  {'p95 µs':>10}  {'ops/s':>9}")
-        for name, row in data.items():
-            print(
-                f"  {name:<{width}}  {row['median_us']:>10.1f}  {row['p95_us']:>10.1f}"
-                f"  {row['ops_per_s']:>9}"
-            )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {RESULTS}")
+        rows = [[name, row["median"], row["p95"], row["ops_per_s"]] for name, row in data.items()]
+        print(table(["operation", "median us", "p95 us", "ops/s"], rows))
+    write_results("store", report, args.out)
 
 
 if __name__ == "__main__":

@@ -23,41 +23,42 @@ import importlib
 import json
 import math
 import os
+import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import IO, Any, NoReturn, TypeVar
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
-from rich.text import Text
 
-from interlock_core import cli_format as fmt
 from interlock_core import cli_plugins
-from interlock_core.config import (
-    ConfigError,
-    ConfigIssue,
-    PipelineSet,
-    load_pipeline_files,
-    load_pipelines,
-)
 from interlock_core.config.durations import parse_duration
-from interlock_core.config.loader import CALENDARS_DIR, SETTINGS_FILES
-from interlock_core.config.models import Granularity, Rule
-from interlock_core.engine import Interlock, InterlockError
+from interlock_core.config.errors import ConfigError, ConfigIssue
 from interlock_core.events import Event, EventType
-from interlock_core.lifecycle import ClaimRefused, gate_validation
-from interlock_core.opening import next_tick_info
-from interlock_core.periods import normalize_period
+from interlock_core.lazy import lazy_module
 from interlock_core.redaction import printable
-from interlock_core.runs import Run
-from interlock_core.storage import StoreError, open_store, redact_url
+
+# Start-up (issue 13): ``interlock --help`` imports neither pydantic, rich, the engine nor the
+# loader; each command imports what it uses in its body (or through ``fmt`` on first use).
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from interlock_core import cli_format as fmt
+    from interlock_core.config.loader import PipelineSet
+    from interlock_core.config.models import Rule
+    from interlock_core.engine import Interlock
+    from interlock_core.runs import Run
+else:
+    fmt = lazy_module("interlock_core.cli_format")
 
 DEFAULT_STORE = "sqlite:///./interlock.db"
 # ``ctx.meta`` key: the exit status a command's errors get (``evaluate`` uses 2, not 1).
 ERROR_EXIT_KEY = "interlock.error_exit"
+# ``ctx.meta`` key: set while ``--help`` lists the commands.
+LISTING_KEY = "interlock.listing"
 # 128 + SIGPIPE: what the shell reports for a tool whose reader closed the pipe.
 BROKEN_PIPE_EXIT = 141
 FOLLOW_INTERVAL_SECONDS = 0.75
@@ -74,14 +75,27 @@ class NoStoreError(Exception):
     """A read-only command found no store where ``--store`` points (exit 1; evaluate 2)."""
 
 
-# Errors whose message is enough for the user; anything else also names its type.
-EXPECTED_ERRORS: tuple[type[Exception], ...] = (
-    NoStoreError,
-    InterlockError,
-    ClaimRefused,
-    StoreError,
-    ValueError,  # also SensorError, json.JSONDecodeError and bad periods
+# Errors whose message is enough for the user; anything else also names its type. Named by
+# module, so reporting an error never imports the engine: an instance of one of these classes
+# exists only once its module was imported.
+EXPECTED_ERRORS = (
+    ("interlock_core.engine", "InterlockError"),
+    ("interlock_core.lifecycle", "ClaimRefused"),
+    ("interlock_core.storage.base", "StoreError"),
 )
+
+
+def is_expected_error(exc: Exception) -> bool:
+    """Whether ``exc``'s message is enough for the user (no type name, no --debug hint)."""
+    # ValueError also covers SensorError, json.JSONDecodeError and bad periods.
+    if isinstance(exc, NoStoreError | ValueError):
+        return True
+    for module_name, name in EXPECTED_ERRORS:
+        error_class = getattr(sys.modules.get(module_name), name, None)
+        if isinstance(error_class, type) and isinstance(exc, error_class):
+            return True
+    return False
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -109,7 +123,7 @@ class Settings:
     store: str = DEFAULT_STORE
     pipelines: Path | None = None
     debug: bool = False
-    engine: Interlock | None = None
+    engine: "Interlock | None" = None
     # The SQLite file this command created because none existed (a mistyped --store?).
     new_store: Path | None = None
 
@@ -126,8 +140,20 @@ class InterlockGroup(click.Group):
         return sorted({*super().list_commands(ctx), *cli_plugins.plugin_targets()})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        """A built-in command, else a plugin command loaded now."""
-        return super().get_command(ctx, cmd_name) or cli_plugins.load_plugin(cmd_name)
+        """A built-in command, else a plugin command loaded now (while help lists the
+        commands, a built-in plugin's stand-in that carries only its one-line help)."""
+        command = super().get_command(ctx, cmd_name)
+        if command is None and ctx.meta.get(LISTING_KEY):
+            command = cli_plugins.listing_command(cmd_name)
+        return command or cli_plugins.load_plugin(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands section of ``--help``, without importing plugin commands of ours."""
+        ctx.meta[LISTING_KEY] = True
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            ctx.meta.pop(LISTING_KEY, None)
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command, translating its exceptions into messages and an exit status."""
@@ -158,7 +184,7 @@ def _report_error(ctx: click.Context, exc: Exception) -> NoReturn:
     if isinstance(exc, ConfigError):
         for issue in exc.issues:
             click.echo(f"error: {issue}", err=True)
-    elif isinstance(exc, EXPECTED_ERRORS):
+    elif is_expected_error(exc):
         message = _one_line(str(exc) or type(exc).__name__)
         new_store = _settings(ctx).new_store
         if new_store is not None and message.startswith("unknown pipeline"):
@@ -227,7 +253,7 @@ def json_option(function: F) -> F:
 # ----------------------------------------------------------------------------- the engine
 
 
-def _engine(ctx: click.Context, *, auto_apply: bool = True, read_only: bool = False) -> Interlock:
+def _engine(ctx: click.Context, *, auto_apply: bool = True, read_only: bool = False) -> "Interlock":
     """The engine for this invocation, built once; applies ``--pipelines`` first if given.
 
     Args:
@@ -253,6 +279,8 @@ def _engine(ctx: click.Context, *, auto_apply: bool = True, read_only: bool = Fa
             root.call_on_close(lambda: _remove_if_unused(*new_file))
         root.call_on_close(engine.store.close)
         if read_only and pipeline_set is None and not engine.store.is_initialized():
+            from interlock_core.storage.redact import redact_url
+
             # A database without Interlock's schema (PostgreSQL): say so, and write nothing.
             raise NoStoreError(
                 f"no Interlock store in {redact_url(settings.store)} yet (apply pipelines with "
@@ -294,6 +322,8 @@ def _new_sqlite_file(url: str) -> tuple[Path, list[Path]] | None:
 def _remove_if_unused(path: Path, folders: list[Path]) -> None:
     """Delete a SQLite store this command created but wrote nothing to (a mistyped
     ``--store`` with a failing command), and the folders made for it."""
+    from interlock_core.storage import open_store
+
     try:
         store = open_store(f"sqlite:///{path}") if path.exists() else None
     except Exception:
@@ -331,7 +361,10 @@ def _require_store(url: str) -> None:
     )
 
 
-def _build_engine(store_url: str, pipelines: Path | None = None) -> Interlock:
+def _build_engine(store_url: str, pipelines: Path | None = None) -> "Interlock":
+    from interlock_core.engine import Interlock
+    from interlock_core.storage import open_store
+
     # The local runtime wires the job runners and their state directory; until it is
     # installed a bare engine still serves every command here (none of them submits a job).
     runtime = _optional_module("interlock_core.runtime")
@@ -345,6 +378,14 @@ def _build_engine(store_url: str, pipelines: Path | None = None) -> Interlock:
     return engine
 
 
+def load_pipelines(directory: Path) -> "PipelineSet":
+    """:func:`interlock_core.config.loader.load_pipelines`, imported when first called (the
+    loader costs pydantic and YAML, which most commands never need)."""
+    from interlock_core.config.loader import load_pipelines as load
+
+    return load(directory)
+
+
 def _optional_module(name: str) -> ModuleType | None:
     try:
         return importlib.import_module(name)
@@ -354,7 +395,14 @@ def _optional_module(name: str) -> ModuleType | None:
         raise  # the module exists but one of its imports is broken: say so
 
 
-def _load_for_auto_apply(directory: Path) -> PipelineSet | None:
+def _store_exists(url: str) -> bool:
+    """Whether ``url`` names a store that may hold configs already (any store but a SQLite
+    file that does not exist yet)."""
+    path = sqlite_file(url)
+    return path is None or path.exists()
+
+
+def _load_for_auto_apply(directory: Path) -> "PipelineSet | None":
     """Load the ``--pipelines`` directory; None (with a warning) when it holds no pipeline
     files, so that a wrong or emptied directory never removes every pipeline."""
     # Absolute paths: the engine matches a broken file to the pipeline it last configured
@@ -371,7 +419,7 @@ def _load_for_auto_apply(directory: Path) -> PipelineSet | None:
     return pipeline_set
 
 
-def _auto_apply(engine: Interlock, pipeline_set: PipelineSet) -> None:
+def _auto_apply(engine: "Interlock", pipeline_set: "PipelineSet") -> None:
     """Apply the pipelines directory file by file (DESIGN.md §2, "Configs at run time").
 
     A broken file keeps its pipeline's last good config (the engine records CONFIG_INVALID),
@@ -389,30 +437,39 @@ def _auto_apply(engine: Interlock, pipeline_set: PipelineSet) -> None:
 
 def pipeline_files(directory: Path) -> list[Path]:
     """The files ``load_pipelines`` reads as pipelines in a directory (the same rule)."""
+    from interlock_core.config.loader import SETTINGS_FILES
+
     try:
-        entries = list(directory.iterdir())
+        # scandir knows which entries are folders without a stat per file.
+        with os.scandir(directory) as scan:
+            names = sorted(
+                entry.name
+                for entry in scan
+                if os.path.splitext(entry.name)[1].lower() in PIPELINE_SUFFIXES
+                and not entry.name.startswith(".")
+                and entry.name.lower() not in SETTINGS_FILES
+                and not entry.is_dir()
+            )
     except OSError:
         return []
-    return sorted(
-        entry
-        for entry in entries
-        if entry.suffix.lower() in PIPELINE_SUFFIXES
-        and not entry.name.startswith(".")
-        and entry.name.lower() not in SETTINGS_FILES
-        and not entry.is_dir()
-    )
+    return [directory / name for name in names]
 
 
 def unloaded_yaml(directory: Path) -> list[tuple[Path, int]]:
     """Subdirectories (but ``calendars/`` and hidden ones) holding YAML files, which are
     never loaded as pipelines, with how many each holds."""
+    from interlock_core.config.loader import CALENDARS_DIR
+
     found: list[tuple[Path, int]] = []
     try:
-        children = sorted(directory.iterdir())
+        # Only the folders matter: scandir tells them apart without a stat per file.
+        with os.scandir(directory) as scan:
+            folders = sorted(entry.name for entry in scan if entry.is_dir())
     except OSError:
         return found
-    for child in children:
-        if not child.is_dir() or child.name.startswith(".") or child.name == CALENDARS_DIR:
+    for name in folders:
+        child = directory / name
+        if child.name.startswith(".") or child.name == CALENDARS_DIR:
             continue
         count = 0
         for _root, dirs, names in os.walk(child):
@@ -457,7 +514,7 @@ def _check_settings(path: Path) -> ConfigError | None:
     return None
 
 
-def _print(renderable: fmt.Grid | Text) -> None:
+def _print(renderable: "fmt.Grid | Text") -> None:
     fmt.show(renderable)
 
 
@@ -545,6 +602,8 @@ def check_period(_ctx: click.Context, _param: click.Parameter, value: str | None
     """
     if value is None:
         return None
+    from interlock_core.periods import normalize_period
+
     try:
         normalize_period(value)
     except ValueError as exc:
@@ -660,7 +719,7 @@ class _Checked:
     valid: int = 0
 
     @classmethod
-    def of(cls, pipeline_set: PipelineSet) -> "_Checked":
+    def of(cls, pipeline_set: "PipelineSet") -> "_Checked":
         return cls(
             warnings=[*pipeline_set.warnings, *_missing_extras(pipeline_set)],
             errors=list(pipeline_set.errors),
@@ -683,6 +742,8 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     loads (warnings included), 1 on any error or a directory without pipeline files.
     Nothing is written to the store.
     """
+    from interlock_core.config.loader import SETTINGS_FILES, load_pipeline_files
+
     checked: list[_Checked] = []
     files: list[Path] = []
     empty: list[Path] = []
@@ -750,6 +811,7 @@ def _directory_settings(directory: Path, seen: set[Path]) -> _Checked:
     """The settings file the runtime reads for a pipelines directory (if there is one), and
     a warning for every other settings file there, which it would not read."""
     from interlock_core.alerts.routing import alert_config_path
+    from interlock_core.config.loader import SETTINGS_FILES
 
     try:
         found = alert_config_path(directory)  # absolute
@@ -769,6 +831,8 @@ def _directory_settings(directory: Path, seen: set[Path]) -> _Checked:
 
 def _check_settings_file(path: Path, seen: set[Path], *, optional: bool = False) -> _Checked:
     """The runtime settings file (``interlock.yaml``: alert routing), each file once."""
+    from interlock_core.config.loader import SETTINGS_FILES
+
     result = _Checked()
     resolved = path.resolve()
     if resolved in seen:
@@ -790,7 +854,7 @@ def _check_settings_file(path: Path, seen: set[Path], *, optional: bool = False)
     return result
 
 
-def _missing_extras(pipeline_set: PipelineSet) -> list[str]:
+def _missing_extras(pipeline_set: "PipelineSet") -> list[str]:
     """A warning per pipeline whose job type needs a package that is not installed."""
     from interlock_core.jobs.extras import missing_extra_warnings
 
@@ -819,7 +883,15 @@ def apply_command(ctx: click.Context, directory: Path, as_json: bool) -> None:
     """
     # Absolute paths, as in the automatic apply: sources are compared across invocations.
     folder = directory.resolve()
-    pipeline_set = load_pipelines(folder)
+    if folder.is_dir():
+        # Files unchanged since they produced the stored configs are not validated again
+        # (a store about to be created has none: every file loads, and is recorded).
+        from interlock_core.applying import load_changed
+
+        existing = _store_exists(_settings(ctx).store)
+        pipeline_set = load_changed(_engine(ctx, auto_apply=False) if existing else None, folder)
+    else:
+        pipeline_set = load_pipelines(folder)
     empty = not pipeline_files(folder)
     loader_warning = f"{folder}: no pipeline files (*.yaml, *.yml) found"
     settings = _directory_settings(folder, set())
@@ -907,9 +979,12 @@ def emit(
 
 
 def _refuse_an_hour_for_a_daily_pipeline(
-    engine: Interlock, pipeline_id: str, period: str | None
+    engine: "Interlock", pipeline_id: str, period: str | None
 ) -> None:
     """No daily run ever reads KEY#<hour> (a day counts for every hour, not the reverse)."""
+    from interlock_core.config.models import Granularity
+    from interlock_core.engine import InterlockError
+
     active = engine.config(pipeline_id)
     if period is None or active is None or active.pipeline.granularity == Granularity.HOURLY:
         return
@@ -965,17 +1040,21 @@ def evaluate(
     ctx.exit(0 if readiness.ready else 1)
 
 
-def _next_tick(engine: Interlock, pipeline_id: str) -> dict[str, str] | None:
+def _next_tick(engine: "Interlock", pipeline_id: str) -> dict[str, str] | None:
     """The next tick of a cron pipeline (None for sensor-driven or unknown pipelines)."""
+    from interlock_core.opening import next_tick_info
+
     active = engine.config(pipeline_id)
     if active is None:
         return None
     return next_tick_info(active.pipeline, engine.clock.now(), active.calendars)
 
 
-def _gate_rules(engine: Interlock, pipeline_id: str, count: int) -> list[Rule | None]:
+def _gate_rules(engine: "Interlock", pipeline_id: str, count: int) -> "list[Rule | None]":
     """The configured rules behind an evaluation's results, in the same order (for the
     expected values); Nones if the config changed in between and they no longer line up."""
+    from interlock_core.lifecycle import gate_validation
+
     active = engine.config(pipeline_id)
     if active is None:
         return [None] * count
@@ -1026,7 +1105,9 @@ def status(ctx: click.Context, pipeline: str | None, limit: int, as_json: bool) 
             click.echo(f"{pipeline_id}: no run yet; {fmt.next_tick_line(pipeline_id, tick)}")
 
 
-def _pipelines_without_runs(engine: Interlock, pipeline: str | None, runs: list[Run]) -> list[str]:
+def _pipelines_without_runs(
+    engine: "Interlock", pipeline: str | None, runs: "list[Run]"
+) -> list[str]:
     """The configured pipelines (or just ``pipeline``) that have no run at all."""
     if pipeline is not None:
         return [] if runs else [pipeline]
@@ -1038,8 +1119,10 @@ def _pipelines_without_runs(engine: Interlock, pipeline: str | None, runs: list[
     ]
 
 
-def _require_known_pipeline(engine: Interlock, pipeline_id: str) -> None:
+def _require_known_pipeline(engine: "Interlock", pipeline_id: str) -> None:
     """Fail like ``evaluate`` for a pipeline that is neither configured nor has runs."""
+    from interlock_core.engine import InterlockError
+
     known = engine.pipeline_ids()
     if pipeline_id in known:
         return
@@ -1093,6 +1176,8 @@ def events(
     types = parse_event_types(type_names)
     if since is not None:
         parse_since(since, datetime.now(UTC))  # a bad --since is a usage error, checked first
+    from interlock_core.periods import normalize_period
+
     engine = _engine(ctx, read_only=True)
     since_at = parse_since(since, engine.clock.now()) if since is not None else None
     period = normalize_period(period) if period is not None else None
@@ -1112,7 +1197,7 @@ def events(
 
 
 def _follow(
-    engine: Interlock,
+    engine: "Interlock",
     found: list[Event],
     pipeline: str | None,
     types: list[EventType] | None,
@@ -1202,7 +1287,7 @@ def rerun(
     ctx.exit(0 if result.accepted else 1)
 
 
-def _with_new_attempt(message: str, run: Run | None) -> str:
+def _with_new_attempt(message: str, run: "Run | None") -> str:
     """An accepted rerun's message, naming the new attempt if it does not already."""
     if run is None or f"attempt {run.attempt}" in message:
         return message
@@ -1298,7 +1383,7 @@ def resolve(
     _show_run(run, as_json, "resolved", new_attempt=chosen[0] == "retry")
 
 
-def _show_run(run: Run, as_json: bool, verb: str, *, new_attempt: bool = False) -> None:
+def _show_run(run: "Run", as_json: bool, verb: str, *, new_attempt: bool = False) -> None:
     if as_json:
         click.echo(fmt.dumps(fmt.run_to_dict(run)))
     else:

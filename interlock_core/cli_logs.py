@@ -7,10 +7,10 @@ import codecs
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from interlock_core import cli_format as fmt
 from interlock_core.cli import (
     CliError,
     _engine,
@@ -19,8 +19,15 @@ from interlock_core.cli import (
     pipelines_option,
     store_option,
 )
-from interlock_core.engine import Interlock
-from interlock_core.job_logs import JobLocation, command_job_finished, locate_job
+from interlock_core.lazy import lazy_module
+
+# Imported when the command runs, not when ``interlock --help`` lists it (issue 13).
+if TYPE_CHECKING:
+    from interlock_core import cli_format as fmt
+    from interlock_core.engine import Interlock
+    from interlock_core.job_logs import JobLocation
+else:
+    fmt = lazy_module("interlock_core.cli_format")
 
 FOLLOW_INTERVAL_SECONDS = 0.25
 READ_CHUNK = 64 * 1024
@@ -55,6 +62,8 @@ def logs_command(
     has no job or its output is not here.
     """
     engine = _engine(ctx, read_only=True)
+    from interlock_core.job_logs import locate_job
+
     location = locate_job(engine, pipeline, period, attempt)
     if as_json:
         click.echo(fmt.dumps(location.to_dict()))
@@ -77,7 +86,7 @@ def logs_command(
     click.echo(decoder.decode(b"", final=True), nl=False)
 
 
-def remote_lines(location: JobLocation) -> list[str]:
+def remote_lines(location: "JobLocation") -> list[str]:
     """What ``logs`` prints for a job that runs elsewhere."""
     lines = [
         f"{location.pipeline_id} {location.period} attempt {location.attempt}: "
@@ -100,13 +109,15 @@ def _copy(log_file: Path, offset: int, decoder: codecs.IncrementalDecoder) -> in
 
 
 def _follow(
-    engine: Interlock,
-    location: JobLocation,
+    engine: "Interlock",
+    location: "JobLocation",
     log_file: Path,
     offset: int,
     decoder: codecs.IncrementalDecoder,
 ) -> None:
     """Print what the job appends until it ends (then what is left), or until Ctrl-C."""
+    from interlock_core.job_logs import command_job_finished
+
     try:
         while True:
             finished = command_job_finished(engine, location)

@@ -3,11 +3,10 @@
 Registered on the ``interlock`` group by ``interlock_core.cli``.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from interlock_core import cli_format as fmt
 from interlock_core.cli import (
     CliUsageError,
     _engine,
@@ -16,8 +15,15 @@ from interlock_core.cli import (
     pipelines_option,
     store_option,
 )
-from interlock_core.opening import OpenResult
-from interlock_core.runs import Run
+from interlock_core.lazy import lazy_module
+
+# Imported when the command runs, not when ``interlock --help`` lists it (issue 13).
+if TYPE_CHECKING:
+    from interlock_core import cli_format as fmt
+    from interlock_core.opening import OpenResult
+    from interlock_core.runs import Run
+else:
+    fmt = lazy_module("interlock_core.cli_format")
 
 
 @click.command("open")
@@ -59,14 +65,14 @@ def open_command(
         click.echo(line)
 
 
-def _existing_line(run: Run) -> str:
+def _existing_line(run: "Run") -> str:
     line = f"exists {run.period}: {run.status.value} (attempt {run.attempt}), left alone"
     if run.is_terminal:
         line += f" (`interlock rerun {run.pipeline_id} {run.period}` reopens it)"
     return line
 
 
-def open_result_to_dict(result: OpenResult) -> dict[str, Any]:
+def open_result_to_dict(result: "OpenResult") -> dict[str, Any]:
     """The ``interlock open --json`` document."""
     return {
         "pipelineId": result.pipeline_id,
@@ -77,7 +83,7 @@ def open_result_to_dict(result: OpenResult) -> dict[str, Any]:
     }
 
 
-def open_result_lines(result: OpenResult) -> list[str]:
+def open_result_lines(result: "OpenResult") -> list[str]:
     """One line per period, then a summary."""
     lines = [f"opened {run.period}: WAITING for its gate" for run in result.opened]
     lines += [_existing_line(run) for run in result.existing]

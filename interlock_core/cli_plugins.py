@@ -7,6 +7,7 @@ to run it, and nothing here imports boto3.
 """
 
 import importlib
+import importlib.util
 from importlib.metadata import entry_points
 
 import click
@@ -15,6 +16,12 @@ ENTRY_POINT_GROUP = "interlock.commands"
 # Commands of this distribution, found even when its entry-point metadata is stale (an
 # editable install made before the entry point existed).
 BUILTIN = {"aws": "aws_runtime.cli:aws"}
+# Their one-line help, so ``interlock --help`` lists them without importing them (importing
+# ``aws_runtime.cli`` costs pydantic and the DynamoDB store). A test keeps each line equal to
+# the command's own.
+BUILTIN_SHORT_HELP = {
+    "aws": "Set up and deploy the AWS runtime (DynamoDB, Lambda, Step Functions).",
+}
 
 
 def plugin_targets() -> dict[str, str]:
@@ -44,6 +51,19 @@ def load_plugin(name: str) -> click.Command | None:
     if not isinstance(command, click.Command):
         return _unavailable(name, f"{target} is not a click command")
     return command
+
+
+def listing_command(name: str) -> click.Command | None:
+    """A stand-in for a built-in plugin command, carrying only its one-line help, for
+    ``interlock --help``; None when the command must be loaded to be described (not ours,
+    or its module is not installed, whose listing says what to install)."""
+    help_text = BUILTIN_SHORT_HELP.get(name)
+    target = plugin_targets().get(name)
+    if help_text is None or target is None or target != BUILTIN.get(name):
+        return None
+    if importlib.util.find_spec(target.partition(":")[0].partition(".")[0]) is None:
+        return None
+    return click.Command(name, help=help_text)
 
 
 def _unavailable(name: str, why: str) -> click.Command:

@@ -29,9 +29,9 @@ from interlock_core import (
 )
 from interlock_core.alerts.base import AlertSink, NullAlerts
 from interlock_core.clock import Clock, SystemClock
-from interlock_core.config.errors import ConfigError, ConfigIssue
+from interlock_core.config.errors import ConfigError
 from interlock_core.config.models import Pipeline
-from interlock_core.config.stored import ActiveConfig, ConfigCache, envelope, envelope_hash
+from interlock_core.config.stored import ActiveConfig, ConfigCache
 from interlock_core.events import Event, EventType
 from interlock_core.jobs.base import (
     FailureCategory,
@@ -150,116 +150,11 @@ class Interlock:
         Raises:
             ConfigError: ``partial`` is False and some file is invalid.
         """
-        now = self.clock.now()
-        errors: list[ConfigError] = list(pipeline_set.errors)
-        if errors and not partial:
-            raise ConfigError([issue for error in errors for issue in error.issues])
-        if remove_missing and not pipeline_set.pipelines and not errors:
-            # An empty directory is almost always a wrong path, not "delete every pipeline".
-            raise InterlockError(
-                "no pipeline files to apply; refusing to remove every configured pipeline "
-                "(check the directory, or remove pipelines one file at a time)"
-            )
-        configs: dict[str, tuple[dict[str, Any], str, str]] = {}
-        for pipeline_id, pipeline in pipeline_set.pipelines.items():
-            document = envelope(pipeline, pipeline_set.calendars)
-            source = _source_key(pipeline_set.sources.get(pipeline_id))
-            configs[pipeline_id] = (document, envelope_hash(document), source)
-        broken_sources = {
-            _source_key(issue.file) for error in errors for issue in error.issues if issue.file
-        }
-        current = {c.pipeline_id: c for c in self.store.list_configs()}
-        # A pipeline whose file is broken keeps its last good config: not "missing".
-        keep = {pid for pid, c in current.items() if c.source and c.source in broken_sources}
-        atomic_remove = remove_missing and not keep
-        changes = self.store.apply_configs(configs, now, remove_missing=atomic_remove)
-        if remove_missing and keep:
-            for pipeline_id in sorted(set(current) - set(configs) - keep):
-                if self.store.remove_config(pipeline_id, now):
-                    changes.append(ConfigChange(pipeline_id, "removed"))
-        drafts: list[tuple[str, EventDraft]] = []
-        returned: list[str] = []
-        for change in changes:
-            if change.action in {"created", "updated"}:
-                first = self.store.put_marker(change.pipeline_id, FIRST_APPLIED, now)
-                if not first and change.action == "created":  # back after a removal
-                    self._mark_reapplied(change.pipeline_id, now)
-                    returned.append(change.pipeline_id)
-                drafts.append(
-                    (
-                        change.pipeline_id,
-                        EventDraft(
-                            EventType.CONFIG_APPLIED,
-                            f"config {change.action} ({(change.hash or '')[:12]})",
-                            {"action": change.action, "hash": change.hash},
-                        ),
-                    )
-                )
-            elif change.action == "removed":
-                drafts.append(
-                    (
-                        change.pipeline_id,
-                        EventDraft(
-                            EventType.PIPELINE_REMOVED, "pipeline file removed; config deleted"
-                        ),
-                    )
-                )
-        by_source = {c.source: pid for pid, c in current.items() if c.source}
-        for error in errors:
-            issue = error.issues[0] if error.issues else ConfigIssue(str(error))
-            pipeline_id = by_source.get(_source_key(issue.file), "")
-            text = str(error)
-            # Once per edit of the file: re-applying an unchanged broken file is quiet, breaking
-            # it again after a fix alerts again.
-            edition = {"e": text, "v": _file_edition(issue.file)}
-            marker = f"{EventType.CONFIG_INVALID.value}#{envelope_hash(edition)[:16]}"
-            consequence = (
-                "the last good config stays active"
-                if pipeline_id
-                else "it has no earlier good config, so its pipeline is not active"
-            )
-            drafts.append(
-                (
-                    pipeline_id,
-                    EventDraft(
-                        EventType.CONFIG_INVALID,
-                        f"invalid config ({consequence}): {text}",
-                        {"file": issue.file, "line": issue.line, "path": issue.path},
-                        dedup=marker,
-                    ),
-                )
-            )
-        for pipeline_id, draft in drafts:
-            self._publish(pipeline_id, None, None, [draft], now)
-        for change in changes:
-            if change.action == "removed":
-                self._end_removed_runs(change.pipeline_id, now)
-        for pipeline_id in returned:
-            self._resume_removed_runs(pipeline_id, now)
-        return ApplyResult(changes, errors)
+        from interlock_core import applying  # imports this module: loaded on first use
 
-    def _resume_removed_runs(self, pipeline_id: str, now: datetime) -> None:
-        """A pipeline back after a removal runs the periods its removal ended before any job
-        ran (a rename or a revert of its file must not leave them FAILED for good)."""
-        active = self.config(pipeline_id)
-        if active is None:
-            return
-        for run in self.store.list_runs(pipeline_id, [RunStatus.FAILED], limit=1000):
-            if lifecycle.ended_by_removal(run):
-                self.run_dry_period_for_real(active, run, now)
-
-    def _end_removed_runs(self, pipeline_id: str, now: datetime) -> None:
-        """A removed pipeline starts nothing new: its WAITING runs end with the reason (a
-        running job is still polled to its end by the config it started with)."""
-        for run in self.store.list_runs(pipeline_id, [RunStatus.WAITING], limit=1000):
-            self._commit(run, lifecycle.decide_removed(run, now), now)
-
-    def _mark_reapplied(self, pipeline_id: str, now: datetime) -> None:
-        """Record a pipeline's return after a removal (``reapplied#1``, ``#2``, …): alerts
-        never cover the time it was removed."""
-        for number in range(1, 1000):
-            if self.store.put_marker(pipeline_id, f"{REAPPLIED}#{number}", now):
-                return
+        return applying.apply_pipelines(
+            self, pipeline_set, partial=partial, remove_missing=remove_missing
+        )
 
     def applied_since(self, pipeline_id: str) -> datetime | None:
         """Since when a pipeline has been configured without a break: its first apply, or
@@ -1637,24 +1532,6 @@ def sensor_period(pipeline: Pipeline, sensor: Sensor, at: datetime) -> str:
     honours ``periodOffset``), else today's local date or the current UTC hour."""
     named = periods.named_period(sensor.key, sensor.data, at)
     return named if named is not None else schedule.current_period(pipeline, at)
-
-
-def _file_edition(path: str | None) -> str:
-    """Identifies one edit of a file (its modification time), or "" when it cannot be read."""
-    if not path:
-        return ""
-    try:
-        return str(os.stat(path).st_mtime_ns)
-    except OSError:
-        return ""
-
-
-def _source_key(path: str | os.PathLike[str] | None) -> str:
-    """A config file's identity: its resolved path, so the same file named relatively in one
-    apply and absolutely in the next is recognised as the same file."""
-    if not path:
-        return ""
-    return os.path.realpath(os.fspath(path))
 
 
 def _drift(

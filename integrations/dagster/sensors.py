@@ -27,6 +27,7 @@ from integrations.dagster import partitions, tags
 from integrations.dagster.resources import InterlockResource
 from interlock_core import InterlockError, Readiness, Run, RunStatus, SensorError
 from interlock_core.lifecycle import ClaimRefused, failing_reasons
+from interlock_core.readiness import evaluate_many
 
 PeriodFn = Callable[[dg.SensorEvaluationContext], str | None]
 WAIT_FOR = ("ready", "succeeded")
@@ -180,10 +181,13 @@ def _tick(
     requests: list[dg.RunRequest] = []
     skips: list[str] = []
     errors: list[str] = []
-    for spec, job_name, name_the_job in entries:
+    readiness = _readiness(context, resource, [spec for spec, _, _ in entries])
+    for (spec, job_name, name_the_job), ready in zip(entries, readiness, strict=True):
         target = _Target(spec.target, job_name, name_the_job)
         try:
-            outcome = _evaluate_spec(context, resource, sensor_name, spec, target, requested)
+            if isinstance(ready, Exception):
+                raise ready
+            outcome = _evaluate_spec(context, resource, sensor_name, spec, target, ready, requested)
         except (InterlockError, InterlockSensorError, SensorError, ValueError) as exc:
             errors.append(f"{spec.pipeline_id}: {exc}")
             continue
@@ -206,16 +210,37 @@ def _tick(
     )
 
 
+def _readiness(
+    context: dg.SensorEvaluationContext,
+    resource: InterlockResource,
+    specs: Sequence[InterlockSensorSpec],
+) -> list[Readiness | Exception]:
+    """Every spec's gate from one batch read (``readiness.evaluate_many``: the configs once,
+    then sensors and run per pipeline); a spec whose period or gate cannot be read gets its
+    error instead."""
+    answers: list[Readiness | Exception | None] = []
+    wanted: list[tuple[str, str | None]] = []
+    for spec in specs:
+        try:
+            period = spec.period_fn(context) if spec.period_fn is not None else None
+        except (InterlockError, InterlockSensorError, SensorError, ValueError) as exc:
+            answers.append(exc)
+            continue
+        answers.append(None)
+        wanted.append((spec.pipeline_id, period))
+    evaluated = iter(evaluate_many(resource.get_engine(), wanted))
+    return [answer if answer is not None else next(evaluated) for answer in answers]
+
+
 def _evaluate_spec(
     context: dg.SensorEvaluationContext,
     resource: InterlockResource,
     sensor_name: str,
     spec: InterlockSensorSpec,
     target: _Target,
+    readiness: Readiness,
     requested: list[str],
 ) -> dg.RunRequest | str:
-    period = spec.period_fn(context) if spec.period_fn is not None else None
-    readiness = resource.evaluate(spec.pipeline_id, period)
     if spec.wait_for == "succeeded":
         return _after_success(context, spec, target, readiness, requested)
     return _claim_and_request(context, resource, sensor_name, spec, target, readiness, requested)

@@ -14,6 +14,7 @@ itself. Per channel:
   ``ALERT_DEAD_LETTERED`` event is only logged, so a broken channel cannot start a loop.
 """
 
+import importlib
 import logging
 import threading
 import time
@@ -21,9 +22,9 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from interlock_core.alerts.base import AlertChannel, DeliveryError
-from interlock_core.alerts.log import LogChannel
 from interlock_core.alerts.routing import (
     AlertConfig,
     ChannelConfig,
@@ -32,9 +33,18 @@ from interlock_core.alerts.routing import (
     SlackChannelConfig,
     WebhookChannelConfig,
 )
-from interlock_core.alerts.slack import SlackChannel, ThreadStore
-from interlock_core.alerts.webhook import WebhookChannel
 from interlock_core.events import Event, EventType
+
+if TYPE_CHECKING:
+    from interlock_core.alerts.slack import ThreadStore
+
+# Channel type -> "module:class": a channel's module (and the HTTP client, urllib, ssl and
+# email it needs) is imported only when a config names a channel of that type.
+CHANNEL_CLASSES = {
+    "slack": "interlock_core.alerts.slack:SlackChannel",
+    "webhook": "interlock_core.alerts.webhook:WebhookChannel",
+    "log": "interlock_core.alerts.log:LogChannel",
+}
 
 logger = logging.getLogger("interlock.alerts")
 
@@ -117,7 +127,7 @@ def build_channel(
     config: ChannelConfig,
     *,
     env: Mapping[str, str] | None = None,
-    thread_store: ThreadStore | None = None,
+    thread_store: "ThreadStore | None" = None,
 ) -> AlertChannel:
     """Build the channel a config describes.
 
@@ -128,7 +138,7 @@ def build_channel(
         thread_store: where Slack threads are kept (default: in memory).
     """
     if isinstance(config, SlackChannelConfig):
-        return SlackChannel(
+        return _channel_class("slack")(
             name,
             channel_id=config.channel,
             channel_env=config.resolved_channel_env,
@@ -140,7 +150,7 @@ def build_channel(
             allow_private_network=config.allow_private_network,
         )
     if isinstance(config, WebhookChannelConfig):
-        return WebhookChannel(
+        return _channel_class("webhook")(
             name,
             url=config.url,
             url_env=config.url_env,
@@ -150,8 +160,17 @@ def build_channel(
             allow_private_network=config.allow_private_network,
         )
     if isinstance(config, LogChannelConfig):
-        return LogChannel(name)
+        return _channel_class("log")(name)
     raise ValueError(f"unknown channel type for {name!r}")
+
+
+def _channel_class(channel_type: str) -> Callable[..., AlertChannel]:
+    """The channel class of a type, imported now (see ``CHANNEL_CLASSES``)."""
+    module_name, _, attribute = CHANNEL_CLASSES[channel_type].partition(":")
+    channel_class: Callable[..., AlertChannel] = getattr(
+        importlib.import_module(module_name), attribute
+    )
+    return channel_class
 
 
 def dead_letter_event(event: Event, reason: str, *, at: datetime | None = None) -> Event:
@@ -328,7 +347,7 @@ class AlertDispatcher:
         on_dead_letter: DeadLetterHandler | None = None,
         channels: Mapping[str, AlertChannel] | None = None,
         env: Mapping[str, str] | None = None,
-        thread_store: ThreadStore | None = None,
+        thread_store: "ThreadStore | None" = None,
         max_pending: int = DEFAULT_MAX_PENDING,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         retry_base: float = DEFAULT_RETRY_BASE,

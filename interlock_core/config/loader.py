@@ -6,7 +6,10 @@ keys, checks and job types. A directory load reports every bad file and still re
 ones.
 """
 
+import contextlib
 import difflib
+import functools
+import gc
 import hashlib
 import json
 import logging
@@ -14,7 +17,7 @@ import os
 import re
 import stat
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -26,6 +29,7 @@ from interlock_core.config.calendars import Calendar
 from interlock_core.config.errors import ConfigError, ConfigIssue
 from interlock_core.config.jobs import JOB_CONFIG_MODELS, JobType
 from interlock_core.config.models import Job, Pipeline
+from interlock_core.config.sources import Skip, UnchangedLookup, load_context, source_hash
 from interlock_core.config.yaml_lines import FieldPath, YamlDocument, load_yaml
 
 __all__ = [
@@ -46,6 +50,7 @@ __all__ = [
     "parse_pipeline_text",
     "read_config_text",
     "shared_parent_allowed",
+    "source_hash",
 ]
 
 logger = logging.getLogger(__name__)
@@ -94,6 +99,10 @@ class PipelineSet:
         sources: the file of each valid pipeline, by pipeline id.
         documents: the loaded document of each valid pipeline, by pipeline id (for hashing
             and storage; keys in canonical case).
+        unchanged: pipelines not loaded because their file is the one that produced their
+            current stored config (``load_pipelines(..., unchanged=...)``), with their file.
+        source_hashes: the :func:`source_hash` of each loaded pipeline's file that loaded
+            without warnings (filled when ``unchanged`` is given), by pipeline id.
     """
 
     pipelines: dict[str, Pipeline] = field(default_factory=dict)
@@ -102,6 +111,8 @@ class PipelineSet:
     calendars: dict[str, Calendar] = field(default_factory=dict)
     sources: dict[str, Path] = field(default_factory=dict)
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unchanged: dict[str, Path] = field(default_factory=dict)
+    source_hashes: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -220,7 +231,12 @@ def load_pipeline_document(
     return loaded.pipeline
 
 
-def load_pipelines(directory: str | os.PathLike[str]) -> PipelineSet:
+def load_pipelines(
+    directory: str | os.PathLike[str],
+    *,
+    unchanged: UnchangedLookup | None = None,
+    context: str = "",
+) -> PipelineSet:
     """Load every pipeline file of a directory, and the calendars beside or inside it.
 
     Pipeline files are the ``*.yaml``/``*.yml`` files directly in ``directory`` (hidden files
@@ -229,6 +245,11 @@ def load_pipelines(directory: str | os.PathLike[str]) -> PipelineSet:
 
     Args:
         directory: the pipelines directory.
+        unchanged: asked ``(real path, source hash)`` for each file; a pipeline id means
+            "this exact file produced that pipeline's current config", and the file is not
+            parsed (it lands in :attr:`PipelineSet.unchanged`). None parses every file.
+        context: whatever else decides how files load (the settings file's text), folded
+            into every :func:`source_hash`.
 
     Returns:
         The valid pipelines and one error per bad file; one bad file never hides the others.
@@ -241,21 +262,30 @@ def load_pipelines(directory: str | os.PathLike[str]) -> PipelineSet:
         message = "is not a directory" if folder.exists() else "directory not found"
         raise ConfigError(ConfigIssue(message, file=str(folder)))
     try:
-        files = sorted(
-            entry
-            for entry in folder.iterdir()
-            if entry.suffix.lower() in _SUFFIXES
-            and not entry.name.startswith(".")
-            and entry.name.lower() not in SETTINGS_FILES
-            and not entry.is_dir()
-        )
+        # scandir knows which entries are folders without a stat per file.
+        with os.scandir(folder) as scan:
+            names = sorted(
+                entry.name
+                for entry in scan
+                if os.path.splitext(entry.name)[1].lower() in _SUFFIXES
+                and not entry.name.startswith(".")
+                and entry.name.lower() not in SETTINGS_FILES
+                and not entry.is_dir()
+            )
     except OSError as exc:
         raise ConfigError(
             ConfigIssue(f"cannot read the directory: {_os_reason(exc)}", file=str(folder))
         ) from None
+    files = [folder / name for name in names]
     result = PipelineSet()
     index = _load_calendar_dirs(find_calendar_dirs(folder), result)
-    _load_files(files, index, result, root=folder)
+    skip = None
+    if unchanged is not None:
+        calendars = {
+            name: calendar.model_dump(mode="json") for name, calendar in result.calendars.items()
+        }
+        skip = Skip(unchanged, load_context(calendars, dict(index.broken), context))
+    _load_files(files, index, result, root=folder, skip=skip)
     if not files:
         result.warnings.append(f"{folder}: no pipeline files (*.yaml, *.yml) found")
     return result
@@ -479,6 +509,13 @@ def _read_text(path: Path, root: Path | None = None) -> str:
     return read_config_text(path, root)
 
 
+def _is_link(path: Path) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(path).st_mode)
+    except OSError:
+        return True  # let the careful path report it
+
+
 def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -487,19 +524,66 @@ def _os_reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause Python's cycle collector during a bulk load: every file leaves thousands of
+    long-lived objects (nodes, dicts, models), and the collector would otherwise rescan all
+    of them again and again (a fifth of a 10 000-file load). Whatever cycles a file makes
+    (a YAML alias to its own parent) are collected once it is switched back on."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _load_files(
-    files: list[Path], index: "_CalendarIndex", result: PipelineSet, root: Path | None = None
+    files: list[Path],
+    index: "_CalendarIndex",
+    result: PipelineSet,
+    root: Path | None = None,
+    skip: Skip | None = None,
 ) -> None:
     loaded: dict[Path, LoadedPipeline] = {}
-    for file in files:
-        try:
-            text = _read_text(file, root)
-            loaded[file] = _parse(text, str(file), file.stem, index, result.warnings)
-        except ConfigError as exc:
-            result.errors.append(exc)
+    kept: dict[Path, tuple[str, str]] = {}  # file -> (pipeline id, text) of unchanged files
+    hashes: dict[Path, str] = {}
+    # When no link leads to the folder, a file of it that is no link is really in it: no
+    # need to resolve every file's path (one lstat instead of one per path component).
+    real_root = root is not None and root.resolve() == root.absolute()
+    with _no_cycle_collection():
+        for file in files:
+            try:
+                if real_root and not _is_link(file):
+                    text, real = _read_text(file), os.path.abspath(file)
+                else:
+                    text, real = _read_text(file, root), ""
+                if skip is not None:
+                    digest = source_hash(text, file.name, skip.context)
+                    pipeline_id = skip.lookup(real or os.path.realpath(file), digest)
+                    if pipeline_id is not None:
+                        kept[file] = (pipeline_id, text)
+                        continue
+                    hashes[file] = digest
+                warned = len(result.warnings)
+                loaded[file] = _parse(text, str(file), file.stem, index, result.warnings)
+                if len(result.warnings) > warned:
+                    hashes.pop(file, None)  # a file with warnings reloads, to repeat them
+            except ConfigError as exc:
+                result.errors.append(exc)
+        # An unchanged file whose id another file now claims is loaded after all, so the
+        # duplicate is reported exactly as a full load reports it.
+        claimed = {item.pipeline.id for item in loaded.values()}
+        for file, (pipeline_id, text) in list(kept.items()):
+            if pipeline_id in claimed:
+                del kept[file]
+                loaded[file] = _parse(text, str(file), file.stem, index, result.warnings)
     by_id: dict[str, list[Path]] = {}
     for file, item in loaded.items():
         by_id.setdefault(item.pipeline.id, []).append(file)
+    for file, (pipeline_id, _text) in kept.items():
+        result.unchanged[pipeline_id] = file
     for pipeline_id, paths in by_id.items():
         if len(paths) > 1:
             # Ambiguous: neither file wins, so a copy of a file can never silently replace it.
@@ -516,6 +600,8 @@ def _load_files(
         result.pipelines[pipeline_id] = item.pipeline
         result.sources[pipeline_id] = file
         result.documents[pipeline_id] = item.document
+        if file in hashes:
+            result.source_hashes[pipeline_id] = hashes[file]
     result.errors.sort(key=lambda error: error.file or "")
 
 
@@ -775,7 +861,7 @@ def _normalize(value: Any, model: type[BaseModel], path: FieldPath, context: _Co
     if not isinstance(value, dict):
         return value
     aliases = _aliases(model)
-    by_lower = {alias.lower(): alias for alias in aliases}
+    by_lower = _lower_aliases(model)
     renamed: dict[str, Any] = {}
     for key, item in value.items():
         target = key
@@ -811,16 +897,35 @@ def _normalize(value: Any, model: type[BaseModel], path: FieldPath, context: _Co
 def _unset(model: type[BaseModel], name: str, value: Any) -> bool:
     """Whether an optional key holds Go's "not set": null, or an empty string (Go decoded
     both as the zero value and then used the default)."""
-    info = model.model_fields[name]
-    if info.is_required() or info.annotation is Any:
+    if value is not None and value != "":
+        return False
+    always_set, keeps_empty = _field_kind(model, name)
+    if always_set:
         return False  # a missing id stays an error; a rule's ``value: ""`` is a real value
-    if value == "" and any(getattr(meta, "min_length", 0) for meta in info.metadata):
+    if value == "" and keeps_empty:
         return False  # a field that declares a minimum length reports "" (``driftField: ""``)
     return value is None or (isinstance(value, str) and value == "")
 
 
+@functools.cache
+def _field_kind(model: type[BaseModel], name: str) -> tuple[bool, bool]:
+    """(required or typed Any, declares a minimum length) of a field; cached per field."""
+    info = model.model_fields[name]
+    always_set = info.is_required() or info.annotation is Any
+    keeps_empty = any(getattr(meta, "min_length", 0) for meta in info.metadata)
+    return always_set, keeps_empty
+
+
+@functools.cache
+def _lower_aliases(model: type[BaseModel]) -> dict[str, str]:
+    """Known keys of a model by their lower case (cached; callers must not modify it)."""
+    return {alias.lower(): alias for alias in _aliases(model)}
+
+
+@functools.cache
 def _aliases(model: type[BaseModel]) -> dict[str, str]:
-    """Known keys of a model: alias -> field name, plus each field name."""
+    """Known keys of a model: alias -> field name, plus each field name (cached: a model's
+    fields never change; callers must not modify the result)."""
     known: dict[str, str] = {}
     for name, info in model.model_fields.items():
         known[info.alias or name] = name
@@ -841,6 +946,12 @@ def _child_model(
             return JOB_CONFIG_MODELS[JobType(str(data.get("type")))], False
         except ValueError:
             return None, False
+    return _field_model(model, name)
+
+
+@functools.cache
+def _field_model(model: type[BaseModel], name: str) -> tuple[type[BaseModel] | None, bool]:
+    """The model of a field (and whether it is a list of them); cached per model and field."""
     return _unwrap(model.model_fields[name].annotation)
 
 

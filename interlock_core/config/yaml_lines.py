@@ -103,9 +103,71 @@ if yaml.__with_libyaml__:
             _LimitedComposer.__init__(self)
             LineResolver.__init__(self)
 
+    class _CLineLoader(CParser, LineResolver):
+        """libyaml's parser and PyYAML's compiled composer with :class:`LineResolver`'s types:
+        no Python call per node. Its composer recurses in C without a limit, so it only
+        composes documents that cannot be deep (see :func:`_shallow`)."""
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            LineResolver.__init__(self)
+
+        # LineResolver's rules without the generic machinery (no path resolvers exist), as
+        # the composer asks once per node.
+        def resolve(self, kind: type[Node], value: Any, implicit: tuple[bool, bool]) -> str:
+            if kind is ScalarNode:
+                if implicit[0]:
+                    for tag, pattern in _IMPLICIT.get(value[:1], ()):
+                        if pattern.match(value):
+                            return tag
+                return _STR
+            return _SEQ if kind is SequenceNode else _MAP
+
+        def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+            return None
+
+        def ascend_resolver(self) -> None:
+            return None
+
+    _IMPLICIT: dict[str, list[tuple[str, re.Pattern[str]]]] = LineResolver.yaml_implicit_resolvers
     _LOADERS: tuple[type[Any], ...] = (_FastLineLoader, LineLoader)
+    _COMPILED: type[Any] | None = _CLineLoader
 else:  # pragma: no cover - PyYAML wheels ship libyaml
     _LOADERS = (LineLoader,)
+    _COMPILED = None
+
+# Every mapping, list or nesting level needs one of these characters of its own, so a text
+# with fewer of them cannot nest deeper than that: far below what the compiled composer's
+# C recursion can take. Real config files hold a few hundred.
+_NESTING_CHARS = ("[", "{", "-", ":", "?")
+_SHALLOW_LIMIT = 2_000
+
+
+def _shallow(text: str) -> bool:
+    """Whether ``text`` cannot nest deeper than :data:`_SHALLOW_LIMIT` levels."""
+    total = 0
+    for char in _NESTING_CHARS:
+        total += text.count(char)
+        if total > _SHALLOW_LIMIT:
+            return False
+    return True
+
+
+def _compose_compiled(text: str) -> tuple[bool, Node | None]:
+    """(True, the document's node) composed by the compiled composer; (False, None) when it
+    cannot be used or reports any problem (the Python composer then reports it, in its own
+    words: the compiled one names no alias or anchor)."""
+    if _COMPILED is None or not _shallow(text):
+        return False, None
+    try:
+        loader = _COMPILED(text)
+        try:
+            node: Node | None = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except Exception:
+        return False, None
+    return True, node
 
 
 @dataclass(frozen=True)
@@ -148,6 +210,12 @@ def load_yaml(text: str, source: str = "<string>", *, pure: bool = False) -> Yam
             beyond the limits.
     """
     loader_class = LineLoader if pure else _LOADERS[0]
+    composed, node = (False, None) if pure else _compose_compiled(text)
+    if composed:
+        try:
+            return _build(node, source)
+        except ConfigError:
+            pass  # reported below by the Python composer, with the same words and lines
     try:
         # The reader already checks the characters when the loader is created.
         loader = loader_class(text)
@@ -180,6 +248,10 @@ def load_yaml(text: str, source: str = "<string>", *, pure: bool = False) -> Yam
     except RecursionError:
         message = f"invalid YAML: nested more than {MAX_DEPTH} levels deep"
         raise ConfigError(ConfigIssue(message, file=source)) from None
+    return _build(node, source)
+
+
+def _build(node: Node | None, source: str) -> YamlDocument:
     builder = _Builder(source)
     data = None if node is None else builder.build(node, ())
     builder.lines.setdefault((), 1)

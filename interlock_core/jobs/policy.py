@@ -132,7 +132,11 @@ class PolicyRunner:
         self.inner = inner
         self.policy = policy
         self.job_type = inner.job_type
-        self.dedups_on_token = getattr(inner, "dedups_on_token", False)
+
+    @property
+    def dedups_on_token(self) -> bool:
+        """The inner runner's (read when needed: a lazily built runner stays unbuilt)."""
+        return bool(getattr(self.inner, "dedups_on_token", False))
 
     def submit(self, job: BaseModel, run: RunContext, token: str) -> JobHandle:
         """Submit through the inner runner unless the policy refuses the job."""

@@ -1,30 +1,93 @@
-"""Which runner handles which job type."""
+"""Which runner handles which job type.
 
+A runner's module is imported when a job of its type is first submitted, polled or
+cancelled, not when the engine is built: ``interlock emit`` and the other short commands
+never load the HTTP client, ssl, or the AWS and Airflow runners (issue 13).
+"""
+
+import importlib
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from interlock_core.config.jobs import JobType
-from interlock_core.jobs.airflow import AirflowRunner
-from interlock_core.jobs.aws import (
-    ClientFactory,
-    EmrRunner,
-    EmrServerlessRunner,
-    GlueRunner,
-    LambdaRunner,
-    StepFunctionRunner,
-)
-from interlock_core.jobs.base import JobRunner
-from interlock_core.jobs.command import CommandRunner
+from interlock_core.jobs.base import JobHandle, JobRunner, JobStatus, RunContext
 from interlock_core.jobs.command_wrapper import DEFAULT_MAX_LOG_BYTES
-from interlock_core.jobs.databricks import DatabricksRunner
-from interlock_core.jobs.http import HttpRunner
 from interlock_core.jobs.policy import JobPolicy, policy_runners
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from interlock_core.jobs.aws import ClientFactory
+
+# Job type -> "module:class" of its runner.
+RUNNER_CLASSES: dict[JobType, str] = {
+    JobType.COMMAND: "interlock_core.jobs.command:CommandRunner",
+    JobType.HTTP: "interlock_core.jobs.http:HttpRunner",
+    JobType.AIRFLOW: "interlock_core.jobs.airflow:AirflowRunner",
+    JobType.DATABRICKS: "interlock_core.jobs.databricks:DatabricksRunner",
+    JobType.GLUE: "interlock_core.jobs.aws:GlueRunner",
+    JobType.EMR: "interlock_core.jobs.aws:EmrRunner",
+    JobType.EMR_SERVERLESS: "interlock_core.jobs.aws:EmrServerlessRunner",
+    JobType.STEP_FUNCTION: "interlock_core.jobs.aws:StepFunctionRunner",
+    JobType.LAMBDA: "interlock_core.jobs.aws:LambdaRunner",
+}
+_AWS_TYPES = (JobType.GLUE, JobType.EMR, JobType.EMR_SERVERLESS, JobType.STEP_FUNCTION)
+
+
+def runner_class(kind: JobType) -> Any:
+    """The runner class of a job type, imported now."""
+    module_name, _, attribute = RUNNER_CLASSES[kind].partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+class LazyRunner:
+    """A runner built (and its module imported) on first use; then it is that runner.
+
+    Every attribute other than ``job_type`` is the built runner's, so callers and tests see
+    no difference but the time the import happens.
+    """
+
+    def __init__(self, job_type: str, make: Callable[[], JobRunner]) -> None:
+        self.job_type = job_type
+        self._make = make
+        self._runner: JobRunner | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def runner(self) -> JobRunner:
+        """The real runner, built on the first call."""
+        runner = self._runner
+        if runner is None:
+            with self._lock:
+                runner = self._runner
+                if runner is None:
+                    runner = self._runner = self._make()
+        return runner
+
+    def submit(self, job: "BaseModel", run: RunContext, token: str) -> JobHandle:
+        """The runner's submit."""
+        return self.runner.submit(job, run, token)
+
+    def status(self, handle: JobHandle) -> JobStatus:
+        """The runner's status."""
+        return self.runner.status(handle)
+
+    def cancel(self, handle: JobHandle) -> bool:
+        """The runner's cancel."""
+        return self.runner.cancel(handle)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # not built yet (or copy/pickle probes): no import
+            raise AttributeError(name)
+        return getattr(self.runner, name)
 
 
 def _factories(
     state_dir: Path | Callable[[], Path] | None,
-    client_factory: ClientFactory | None,
+    client_factory: "ClientFactory | None",
     sleep: Callable[[float], None],
     kill_grace: float,
     cancel_timeout: float,
@@ -34,18 +97,17 @@ def _factories(
     def command() -> JobRunner:
         if state_dir is None:
             raise ValueError("command jobs need a state_dir shared by every controller")
-        return CommandRunner(
+        runner: JobRunner = runner_class(JobType.COMMAND)(
             state_dir,
             kill_grace=kill_grace,
             sleep=sleep,
             environ=environ,
             max_log_bytes=max_log_bytes,
         )
+        return runner
 
-    def aws(
-        cls: type[GlueRunner | EmrRunner | EmrServerlessRunner | StepFunctionRunner | LambdaRunner],
-    ) -> Callable[[], JobRunner]:
-        return lambda: cls(
+    def aws(kind: JobType) -> Callable[[], JobRunner]:
+        return lambda: runner_class(kind)(
             client_factory=client_factory,
             sleep=sleep,
             cancel_timeout=cancel_timeout,
@@ -54,31 +116,30 @@ def _factories(
 
     return {
         JobType.COMMAND: command,
-        JobType.HTTP: lambda: HttpRunner(sleep=sleep, environ=environ),
-        JobType.AIRFLOW: lambda: AirflowRunner(
+        JobType.HTTP: lambda: runner_class(JobType.HTTP)(sleep=sleep, environ=environ),
+        JobType.AIRFLOW: lambda: runner_class(JobType.AIRFLOW)(
             sleep=sleep, client_factory=client_factory, environ=environ
         ),
-        JobType.DATABRICKS: lambda: DatabricksRunner(
+        JobType.DATABRICKS: lambda: runner_class(JobType.DATABRICKS)(
             sleep=sleep, cancel_timeout=cancel_timeout, environ=environ
         ),
-        JobType.GLUE: aws(GlueRunner),
-        JobType.EMR: aws(EmrRunner),
-        JobType.EMR_SERVERLESS: aws(EmrServerlessRunner),
-        JobType.STEP_FUNCTION: aws(StepFunctionRunner),
-        JobType.LAMBDA: aws(LambdaRunner),
+        **{kind: aws(kind) for kind in _AWS_TYPES},
+        JobType.LAMBDA: aws(JobType.LAMBDA),
     }
 
 
 def default_runners(
     state_dir: Path | Callable[[], Path],
     *,
-    client_factory: ClientFactory | None = None,
+    client_factory: "ClientFactory | None" = None,
     sleep: Callable[[float], None] = time.sleep,
     kill_grace: float = 5.0,
     cancel_timeout: float = 30.0,
     policy: JobPolicy | None = None,
 ) -> dict[str, JobRunner]:
     """One runner per job type, keyed by the type's name (``"command"``, ``"glue"``, …).
+
+    Each is built, and its module imported, when first used (:class:`LazyRunner`).
 
     Args:
         state_dir: where command jobs keep their state, log and lock files; every controller
@@ -100,14 +161,17 @@ def default_runners(
         policy.environ(),
         policy.command_log_bytes,
     )
-    return policy_runners({kind.value: make() for kind, make in factories.items()}, policy)
+    lazy: dict[str, JobRunner] = {
+        kind.value: LazyRunner(kind.value, make) for kind, make in factories.items()
+    }
+    return policy_runners(lazy, policy)
 
 
 def runner_for(
     job_type: str | JobType,
     *,
     state_dir: Path | Callable[[], Path] | None = None,
-    client_factory: ClientFactory | None = None,
+    client_factory: "ClientFactory | None" = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> JobRunner:
     """A fresh runner for ``job_type``, with default settings.

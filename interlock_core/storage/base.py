@@ -22,7 +22,7 @@ import json
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from interlock_core.events import Event, EventType
 from interlock_core.runs import Run, RunStatus
@@ -84,6 +84,78 @@ def encode_document(value: Any, what: str) -> str:
         return json.dumps(value, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{what} is not JSON-serialisable: {exc}") from exc
+
+
+def check_limit(limit: int | None) -> int | None:
+    """``limit`` of a listing, checked.
+
+    Raises:
+        ValueError: ``limit`` is negative.
+    """
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    return limit
+
+
+def unique_keys(keys: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Marker keys without repeats, in first-seen order (a batch claims each key once)."""
+    return list(dict.fromkeys((str(pipeline_id), str(name)) for pipeline_id, name in keys))
+
+
+class EventFields(Protocol):
+    """What :func:`select_events` filters on: an :class:`Event` or a backend's event row."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def type(self) -> EventType: ...
+    @property
+    def pipeline_id(self) -> str: ...
+    @property
+    def period(self) -> str | None: ...
+    @property
+    def at(self) -> datetime: ...
+
+
+E = TypeVar("E", bound=EventFields)
+
+
+def select_events(
+    rows: Iterable[E],
+    pipeline_id: str | None = None,
+    types: Collection[EventType] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    period: str | None = None,
+    after_id: str | None = None,
+    limit: int | None = None,
+) -> list[E]:
+    """:meth:`Store.query_events` done in Python, for backends that filter after reading.
+
+    Returns the rows matching every given filter in ``(at, id)`` order, the newest ``limit``
+    of them when ``limit`` is given. ``rows`` must have UTC ``at`` values.
+
+    Raises:
+        ValueError: ``limit`` is negative, or a time is naive.
+    """
+    check_limit(limit)
+    wanted = None if types is None else {EventType(kind) for kind in types}
+    start = None if since is None else utc(since)
+    end = None if until is None else utc(until)
+    matches = [
+        row
+        for row in rows
+        if (pipeline_id is None or row.pipeline_id == pipeline_id)
+        and (wanted is None or row.type in wanted)
+        and (start is None or row.at >= start)
+        and (end is None or row.at < end)
+        and (period is None or row.period == period)
+        and (after_id is None or row.id > after_id)
+    ]
+    matches.sort(key=lambda row: (row.at, row.id))
+    if limit is not None:
+        matches = matches[len(matches) - limit :] if limit else []
+    return matches
 
 
 @dataclass(frozen=True)
@@ -326,3 +398,35 @@ class Store(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release connections."""
+
+    # -- batched markers (appended: other helpers append their methods after this) ---------
+    def put_markers(
+        self,
+        keys: Iterable[tuple[str, str]],
+        now: datetime,
+        *,
+        data: dict[str, Any] | None = None,
+        expires_at: datetime | None = None,
+    ) -> set[tuple[str, str]]:
+        """:meth:`put_marker` for many ``(pipeline_id, name)`` keys at once.
+
+        Each key is put-if-absent (or expired) on its own: of several concurrent callers
+        claiming the same key, exactly one gets it back. Backends that can commit the whole
+        batch in one transaction (SQLite, PostgreSQL, memory); DynamoDB commits chunks of at
+        most 100 (``TransactWriteItems``). This default makes one :meth:`put_marker` call per
+        key, which is correct but not batched.
+
+        Args:
+            keys: the markers to create; a key given twice counts once.
+            now: the creation time.
+            data: the data of every marker created.
+            expires_at: when every marker created expires (None: never).
+
+        Returns:
+            The keys this call created.
+        """
+        created: set[tuple[str, str]] = set()
+        for pipeline_id, name in unique_keys(keys):
+            if self.put_marker(pipeline_id, name, now, data, expires_at):
+                created.add((pipeline_id, name))
+        return created

@@ -40,7 +40,10 @@ from interlock_core.storage.base import (
     Store,
     StoredConfig,
     StoreError,
+    check_limit,
     encode_document,
+    select_events,
+    unique_keys,
     utc,
     utc_run,
 )
@@ -59,6 +62,9 @@ SENSOR_PREFIX = "SENSOR#"
 RUN_PREFIX = "RUN#"
 DEFAULT_EVENT_TTL_DAYS = 400
 _TRANSACTION_ITEMS = 100
+# TransactWriteItems answers TransactionConflict while another transaction holds an item:
+# tried again this often (with a short back-off) before giving up.
+_CONFLICT_TRIES = 8
 _CONSISTENT_READ_TRIES = 50
 
 
@@ -665,7 +671,7 @@ class DynamoDBStore(Store):
         limit: int | None = None,
     ) -> list[Run]:
         """See :meth:`Store.list_runs` (one pipeline: its partition; else ``GSI1`` by status)."""
-        _check_limit(limit)
+        check_limit(limit)
         wanted = None if statuses is None else {RunStatus(status) for status in statuses}
         if limit == 0 or wanted == set():
             return []
@@ -701,7 +707,7 @@ class DynamoDBStore(Store):
 
     def due_runs(self, now: datetime, limit: int = 100) -> list[Run]:
         """See :meth:`Store.due_runs`: one Query of the sparse ``DUE`` index up to ``now``."""
-        _check_limit(limit)
+        check_limit(limit)
         upper = stamp(now) + "$"  # "$" sorts right after the "#" that follows the stamp
         if limit == 0:
             return []
@@ -797,24 +803,12 @@ class DynamoDBStore(Store):
         """See :meth:`Store.put_marker`."""
         created_at = stamp(now)
         encoded = encode_document(data or {}, f"marker {name!r} data")
-        item: dict[str, Any] = {
-            "PK": _s(pipeline_pk(pipeline_id)),
-            "SK": _s(f"MARK#{name}"),
-            "created_at": _s(created_at),
-            "data": _s(encoded),
-        }
-        if expires_at is not None:
-            expires = stamp(expires_at)
-            item["expires_at"] = _s(expires)
-            item[TTL_ATTRIBUTE] = _n(_epoch(expires_at))
-            item["GSI1PK"] = _s("MARKS")
-            item["GSI1SK"] = _s(f"{expires}#{pipeline_id}#{name}")
         try:
             self._call(
                 "put_item",
                 TableName=self.control_table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(PK) OR expires_at <= :now",
+                Item=_marker_item(pipeline_id, name, created_at, encoded, expires_at),
+                ConditionExpression=_MARKER_ABSENT,
                 ExpressionAttributeValues={":now": _s(created_at)},
             )
         except Exception as exc:
@@ -906,7 +900,7 @@ class DynamoDBStore(Store):
     ) -> list[Event]:
         """See :meth:`Store.query_events`: by pipeline (its partition), else by type (the
         ``TYPE`` index); only a listing with neither filter scans."""
-        _check_limit(limit)
+        check_limit(limit)
         wanted = None if types is None else {EventType(kind) for kind in types}
         if wanted == set() or limit == 0:
             return []
@@ -952,27 +946,111 @@ class DynamoDBStore(Store):
         else:
             items = list(self._pages("scan", TableName=self.events_table))
         events = [Event.from_json(item["json"]["S"]) for item in items]
-        lower = None if since is None else utc(since)
-        upper = None if until is None else utc(until)
-        matches = [
-            event
-            for event in events
-            if (pipeline_id is None or event.pipeline_id == pipeline_id)
-            and (wanted is None or event.type in wanted)
-            and (lower is None or event.at >= lower)
-            and (upper is None or event.at < upper)
-            and (period is None or event.period == period)
-            and (after_id is None or event.id > after_id)
-        ]
-        matches.sort(key=lambda event: (event.at, event.id))
-        if limit is not None:
-            matches = matches[len(matches) - limit :]
-        return matches
+        return select_events(events, pipeline_id, wanted, since, until, period, after_id, limit)
+
+    # -- batched markers -------------------------------------------------------------------
+    def put_markers(
+        self,
+        keys: Iterable[tuple[str, str]],
+        now: datetime,
+        *,
+        data: dict[str, Any] | None = None,
+        expires_at: datetime | None = None,
+    ) -> set[tuple[str, str]]:
+        """See :meth:`Store.put_markers`: ``TransactWriteItems`` of at most 100 conditional
+        puts, each with :meth:`put_marker`'s condition.
+
+        ``BatchWriteItem`` cannot carry conditions, so it cannot do put-if-absent. A
+        transaction fails as a whole when one condition fails; its cancellation reasons name
+        the markers that already exist, and the rest are written again without them (every
+        retry is one key shorter at least). Each chunk of 100 is atomic; the batch as a whole
+        is not (chunks commit one after the other).
+        """
+        created_at = stamp(now)
+        encoded = encode_document(data or {}, "marker data")
+        wanted = unique_keys(keys)
+        created: set[tuple[str, str]] = set()
+        for start in range(0, len(wanted), _TRANSACTION_ITEMS):
+            chunk = wanted[start : start + _TRANSACTION_ITEMS]
+            created.update(self._claim_markers(chunk, created_at, encoded, expires_at))
+        return created
+
+    def _claim_markers(
+        self,
+        keys: list[tuple[str, str]],
+        created_at: str,
+        encoded: str,
+        expires_at: datetime | None,
+    ) -> list[tuple[str, str]]:
+        """Write the markers of ``keys`` (≤ 100) that do not exist; returns those written."""
+        pending = list(keys)
+        conflicts = 0
+        while pending:
+            items = [
+                {
+                    "Put": {
+                        "TableName": self.control_table,
+                        "Item": _marker_item(pipeline_id, name, created_at, encoded, expires_at),
+                        "ConditionExpression": _MARKER_ABSENT,
+                        "ExpressionAttributeValues": {":now": _s(created_at)},
+                    }
+                }
+                for pipeline_id, name in pending
+            ]
+            try:
+                self._transact(items)
+            except Exception as exc:
+                if _client_error_code(exc) != "TransactionCanceledException":
+                    raise
+                codes = _cancellation_codes(exc, len(pending))
+                taken = {i for i, code in enumerate(codes) if code == "ConditionalCheckFailed"}
+                if taken:
+                    pending = [key for i, key in enumerate(pending) if i not in taken]
+                    continue
+                conflicts += 1
+                if conflicts >= _CONFLICT_TRIES:
+                    raise StoreError(
+                        f"put_markers: DynamoDB kept cancelling the transaction ({codes})"
+                    ) from exc
+                time.sleep(0.01 * 2**conflicts)
+                continue
+            return pending
+        return []
 
 
-def _check_limit(limit: int | None) -> None:
-    if limit is not None and limit < 0:
-        raise ValueError(f"limit must be >= 0, got {limit}")
+_MARKER_ABSENT = "attribute_not_exists(PK) OR expires_at <= :now"
+
+
+def _marker_item(
+    pipeline_id: str, name: str, created_at: str, encoded: str, expires_at: datetime | None
+) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "PK": _s(pipeline_pk(pipeline_id)),
+        "SK": _s(f"MARK#{name}"),
+        "created_at": _s(created_at),
+        "data": _s(encoded),
+    }
+    if expires_at is not None:
+        expires = stamp(expires_at)
+        item["expires_at"] = _s(expires)
+        item[TTL_ATTRIBUTE] = _n(_epoch(expires_at))
+        item["GSI1PK"] = _s("MARKS")
+        item["GSI1SK"] = _s(f"{expires}#{pipeline_id}#{name}")
+    return item
+
+
+def _cancellation_codes(exc: BaseException, expected: int) -> list[str]:
+    """The per-item codes of a cancelled transaction (``None``, ``ConditionalCheckFailed``,
+    ``TransactionConflict``…), one per item.
+
+    Raises:
+        StoreError: the answer does not name one reason per item.
+    """
+    response = getattr(exc, "response", None)
+    reasons = response.get("CancellationReasons") if isinstance(response, dict) else None
+    if not isinstance(reasons, list) or len(reasons) != expected:
+        raise StoreError(f"DynamoDB cancelled a transaction without per-item reasons: {exc}")
+    return [str(reason.get("Code", "")) for reason in reasons]
 
 
 def _config_from_item(pipeline_id: str, item: Mapping[str, Any]) -> StoredConfig:

@@ -21,7 +21,10 @@ from interlock_core.storage.base import (
     RerunRecord,
     Store,
     StoredConfig,
+    check_limit,
     encode_document,
+    select_events,
+    unique_keys,
     utc,
     utc_run,
 )
@@ -80,11 +83,6 @@ class _EventRow:
     period: str | None
     at: datetime
     json: str
-
-
-def _check_limit(limit: int | None) -> None:
-    if limit is not None and limit < 0:
-        raise ValueError(f"limit must be >= 0, got {limit}")
 
 
 def _decode(text: str) -> Any:
@@ -243,7 +241,7 @@ class MemoryStore(Store):
         limit: int | None = None,
     ) -> list[Run]:
         """See :meth:`Store.list_runs`."""
-        _check_limit(limit)
+        check_limit(limit)
         wanted = None if statuses is None else {RunStatus(status) for status in statuses}
         with self._lock:
             rows = [
@@ -261,7 +259,7 @@ class MemoryStore(Store):
 
     def due_runs(self, now: datetime, limit: int = 100) -> list[Run]:
         """See :meth:`Store.due_runs`."""
-        _check_limit(limit)
+        check_limit(limit)
         instant = utc(now)
         with self._lock:
             due = [
@@ -367,26 +365,33 @@ class MemoryStore(Store):
         limit: int | None = None,
     ) -> list[Event]:
         """See :meth:`Store.query_events`."""
-        _check_limit(limit)
-        start = None if since is None else utc(since)
-        end = None if until is None else utc(until)
-        wanted = None if types is None else {EventType(kind) for kind in types}
         with self._lock:
             rows = list(self._events)
-        matches = [
-            row
-            for row in rows
-            if (pipeline_id is None or row.pipeline_id == pipeline_id)
-            and (wanted is None or row.type in wanted)
-            and (start is None or row.at >= start)
-            and (end is None or row.at < end)
-            and (period is None or row.period == period)
-            and (after_id is None or row.id > after_id)
-        ]
-        matches.sort(key=lambda row: (row.at, row.id))
-        if limit is not None:
-            matches = matches[len(matches) - limit :] if limit else []
+        matches = select_events(rows, pipeline_id, types, since, until, period, after_id, limit)
         return [Event.from_json(row.json) for row in matches]
+
+    # -- batched markers -------------------------------------------------------------------
+    def put_markers(
+        self,
+        keys: Iterable[tuple[str, str]],
+        now: datetime,
+        *,
+        data: dict[str, Any] | None = None,
+        expires_at: datetime | None = None,
+    ) -> set[tuple[str, str]]:
+        """See :meth:`Store.put_markers`; the whole batch under the store's lock."""
+        created_at = utc(now)
+        expires = None if expires_at is None else utc(expires_at)
+        encoded = encode_document(data or {}, "marker data")
+        wanted = unique_keys(keys)
+        created: set[tuple[str, str]] = set()
+        with self._lock:
+            for key in wanted:
+                existing = self._markers.get(key)
+                if existing is None or _expired(existing, created_at):
+                    self._markers[key] = _MarkerRow(created_at, encoded, expires)
+                    created.add(key)
+        return created
 
 
 def _stored_config(pipeline_id: str, config_hash: str, version: _ConfigVersion) -> StoredConfig:

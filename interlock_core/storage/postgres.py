@@ -49,7 +49,9 @@ from interlock_core.storage.base import (
     Store,
     StoredConfig,
     StoreError,
+    check_limit,
     encode_document,
+    unique_keys,
     utc,
     utc_run,
 )
@@ -64,6 +66,14 @@ from interlock_core.storage.postgres_schema import (
     parse_postgres_url,
 )
 from interlock_core.storage.redact import redact_url
+from interlock_core.storage.sql_rows import (
+    EventColumns,
+    event_filter,
+    events_from_documents,
+    run_from_document,
+    sensor_from_row,
+    stored_config_from_row,
+)
 from interlock_core.storage.sqlite import SchemaVersionError
 
 log = logging.getLogger("interlock.storage.postgres")
@@ -79,10 +89,9 @@ def _as_utc(value: datetime) -> datetime:
     return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
-def _check_limit(limit: int | None) -> int | None:
-    if limit is not None and limit < 0:
-        raise ValueError(f"limit must be >= 0, got {limit}")
-    return limit
+_EVENT_COLUMNS = EventColumns(
+    placeholder="%s", at="at", to_time=utc, types="type = ANY(%s)", to_types=list
+)
 
 
 class PostgresStore(Store):
@@ -666,7 +675,7 @@ class PostgresStore(Store):
         if statuses is not None:
             clauses.append("status = ANY(%s)")
             params.append(sorted(RunStatus(status).value for status in statuses))
-        params.append(_check_limit(limit))
+        params.append(check_limit(limit))
         # Only constant fragments are joined here; every value travels as a parameter.
         sql = self._sql(
             "SELECT document::text FROM {s}.runs WHERE "  # noqa: S608
@@ -681,7 +690,7 @@ class PostgresStore(Store):
 
     def due_runs(self, now: datetime, limit: int = 100) -> list[Run]:
         """See :meth:`Store.due_runs`; answered from the partial index on ``due_at``."""
-        params = (utc(now), _check_limit(limit))
+        params = (utc(now), check_limit(limit))
 
         def work(cur: psycopg.Cursor[Any]) -> list[Any]:
             return cur.execute(
@@ -876,32 +885,15 @@ class PostgresStore(Store):
         limit: int | None = None,
     ) -> list[Event]:
         """See :meth:`Store.query_events`."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        if pipeline_id is not None:
-            clauses.append("pipeline_id = %s")
-            params.append(pipeline_id)
-        if types is not None:
-            clauses.append("type = ANY(%s)")
-            params.append(sorted(EventType(kind).value for kind in types))
-        if since is not None:
-            clauses.append("at >= %s")
-            params.append(utc(since))
-        if until is not None:
-            clauses.append("at < %s")
-            params.append(utc(until))
-        if period is not None:
-            clauses.append("period = %s")
-            params.append(period)
-        if after_id is not None:
-            clauses.append("id > %s")
-            params.append(after_id)
-        params.append(_check_limit(limit))
+        where, params = event_filter(
+            _EVENT_COLUMNS, pipeline_id, types, since, until, period, after_id
+        )
+        params.append(check_limit(limit))
         # Newest first so LIMIT keeps the newest matches; reversed below to oldest first.
         # Only constant fragments are joined here; every value travels as a parameter.
         sql = self._sql(
             "SELECT document::text FROM {s}.events WHERE "  # noqa: S608
-            + (" AND ".join(clauses) or "TRUE")
+            + where
             + " ORDER BY at DESC, id DESC LIMIT %s"
         )
 
@@ -909,7 +901,51 @@ class PostgresStore(Store):
             return cur.execute(sql, params).fetchall()
 
         rows = self._read("query_events", work, list[Any]())
-        return [Event.from_json(row[0]) for row in reversed(rows)]
+        return events_from_documents((row[0] for row in reversed(rows)), log)
+
+    # -- batched markers -------------------------------------------------------------------
+    def put_markers(
+        self,
+        keys: Iterable[tuple[str, str]],
+        now: datetime,
+        *,
+        data: dict[str, Any] | None = None,
+        expires_at: datetime | None = None,
+    ) -> set[tuple[str, str]]:
+        """See :meth:`Store.put_markers`: one statement, so one atomic commit.
+
+        The same upsert as :meth:`put_marker` over two arrays of keys. The keys go in sorted,
+        so two controllers claiming overlapping batches take row locks in the same order;
+        ``RETURNING`` names the rows inserted or replaced (an expired marker) only.
+        """
+        wanted = sorted(unique_keys(keys))
+        if not wanted:
+            return set()
+        params = (
+            utc(now),
+            None if expires_at is None else utc(expires_at),
+            encode_document(data or {}, "marker data"),
+            [pipeline_id for pipeline_id, _ in wanted],
+            [name for _, name in wanted],
+        )
+
+        def work(cur: psycopg.Cursor[Any]) -> list[Any]:
+            return cur.execute(
+                self._sql(
+                    "INSERT INTO {s}.markers AS m (pipeline_id, name, created_at, expires_at, data)"
+                    " SELECT k.pipeline_id, k.name, %s::timestamptz, %s::timestamptz, %s::json"
+                    " FROM unnest(%s::text[], %s::text[]) AS k (pipeline_id, name)"
+                    " ON CONFLICT (pipeline_id, name) DO UPDATE SET"
+                    " created_at = excluded.created_at,"
+                    " expires_at = excluded.expires_at, data = excluded.data"
+                    " WHERE m.expires_at IS NOT NULL AND m.expires_at <= excluded.created_at"
+                    " RETURNING m.pipeline_id, m.name"
+                ),
+                params,
+            ).fetchall()
+
+        rows = self._transact("put_markers", work, write=True, one_statement=True)
+        return {(str(pipeline_id), str(name)) for pipeline_id, name in rows}
 
 
 _LISTEN_KEEPALIVES = {
@@ -1032,26 +1068,14 @@ def _event_rows(events: Iterable[Event]) -> list[tuple[Any, ...]]:
 
 
 def _stored_config(row: Any) -> StoredConfig:
-    pipeline_id, config_hash, document, source, applied_at = row
-    return StoredConfig(
-        pipeline_id=str(pipeline_id),
-        document=json.loads(document),
-        hash=str(config_hash),
-        applied_at=_as_utc(applied_at),
-        source=str(source),
-    )
+    return stored_config_from_row(row, _as_utc)
 
 
 def _sensor(row: Any) -> Sensor:
-    key, data, written_at, version = row
-    return Sensor(
-        key=str(key), data=json.loads(data), written_at=_as_utc(written_at), version=int(version)
-    )
+    return sensor_from_row(row, _as_utc)
 
 
-def _run(document: str) -> Run:
-    # Stored runs went through utc_run on the way in, so they are UTC already.
-    return Run.model_validate_json(document)
+_run = run_from_document
 
 
 def open_postgres_store(url: str) -> PostgresStore:

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from interlock_core.events import Event, EventType
 from interlock_core.runs import Run, RunStatus
 from interlock_core.sensors import Sensor
+from interlock_core.storage import sqlite_wake
 from interlock_core.storage.base import (
     ConfigChange,
     Marker,
@@ -39,9 +40,19 @@ from interlock_core.storage.base import (
     Store,
     StoredConfig,
     StoreError,
+    check_limit,
     encode_document,
+    unique_keys,
     utc,
     utc_run,
+)
+from interlock_core.storage.sql_rows import (
+    EventColumns,
+    event_filter,
+    events_from_documents,
+    run_from_document,
+    sensor_from_row,
+    stored_config_from_row,
 )
 
 T = TypeVar("T")
@@ -215,13 +226,19 @@ def _optional_us(value: datetime | None) -> int | None:
     return None if value is None else _to_us(value)
 
 
-def _check_limit(limit: int | None) -> int:
+def _sql_limit(limit: int | None) -> int:
     """The LIMIT parameter for ``limit`` (SQLite reads -1 as no limit)."""
-    if limit is None:
-        return -1
-    if limit < 0:
-        raise ValueError(f"limit must be >= 0, got {limit}")
-    return limit
+    checked = check_limit(limit)
+    return -1 if checked is None else checked
+
+
+_EVENT_COLUMNS = EventColumns(
+    placeholder="?",
+    at="at_us",
+    to_time=_to_us,
+    types="type IN (SELECT value FROM json_each(?))",
+    to_types=json.dumps,
+)
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -569,6 +586,7 @@ class SQLiteStore(Store):
             return version
 
         version = self._transact("put_sensor", work, write=True)
+        self._notify_sensor_write(pipeline_id)
         return Sensor(
             key=key, data=json.loads(encoded), written_at=_from_us(written_at), version=version
         )
@@ -634,6 +652,8 @@ class SQLiteStore(Store):
             return cursor.rowcount == 1
 
         created = self._transact("create_run", work, write=True)
+        if created:
+            self._notify_run_write(run.pipeline_id)
         return _run(document) if created else None
 
     def get_run(self, pipeline_id: str, period: str) -> Run | None:
@@ -673,6 +693,8 @@ class SQLiteStore(Store):
             return cursor.rowcount == 1
 
         updated = self._transact("update_run", work, write=True)
+        if updated:
+            self._notify_run_write(run.pipeline_id)
         return _run(document) if updated else None
 
     def list_runs(
@@ -690,7 +712,7 @@ class SQLiteStore(Store):
         if statuses is not None:
             clauses.append("status IN (SELECT value FROM json_each(?))")
             params.append(json.dumps(sorted(RunStatus(status).value for status in statuses)))
-        params.append(_check_limit(limit))
+        params.append(_sql_limit(limit))
         # Only constant fragments are joined here; every value travels as a parameter.
         sql = (
             "SELECT document FROM runs WHERE "  # noqa: S608
@@ -705,7 +727,7 @@ class SQLiteStore(Store):
 
     def due_runs(self, now: datetime, limit: int = 100) -> list[Run]:
         """See :meth:`Store.due_runs`; answered from the partial index on ``due_at``."""
-        params = (_to_us(now), _check_limit(limit))
+        params = (_to_us(now), _sql_limit(limit))
 
         def work(conn: sqlite3.Connection) -> list[Any]:
             return conn.execute(
@@ -885,32 +907,15 @@ class SQLiteStore(Store):
         limit: int | None = None,
     ) -> list[Event]:
         """See :meth:`Store.query_events`."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        if pipeline_id is not None:
-            clauses.append("pipeline_id = ?")
-            params.append(pipeline_id)
-        if types is not None:
-            clauses.append("type IN (SELECT value FROM json_each(?))")
-            params.append(json.dumps(sorted(EventType(kind).value for kind in types)))
-        if since is not None:
-            clauses.append("at_us >= ?")
-            params.append(_to_us(since))
-        if until is not None:
-            clauses.append("at_us < ?")
-            params.append(_to_us(until))
-        if period is not None:
-            clauses.append("period = ?")
-            params.append(period)
-        if after_id is not None:
-            clauses.append("id > ?")
-            params.append(after_id)
-        params.append(_check_limit(limit))
+        where, params = event_filter(
+            _EVENT_COLUMNS, pipeline_id, types, since, until, period, after_id
+        )
+        params.append(_sql_limit(limit))
         # Newest first so LIMIT keeps the newest matches; reversed below to oldest first.
         # Only constant fragments are joined here; every value travels as a parameter.
         sql = (
             "SELECT document FROM events WHERE "  # noqa: S608
-            + (" AND ".join(clauses) or "1")
+            + where
             + " ORDER BY at_us DESC, id DESC LIMIT ?"
         )
 
@@ -918,35 +923,90 @@ class SQLiteStore(Store):
             return conn.execute(sql, params).fetchall()
 
         rows = self._transact("query_events", work, write=False)
-        events: list[Event] = []
-        for (document,) in reversed(rows):
-            try:
-                events.append(Event.from_json(document))
-            except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
-                # One row this version cannot read (a newer version's event type, a raw
-                # write) must not blind every reader: alert forwarding, ``interlock events``.
-                _log.warning("skipping an unreadable event row: %s", type(exc).__name__)
-        return events
+        return events_from_documents((row[0] for row in reversed(rows)), _log)
+
+    # -- batched markers -------------------------------------------------------------------
+    def put_markers(
+        self,
+        keys: Iterable[tuple[str, str]],
+        now: datetime,
+        *,
+        data: dict[str, Any] | None = None,
+        expires_at: datetime | None = None,
+    ) -> set[tuple[str, str]]:
+        """See :meth:`Store.put_markers`: one statement in one transaction (one fsync).
+
+        The same upsert as :meth:`put_marker`, over the keys passed as one JSON array; its
+        ``RETURNING`` names the rows it inserted or replaced (an expired marker), not the
+        ones whose ``DO UPDATE ... WHERE`` left a live marker alone.
+        """
+        wanted = unique_keys(keys)
+        if not wanted:
+            return set()
+        params = (
+            _to_us(now),
+            _optional_us(expires_at),
+            encode_document(data or {}, "marker data"),
+            json.dumps(wanted),
+        )
+
+        def work(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute(
+                "INSERT INTO markers (pipeline_id, name, created_at_us, expires_at_us, data)"
+                " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?, ?, ?"
+                " FROM json_each(?) WHERE true"  # WHERE: so ON CONFLICT is not read as a join
+                " ON CONFLICT (pipeline_id, name) DO UPDATE SET"
+                " created_at_us = excluded.created_at_us,"
+                " expires_at_us = excluded.expires_at_us, data = excluded.data"
+                " WHERE markers.expires_at_us IS NOT NULL"
+                " AND markers.expires_at_us <= excluded.created_at_us"
+                " RETURNING pipeline_id, name",
+                params,
+            ).fetchall()
+
+        rows = self._transact("put_markers", work, write=True)
+        return {(str(pipeline_id), str(name)) for pipeline_id, name in rows}
+
+    # -- sensor-write wake-ups (see interlock_core.storage.sqlite_wake) -----------------------
+    def subscribe_sensor_writes(self, callback: Callable[[str], None]) -> Callable[[], None] | None:
+        """See :meth:`Store.subscribe_sensor_writes`: a Unix datagram socket beside the file
+        that every process writing a sensor to it nudges (None where that is unavailable)."""
+        unsubscribe = sqlite_wake.subscribe(sqlite_wake.wake_dir(self.path), callback)
+        if unsubscribe is None:
+            return None
+        self._wake_subscriptions = getattr(self, "_wake_subscriptions", 0) + 1
+        ended = threading.Event()
+
+        def end() -> None:
+            if not ended.is_set():
+                ended.set()
+                self._wake_subscriptions -= 1
+            unsubscribe()
+
+        return end
+
+    def _notify_sensor_write(self, pipeline_id: str) -> None:
+        """Nudge the subscribed controllers, after the commit (best effort)."""
+        directory: Path | None = getattr(self, "_wake_dir", None)
+        if directory is None:
+            directory = self._wake_dir = sqlite_wake.wake_dir(self.path)
+        sqlite_wake.notify(directory, pipeline_id)
+
+    def _notify_run_write(self, pipeline_id: str) -> None:
+        """A producer's emit opens or wakes a run after its sensor write, and the controller
+        may already have made its pass for that write: nudge again once the run is due. A
+        controller's own run writes (it subscribes) nudge nobody, so controllers never keep
+        each other busy."""
+        if not getattr(self, "_wake_subscriptions", 0):
+            self._notify_sensor_write(pipeline_id)
 
 
 def _stored_config(row: Any) -> StoredConfig:
-    pipeline_id, config_hash, document, source, applied_at = row
-    return StoredConfig(
-        pipeline_id=str(pipeline_id),
-        document=json.loads(document),
-        hash=str(config_hash),
-        applied_at=_from_us(applied_at),
-        source=str(source),
-    )
+    return stored_config_from_row(row, _from_us)
 
 
 def _sensor(row: Any) -> Sensor:
-    key, data, written_at, version = row
-    return Sensor(
-        key=str(key), data=json.loads(data), written_at=_from_us(written_at), version=int(version)
-    )
+    return sensor_from_row(row, _from_us)
 
 
-def _run(document: str) -> Run:
-    # Stored runs went through utc_run on the way in, so they are UTC already.
-    return Run.model_validate_json(document)
+_run = run_from_document

@@ -6,7 +6,10 @@ private API, see the toolchain notes) is patched to call the handler named by th
 with the function's own ``Environment`` laid over ``os.environ`` for that request's thread
 (moto serves each request on its own thread). A state machine created by CloudFormation
 lives where moto's executing API does not look; ``stepfunctions_backends`` is pointed at the
-executing backend (toolchain notes).
+executing backend (toolchain notes). Stream records reach their Lambda once each, as Lambda's
+stream polling does (``world.deliver_each_record_once``): moto 5.2 re-sends every buffered
+record on each nested write, and a trigger write handled again and again, beside the execution
+stepping its run, is the likeliest cause of a flake where the job ran for attempts 1 and 2.
 """
 
 import functools
@@ -202,9 +205,12 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
     import moto.stepfunctions.responses  # noqa: F401 - loads the backends before the patch
     from moto.awslambda.models import LambdaFunction
     from moto.core.responses import BaseResponse
+    from moto.dynamodb.models.table import StreamShard
     from moto.server import ThreadedMotoServer
     from moto.stepfunctions import models as sfn_models
     from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    from tests.aws_runtime_tests.world import deliver_each_record_once
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -249,6 +255,7 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
         return json.dumps(result), False, ""
 
     monkeypatch.setattr(LambdaFunction, "_invoke_lambda", invoke)
+    monkeypatch.setattr(StreamShard, "add", deliver_each_record_once)
     original_call_action = BaseResponse.call_action
 
     def counted_call_action(self: Any) -> Any:

@@ -37,6 +37,7 @@ import boto3
 
 from aws_runtime import context
 from aws_runtime.handlers import orchestrator, stream_router, watchdog
+from aws_runtime.handlers.watchdog import RESTART_GRACE
 from interlock_core import periods
 from tests.core.storage.dynamodb_support import CONTROL, REGION
 from tests.scenarios.harness import ScenarioPlayer
@@ -167,8 +168,10 @@ def _set(data: dict[str, Any], path: str, value: Any) -> None:
 class AwsScenarioPlayer(ScenarioPlayer):
     """Plays a scenario through the AWS handlers (needs an active ``mock_aws`` and tables)."""
 
-    def __init__(self, path: Path, store_url: str) -> None:
-        super().__init__(path, store_url)
+    def __init__(
+        self, path: Path, store_url: str, *, skip_idle: bool = True, check_skips: bool = False
+    ) -> None:
+        super().__init__(path, store_url, skip_idle=skip_idle, check_skips=check_skips)
         self.sfn = AslReplay(self.clock)
         context.reset()
         context.set_engine(self.engine)
@@ -183,6 +186,19 @@ class AwsScenarioPlayer(ScenarioPlayer):
             StreamArn=self.stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]
         self.stream_batches = 0
+
+    def activity(self) -> int:
+        """Store writes, executions started and states they stepped through."""
+        executions = self.sfn.executions.values()
+        return super().activity() + len(executions) + sum(len(e.history) for e in executions)
+
+    def wake_instants(self) -> list[dt.datetime | None]:
+        """When a waiting execution wakes up."""
+        return [e.wake_at for e in self.sfn.executions.values() if e.status == "RUNNING"]
+
+    def wake_graces(self) -> list[dt.timedelta]:
+        """The watchdog restarts an execution once its run's step is this overdue."""
+        return [RESTART_GRACE]
 
     def drain_stream(self) -> None:
         """Feed every new control-table stream record to the router, until none are left."""

@@ -1,5 +1,12 @@
-"""Every scenario file, replayed on the AWS runtime (handlers, DynamoDB on moto, simulated time)."""
+"""Every scenario file, replayed on the AWS runtime (handlers, DynamoDB on moto, simulated time).
 
+The replay skips the simulated minutes where nothing can happen (``tests/scenarios/quiet.py``;
+the memory replays prove on every scenario that those minutes do nothing).
+``INTERLOCK_REPLAY_CHECK_SKIPS=1`` replays every minute here too and fails when a minute the
+replay would skip does anything (slow: minutes per multi-day scenario).
+"""
+
+import os
 from pathlib import Path
 
 import pytest
@@ -12,8 +19,8 @@ from tests.core.storage.dynamodb_support import CONTROL, EVENTS, STORE_URL, set_
 from tests.scenarios.test_scenarios import FILES
 
 
-# About 20 DynamoDB requests per simulated minute (the watchdog, the stream, the executions):
-# multi-day scenarios take a minute or two of CPU through moto, more on a busy machine.
+# About 20 DynamoDB requests per simulated minute that is not skipped (the watchdog, the
+# stream, the executions); every minute (INTERLOCK_REPLAY_CHECK_SKIPS) takes minutes of CPU.
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_scenario_aws(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -24,6 +31,7 @@ def test_scenario_aws(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
         create_tables(boto3.client("dynamodb"), CONTROL, EVENTS)
         try:
-            AwsScenarioPlayer(path, STORE_URL).play()
+            check = os.environ.get("INTERLOCK_REPLAY_CHECK_SKIPS", "") not in {"", "0"}
+            AwsScenarioPlayer(path, STORE_URL, check_skips=check).play()
         finally:
             context.reset()

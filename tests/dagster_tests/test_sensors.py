@@ -1,6 +1,7 @@
 """Readiness sensors, evaluated by Dagster itself (build_sensor_context + evaluate_tick)."""
 
 import json
+from collections import Counter
 from typing import Any
 
 import dagster as dg
@@ -331,3 +332,28 @@ def test_two_sensors_on_one_pipeline_launch_one_run(
     assert (
         tick(definitions(longer), "interlock_inventory_2", interlock, instance).run_requests == []
     )
+
+
+def test_one_sensor_for_many_pipelines_reads_the_configs_once_per_tick(
+    interlock: InterlockResource, engine: Interlock, instance: dg.DagsterInstance
+) -> None:
+    jobs = [dg.define_asset_job(f"job_{n}", selection=[inventory_snapshot]) for n in range(3)]
+    pipelines = ["inventory", "inventory-eu", "orders-hourly"]
+    sensor = build_interlock_sensors(
+        [InterlockSensorSpec(p, job) for p, job in zip(pipelines, jobs, strict=True)],
+        name="three",
+    )
+    defs = dg.Definitions(assets=[inventory_snapshot], jobs=jobs, sensors=[sensor])
+    calls: Counter[str] = Counter()
+    for name in ("get_config", "list_configs", "get_sensors", "get_run"):
+        method = getattr(engine.store, name)
+
+        def counted(*args: Any, _name: str = name, _method: Any = method, **kwargs: Any) -> Any:
+            calls[_name] += 1
+            return _method(*args, **kwargs)
+
+        setattr(engine.store, name, counted)
+    result = tick(defs, "three", interlock, instance)
+    assert all(f"{p} " in result.skip_message for p in pipelines)  # every pipeline evaluated
+    # One config listing for the tick (not a config read per pipeline): 1 + 2N reads, not 3N.
+    assert dict(calls) == {"list_configs": 1, "get_sensors": 3, "get_run": 3}

@@ -55,6 +55,7 @@ from interlock_core.jobs.base import (
 )
 from interlock_core.lifecycle import ClaimRefused
 from interlock_core.storage import open_store
+from tests.scenarios.quiet import WriteCounter, next_wake
 
 IGNORED = {EventType.CONFIG_APPLIED}
 
@@ -156,15 +157,37 @@ class PipelineSetStub:
 
 
 class ScenarioPlayer:
-    """Runs one scenario file against a fresh engine; raises AssertionError on a mismatch."""
+    """Runs one scenario file against a fresh engine; raises AssertionError on a mismatch.
 
-    def __init__(self, path: Path, store_url: str = "memory://") -> None:
+    ``skip_idle``: moving the clock, skip the minutes where nothing can happen (after a pass
+    that wrote nothing, up to ``quiet.next_wake``) — the same passes run at the same instants
+    otherwise, so the replay and what it asserts are unchanged. ``check_skips``: run every
+    minute and fail when a minute ``skip_idle`` would skip wrote anything (the guard that
+    keeps ``next_wake`` honest).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        store_url: str = "memory://",
+        *,
+        skip_idle: bool = False,
+        check_skips: bool = False,
+    ) -> None:
         self.path = path
+        self.skip_idle = skip_idle and not check_skips
+        self.check_skips = check_skips
+        self.skipped_passes = 0
         self.spec: dict[str, Any] = yaml.safe_load(path.read_text())
         self.clock = ManualClock(_instant(self.spec["start"]))
         self.runner = ScriptedRunner(self.spec.get("jobs", {}))
         self.store = open_store(store_url)
         self.engine = Interlock(self.store, {"command": self.runner}, self.clock)
+        self.writes = WriteCounter(self.store)
+        # The instant of the last clock-moving pass that did nothing, the activity count then,
+        # and (once asked) the instant nothing can happen before.
+        self._quiet: tuple[dt.datetime, int] | None = None
+        self._wake: dt.datetime | None = None
         self.seen = 0
         self.calendars = {
             name: Calendar.model_validate({"name": name, **body})
@@ -193,11 +216,58 @@ class ScenarioPlayer:
         self.advance_all()
 
     def move_to(self, target: dt.datetime, every: dt.timedelta = dt.timedelta(minutes=1)) -> None:
-        """Move the clock in steps of ``every`` up to ``target``, running the controller."""
+        """Move the clock in steps of ``every`` up to ``target``, running the controller
+        (only at the steps where something can happen, with ``skip_idle``)."""
         while self.clock.now() < target:
-            step = min(every, target - self.clock.now())
+            now = self.clock.now()
+            step = min(every, target - now)
+            wake = self._quiet_until() if (self.skip_idle or self.check_skips) else None
+            if self.skip_idle and wake is not None and wake > now + step:
+                # The first step at or after the wake-up instant, as stepping would reach it.
+                steps = -(-(wake - now) // every)
+                step = min(every * steps, target - now)
+                self.skipped_passes += -(-step // every) - 1
             self.clock.advance(step)
+            before = self.activity()
             self.control_loop()
+            idle = self.activity() == before
+            if self.check_skips and wake is not None and self.clock.now() < wake and not idle:
+                raise AssertionError(
+                    f"a pass at {self.clock.now():%Y-%m-%d %H:%M}Z wrote something, yet "
+                    f"quiet.next_wake said nothing could happen before {wake:%Y-%m-%d %H:%M}Z"
+                )
+            if not idle:
+                self._quiet = None
+            elif self._quiet is None or self._wake is None or self.clock.now() >= self._wake:
+                self._quiet, self._wake = (self.clock.now(), before), None
+
+    def activity(self) -> int:
+        """A count that moves whenever the replay changes anything (store writes here)."""
+        return self.writes.writes
+
+    def wake_instants(self) -> list[dt.datetime | None]:
+        """The replay's own instants where something may happen (none for the engine's)."""
+        return []
+
+    def wake_graces(self) -> list[dt.timedelta]:
+        """Delays after a run's instants where the replay's own checks may act."""
+        return []
+
+    def _quiet_until(self) -> dt.datetime | None:
+        """The instant nothing can happen before (after a pass that did nothing and no write
+        since), or None when the last pass did something."""
+        if (
+            self._quiet is None
+            or self._quiet[1] != self.activity()
+            or self._quiet[0] > self.clock.now()  # the clock was set back: start afresh
+        ):
+            self._quiet = None
+            return None
+        if self._wake is None:
+            self._wake = next_wake(
+                self.engine, self._quiet[0], self.wake_instants(), self.wake_graces()
+            )
+        return self._wake
 
     def new_events(self) -> list[str]:
         events = [e for e in self.engine.events() if e.type not in IGNORED]

@@ -534,6 +534,69 @@ class StoreContract:
         assert store.get_marker("p", "expired") is None
         assert store.get_marker("p", "live") is not None
 
+    # -- batched markers -------------------------------------------------------------------
+    def test_put_markers_claims_only_absent_keys(self, store: Store) -> None:
+        assert store.put_marker("p", "alerted#1", T0) is True
+        keys = [("p", "alerted#1"), ("p", "alerted#2"), ("q", "alerted#1"), ("p", "alerted#2")]
+        assert store.put_markers(keys, at(1), expires_at=at(60)) == {
+            ("p", "alerted#2"),
+            ("q", "alerted#1"),
+        }
+        assert store.put_markers(keys, at(2), expires_at=at(60)) == set()
+        kept = store.get_marker("p", "alerted#1", now=at(3))
+        assert kept is not None
+        assert (kept.created_at, kept.expires_at) == (T0, None)
+        claimed = store.get_marker("q", "alerted#1", now=at(3))
+        assert claimed is not None
+        assert (claimed.created_at, claimed.expires_at, claimed.data) == (at(1), at(60), {})
+        assert is_utc(claimed.created_at)
+        assert is_utc(claimed.expires_at)
+
+    def test_put_markers_replaces_expired_markers_only(self, store: Store) -> None:
+        assert store.put_markers([("p", "a"), ("p", "b")], T0, expires_at=at(60)) == {
+            ("p", "a"),
+            ("p", "b"),
+        }
+        assert store.put_marker("p", "c", T0) is True
+        keys = [("p", "a"), ("p", "b"), ("p", "c")]
+        assert store.put_markers(keys, at(59), data={"n": 2}) == set()
+        assert store.put_markers(keys, at(60), data={"n": 3}) == {("p", "a"), ("p", "b")}
+        replaced = store.get_marker("p", "a", now=at(10_000))
+        assert replaced is not None
+        assert (replaced.created_at, replaced.expires_at, replaced.data) == (at(60), None, {"n": 3})
+        # A marker put_markers created is one put_marker sees, and the other way round.
+        assert store.put_marker("p", "a", at(10_001)) is False
+
+    def test_put_markers_of_nothing_claims_nothing(self, store: Store) -> None:
+        assert store.put_markers([], T0) == set()
+        assert store.put_markers(iter(()), T0, expires_at=at(1)) == set()
+
+    def test_put_markers_batch_larger_than_a_transaction(self, store: Store) -> None:
+        # DynamoDB writes 100 keys per transaction and retries a chunk without the keys
+        # that exist: taken keys scattered over several chunks must all be left alone.
+        keys = [(f"p{n % 7}", f"alerted#{n:04d}") for n in range(250)]
+        taken = keys[::9]
+        for pipeline_id, name in taken:
+            assert store.put_marker(pipeline_id, name, T0) is True
+        claimed = store.put_markers(keys, at(1), expires_at=at(60))
+        assert claimed == set(keys) - set(taken)
+        assert store.put_markers(keys, at(2), expires_at=at(60)) == set()
+
+    def test_put_markers_keeps_odd_names_apart(self, store: Store) -> None:
+        # Controller events have pipeline id "", names may look like numbers or hold quotes.
+        keys = [("", "alerted#x"), ("p", "123"), ("p", "0123"), ("p", 'it\'s "q" é'), ("p", "")]
+        assert store.put_markers(keys, T0) == set(keys)
+        for pipeline_id, name in keys:
+            assert store.get_marker(pipeline_id, name, now=at(1)) is not None
+            assert store.put_marker(pipeline_id, name, at(1)) is False
+
+    def test_put_markers_refuses_naive_times_and_writes_nothing(self, store: Store) -> None:
+        with pytest.raises(ValueError, match="timezone-aware"):
+            store.put_markers([("p", "a")], datetime(2026, 3, 1, 8))
+        with pytest.raises(ValueError, match="timezone-aware"):
+            store.put_markers([("p", "a")], T0, expires_at=datetime(2026, 3, 1, 9))
+        assert store.get_marker("p", "a", now=T0) is None
+
     # -- events ----------------------------------------------------------------------------
     def test_events_come_back_in_time_then_id_order(self, store: Store) -> None:
         late = make_event(minutes=5, id="0000000000005-b")

@@ -136,6 +136,26 @@ def test_exactly_one_thread_creates_each_run(store: Store) -> None:
     assert len(store.list_runs()) == len(periods)
 
 
+def test_exactly_one_thread_claims_each_marker_of_overlapping_batches(store: Store) -> None:
+    # Two controllers forwarding the same events: every key is won by exactly one batch.
+    keys = [(f"p{n % 5}", f"alerted#{n:03d}") for n in range(240)]
+    threads = 4
+    barrier = threading.Barrier(threads)
+    won: list[set[tuple[str, str]]] = [set() for _ in range(threads)]
+
+    def work(index: int) -> None:
+        # Each thread claims the keys in its own order and in batches of its own size.
+        mine = keys[index * 37 :] + keys[: index * 37]
+        size = 40 + 30 * index
+        barrier.wait(timeout=60)
+        for start in range(0, len(mine), size):
+            won[index] |= store.put_markers(mine[start : start + size], T0)
+
+    in_threads(threads, work)
+    assert sum(len(w) for w in won) == len(keys)
+    assert set().union(*won) == set(keys)
+
+
 def test_exactly_one_thread_creates_each_marker(store: Store) -> None:
     names = [f"SLA_WARNING#d{n}" for n in range(30)]
     created: list[tuple[str, int]] = []

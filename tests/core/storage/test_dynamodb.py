@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from interlock_core.storage import Store, open_store
+from interlock_core.storage import Store, StoreError, open_store
 from interlock_core.storage.dynamodb import DynamoDBStore, create_tables, parse_url
 from tests.core.storage.contract import T0, StoreContract, at, make_event, make_run
 from tests.core.storage.dynamodb_support import (
@@ -134,3 +134,59 @@ def test_request_counts(dynamo: DynamoDBStore) -> None:
     assert dict(put) == {"UpdateItem": 1, "PutItem": 1}
     assert dict(read) == {"Query": 1}
     assert dict(run_calls) == {"GetItem": 1, "PutItem": 1, "Query": 1}
+
+
+def test_put_markers_is_one_transaction_per_100_fresh_keys(dynamo: DynamoDBStore) -> None:
+    counter = RequestCounter(dynamo.client)
+    keys = [("p", f"alerted#{n:03d}") for n in range(250)]
+    with counter.measure() as fresh:
+        assert len(dynamo.put_markers(keys, T0, expires_at=at(60))) == 250
+    assert dict(fresh) == {"TransactWriteItems": 3}
+    # All taken: each chunk is cancelled once, naming every key, and nothing is retried.
+    with counter.measure() as taken:
+        assert dynamo.put_markers(keys, at(1), expires_at=at(60)) == set()
+    assert dict(taken) == {"TransactWriteItems": 3}
+
+
+class _Cancelled(Exception):
+    def __init__(self, codes: list[str] | None) -> None:
+        super().__init__("Transaction cancelled")
+        self.response: dict[str, object] = {"Error": {"Code": "TransactionCanceledException"}}
+        if codes is not None:
+            self.response["CancellationReasons"] = [{"Code": code} for code in codes]
+
+
+class _ScriptedClient:
+    """Answers transact_write_items from a script of cancellations, then succeeds."""
+
+    def __init__(self, script: list[list[str] | None]) -> None:
+        self.script = script
+        self.calls: list[int] = []
+
+    def transact_write_items(self, TransactItems: list[object]) -> dict[str, object]:
+        self.calls.append(len(TransactItems))
+        if self.script:
+            raise _Cancelled(self.script.pop(0))
+        return {}
+
+
+def test_put_markers_retries_a_conflict_and_drops_taken_keys() -> None:
+    client = _ScriptedClient(
+        [["None", "TransactionConflict", "None"], ["ConditionalCheckFailed", "None", "None"]]
+    )
+    store = DynamoDBStore("c", "e", client=client)
+    keys = [("p", "a"), ("p", "b"), ("p", "c")]
+    assert store.put_markers(keys, T0) == {("p", "b"), ("p", "c")}
+    assert client.calls == [3, 3, 2]
+
+
+def test_put_markers_gives_up_on_endless_conflicts_and_unexplained_cancels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("interlock_core.storage.dynamodb.time.sleep", lambda seconds: None)
+    endless = DynamoDBStore("c", "e", client=_ScriptedClient([["TransactionConflict"]] * 50))
+    with pytest.raises(StoreError, match="kept cancelling"):
+        endless.put_markers([("p", "a")], T0)
+    unexplained = DynamoDBStore("c", "e", client=_ScriptedClient([None]))
+    with pytest.raises(StoreError, match="without per-item reasons"):
+        unexplained.put_markers([("p", "a")], T0)

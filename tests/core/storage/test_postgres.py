@@ -183,6 +183,32 @@ def test_events_commit_with_the_compare_and_set_or_not_at_all(url: str) -> None:
         store.close()
 
 
+def test_an_event_row_of_a_newer_version_is_skipped_not_fatal(url: str) -> None:
+    # Like SQLite (test_sqlite_bad_rows.py): one row of an event type this version does not
+    # know (a newer controller sharing the store) must not stop alert forwarding.
+    import json
+
+    import psycopg
+
+    from interlock_core.storage.postgres_schema import parse_postgres_url
+
+    store = open_store(url)
+    try:
+        known = make_event(EventType.JOB_FAILED, 1)
+        store.append_events([known])
+        future = {**known.to_dict(), "id": "0000000000001-future", "type": "FUTURE_EVENT"}
+        conninfo, schema, _ = parse_postgres_url(url)
+        with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(
+                f'INSERT INTO "{schema}".events (id, at, type, pipeline_id, period, attempt,'
+                " document) VALUES (%s, %s, %s, %s, NULL, NULL, %s::json)",
+                (future["id"], T0, "FUTURE_EVENT", "p", json.dumps(future)),
+            )
+        assert [e.id for e in store.query_events()] == [known.id]
+    finally:
+        store.close()
+
+
 def test_a_sensor_write_from_another_process_notifies_listeners_at_once(url: str) -> None:
     listener_store = open_store(url)
     writer = open_store(url)

@@ -1,0 +1,36 @@
+"""A module imported on its first attribute access, for start-up paths that may not need it.
+
+``interlock --help`` must not pay for pydantic, rich or the engine, yet command bodies read
+naturally as ``fmt.runs_table(...)``: ``fmt = lazy_module("interlock_core.cli_format")``
+(with the real import under ``TYPE_CHECKING`` for the type checker) imports the module the
+first time a command uses it.
+"""
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+
+class LazyModule:
+    """Stands for a module; the first attribute read imports it (later reads are direct)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._module: ModuleType | None = None
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("__"):  # copy, pickle and repr probes must not import
+            raise AttributeError(attribute)
+        module = self._module
+        if module is None:
+            module = self._module = importlib.import_module(self._name)
+        return getattr(module, attribute)
+
+    def __repr__(self) -> str:
+        return f"<lazy module {self._name!r}>"
+
+
+def lazy_module(name: str) -> Any:
+    """A :class:`LazyModule` for ``name`` (typed ``Any``: declare the real module under
+    ``TYPE_CHECKING`` where types matter)."""
+    return LazyModule(name)

@@ -1,0 +1,120 @@
+"""Row decoders and the event filter shared by the SQL stores (SQLite, PostgreSQL).
+
+Both stores select the same columns in the same order; they differ only in how a time column
+goes in and comes back (SQLite: integer microseconds; PostgreSQL: a ``timestamptz`` in the
+session's zone) and in their SQL dialect, so each helper takes those as arguments.
+"""
+
+import json
+import logging
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from interlock_core.events import Event, EventType
+from interlock_core.runs import Run
+from interlock_core.sensors import Sensor
+from interlock_core.storage.base import StoredConfig
+
+ToDatetime = Callable[[Any], datetime]
+
+
+def stored_config_from_row(row: Any, to_datetime: ToDatetime) -> StoredConfig:
+    """A config from ``(pipeline_id, hash, document, source, applied_at)``."""
+    pipeline_id, config_hash, document, source, applied_at = row
+    return StoredConfig(
+        pipeline_id=str(pipeline_id),
+        document=json.loads(document),
+        hash=str(config_hash),
+        applied_at=to_datetime(applied_at),
+        source=str(source),
+    )
+
+
+def sensor_from_row(row: Any, to_datetime: ToDatetime) -> Sensor:
+    """A sensor from ``(key, data, written_at, version)``."""
+    key, data, written_at, version = row
+    return Sensor(
+        key=str(key),
+        data=json.loads(data),
+        written_at=to_datetime(written_at),
+        version=int(version),
+    )
+
+
+def run_from_document(document: str) -> Run:
+    """A run from its stored JSON."""
+    # Stored runs went through utc_run on the way in, so they are UTC already.
+    return Run.model_validate_json(document)
+
+
+def events_from_documents(documents: Iterable[str], log: logging.Logger) -> list[Event]:
+    """Events from their stored JSON, in the given order, skipping rows that cannot be read.
+
+    One row this version cannot read (a newer version's event type, a raw write) must not
+    blind every reader: alert forwarding, ``interlock events``.
+    """
+    events: list[Event] = []
+    for document in documents:
+        try:
+            events.append(Event.from_json(document))
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+            log.warning("skipping an unreadable event row: %s", type(exc).__name__)
+    return events
+
+
+@dataclass(frozen=True)
+class EventColumns:
+    """How one SQL store spells the event-log filter.
+
+    Attributes:
+        placeholder: the parameter marker (``?`` or ``%s``).
+        at: the time column.
+        to_time: a filter instant to the time column's parameter.
+        types: the clause matching ``type`` against one parameter holding the type names.
+        to_types: the sorted type names to that parameter.
+    """
+
+    placeholder: str
+    at: str
+    to_time: Callable[[datetime], Any]
+    types: str
+    to_types: Callable[[list[str]], Any]
+
+
+def event_filter(
+    columns: EventColumns,
+    pipeline_id: str | None,
+    types: Collection[EventType] | None,
+    since: datetime | None,
+    until: datetime | None,
+    period: str | None,
+    after_id: str | None,
+) -> tuple[str, list[Any]]:
+    """The ``WHERE`` condition and parameters of :meth:`Store.query_events`' filters.
+
+    Only constant fragments are joined; every value travels as a parameter.
+    """
+    mark = columns.placeholder
+    clauses: list[str] = []
+    params: list[Any] = []
+    if pipeline_id is not None:
+        clauses.append(f"pipeline_id = {mark}")
+        params.append(pipeline_id)
+    if types is not None:
+        clauses.append(columns.types)
+        params.append(columns.to_types(sorted(EventType(kind).value for kind in types)))
+    if since is not None:
+        clauses.append(f"{columns.at} >= {mark}")
+        params.append(columns.to_time(since))
+    if until is not None:
+        clauses.append(f"{columns.at} < {mark}")
+        params.append(columns.to_time(until))
+    if period is not None:
+        clauses.append(f"period = {mark}")
+        params.append(period)
+    if after_id is not None:
+        clauses.append(f"id > {mark}")
+        params.append(after_id)
+    return " AND ".join(clauses) or "TRUE", params

@@ -1,0 +1,159 @@
+"""Start-up (issue 13): each command imports only what it uses.
+
+Every case runs the real entry point in a fresh interpreter under ``-X importtime`` (which
+lists every module the process imported) and checks the modules a command must not load.
+Not timed: the benchmark (bench/bench_startup.py) measures the cost.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.core.cli.conftest import INVENTORY
+
+ROOT = Path(__file__).resolve().parents[3]
+# Alert channels, the runners' HTTP client and the AWS SDK: never for these commands.
+NETWORK_AND_AWS = ("urllib.request", "http.client", "ssl", "boto3", "botocore", "aws_runtime")
+# What --help does not need either: pydantic, rich, YAML, cron, the engine and the loader.
+HEAVY = (
+    "pydantic",
+    "rich",
+    "yaml",
+    "croniter",
+    "interlock_core.engine",
+    "interlock_core.config.loader",
+    "interlock_core.config.models",
+    "interlock_core.storage",
+    "interlock_core.runtime",
+    "interlock_core.jobs.registry",
+)
+
+
+def imported_modules(args: list[str], cwd: Path, env: dict[str, str]) -> set[str]:
+    """Run ``python -X importtime -m interlock_core.cli ARGS``; the modules it imported."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "interlock_core.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode in (0, 1), result.stderr[-2000:]
+    modules = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)$", result.stderr, re.M))
+    assert "click" in modules, "importtime output not understood"
+    return modules
+
+
+def loaded(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
+    return sorted(
+        name
+        for name in modules
+        if any(name == bad or name.startswith(f"{bad}.") for bad in forbidden)
+    )
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    folder = tmp_path_factory.mktemp("startup")
+    pipelines = folder / "pipelines"
+    pipelines.mkdir()
+    (pipelines / "inventory.yaml").write_text(INVENTORY, encoding="utf-8")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("INTERLOCK_")}
+    env["PYTHONPATH"] = str(ROOT)
+    env["INTERLOCK_STORE"] = f"sqlite:///{folder / 'i.db'}"
+    applied = subprocess.run(
+        [sys.executable, "-m", "interlock_core.cli", "apply", str(pipelines)],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env=env,
+        timeout=120,
+    )
+    assert applied.returncode == 0, applied.stderr
+    return folder, env
+
+
+def test_help_imports_neither_pydantic_nor_the_engine_nor_the_aws_command(
+    store: tuple[Path, dict[str, str]],
+) -> None:
+    folder, env = store
+    modules = imported_modules(["--help"], folder, env)
+    assert loaded(modules, HEAVY + NETWORK_AND_AWS) == []
+    assert "interlock_core.cli" in modules
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["emit", "inventory", "stock", "status=pending"],
+        ["evaluate", "inventory"],
+        ["status"],
+    ],
+    ids=["emit", "evaluate", "status"],
+)
+def test_short_commands_load_no_alert_channel_runner_or_aws_module(
+    store: tuple[Path, dict[str, str]], args: list[str]
+) -> None:
+    folder, env = store
+    modules = imported_modules(args, folder, env)
+    assert "interlock_core.engine" in modules  # the command really ran
+    forbidden = (
+        *NETWORK_AND_AWS,
+        "interlock_core.alerts.slack",
+        "interlock_core.alerts.webhook",
+        "interlock_core.alerts.dispatcher",
+        "interlock_core.jobs.command",
+        "interlock_core.jobs.http",
+        "interlock_core.jobs.aws",
+        "interlock_core.jobs.airflow",
+        "interlock_core.jobs.databricks",
+        "interlock_core.jobs.netguard",
+    )
+    assert loaded(modules, forbidden) == []
+    if args[0] in ("emit", "status"):
+        assert loaded(modules, ("rich",)) == []  # plain output needs no table renderer
+
+
+def test_the_listed_help_of_builtin_plugin_commands_is_their_own() -> None:
+    import click
+
+    from interlock_core import cli_plugins
+
+    for name, target in cli_plugins.BUILTIN.items():
+        command = cli_plugins.load_plugin(name)
+        assert isinstance(command, click.Command), target
+        stand_in = cli_plugins.listing_command(name)
+        assert stand_in is not None
+        assert stand_in.get_short_help_str(200) == command.get_short_help_str(200)
+
+
+def test_reporting_an_error_does_not_import_the_engine(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("INTERLOCK_")}
+    env["PYTHONPATH"] = str(ROOT)
+    missing = f"sqlite:///{tmp_path / 'missing.db'}"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "interlock_core.cli",
+            "--store",
+            missing,
+            "status",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "error: no store at " in result.stderr
+    assert "(run with --debug" not in result.stderr  # reported as an expected error
+    assert not re.search(r"\| +interlock_core\.engine$", result.stderr, re.M)
