@@ -26,9 +26,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench._common import interleaved, summary, table, write_results
-from bench.bench_engine import NOW, RULES
+from _common import interleaved, summary, table, write_results
+from bench_engine import NOW, RULES
+
 from interlock_core import lifecycle
 from interlock_core.clock import ManualClock
 from interlock_core.config.models import Pipeline, Validation
