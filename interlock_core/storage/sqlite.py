@@ -629,32 +629,7 @@ class SQLiteStore(Store):
     # -- runs ------------------------------------------------------------------------------
     def create_run(self, run: Run) -> Run | None:
         """See :meth:`Store.create_run`."""
-        stored = utc_run(run.evolve(version=1))
-        document = stored.model_dump_json()
-
-        def work(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                "INSERT INTO runs"
-                " (pipeline_id, period, status, version, attempt, due_at_us, owner, document)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (pipeline_id, period) DO NOTHING",
-                (
-                    stored.pipeline_id,
-                    stored.period,
-                    stored.status.value,
-                    stored.version,
-                    stored.attempt,
-                    _optional_us(stored.due_at),
-                    stored.owner,
-                    document,
-                ),
-            )
-            return cursor.rowcount == 1
-
-        created = self._transact("create_run", work, write=True)
-        if created:
-            self._notify_run_write(run.pipeline_id)
-        return _run(document) if created else None
+        return self.create_run_with_events(run, ())
 
     def get_run(self, pipeline_id: str, period: str) -> Run | None:
         """See :meth:`Store.get_run`."""
@@ -670,32 +645,7 @@ class SQLiteStore(Store):
 
     def update_run(self, run: Run, expected_version: int) -> Run | None:
         """See :meth:`Store.update_run`."""
-        stored = utc_run(run.evolve(version=expected_version + 1))
-        document = stored.model_dump_json()
-
-        def work(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                "UPDATE runs SET status = ?, version = ?, attempt = ?, due_at_us = ?,"
-                " owner = ?, document = ?"
-                " WHERE pipeline_id = ? AND period = ? AND version = ?",
-                (
-                    stored.status.value,
-                    stored.version,
-                    stored.attempt,
-                    _optional_us(stored.due_at),
-                    stored.owner,
-                    document,
-                    stored.pipeline_id,
-                    stored.period,
-                    expected_version,
-                ),
-            )
-            return cursor.rowcount == 1
-
-        updated = self._transact("update_run", work, write=True)
-        if updated:
-            self._notify_run_write(run.pipeline_id)
-        return _run(document) if updated else None
+        return self.update_run_with_events(run, expected_version, ())
 
     def list_runs(
         self,
@@ -872,27 +822,12 @@ class SQLiteStore(Store):
     # -- events ----------------------------------------------------------------------------
     def append_events(self, events: Iterable[Event]) -> None:
         """See :meth:`Store.append_events`; an event whose id is already stored is skipped."""
-        rows = [
-            (
-                event.id,
-                _to_us(event.at),
-                event.type.value,
-                event.pipeline_id,
-                event.period,
-                event.attempt,
-                event.to_json(),
-            )
-            for event in events
-        ]
+        rows = _event_rows(events)
         if not rows:
             return
 
         def work(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT INTO events (id, at_us, type, pipeline_id, period, attempt, document)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                rows,
-            )
+            _insert_events(conn, rows)
 
         self._transact("append_events", work, write=True)
 
@@ -1040,7 +975,9 @@ class SQLiteStore(Store):
             _insert_events(conn, rows)
             return True
 
-        created = self._transact("create_run_with_events", work, write=True)
+        created = self._transact("create_run", work, write=True)
+        if created:
+            self._notify_run_write(run.pipeline_id)
         return _run(document) if created else None
 
     def update_run_with_events(
@@ -1073,7 +1010,9 @@ class SQLiteStore(Store):
             _insert_events(conn, rows)
             return True
 
-        updated = self._transact("update_run_with_events", work, write=True)
+        updated = self._transact("update_run", work, write=True)
+        if updated:
+            self._notify_run_write(run.pipeline_id)
         return _run(document) if updated else None
 
 
