@@ -202,7 +202,12 @@ class Interlock:
         missing = [pid for pid, h in hashes.items() if self._configs.peek(pid, h) is None]
         if len(missing) > _FETCH_ONE_BY_ONE:
             # Cold start or a large apply: one listing beats many single reads.
-            for stored in self.store.list_configs():
+            # Each decoded document is dropped as soon as it is parsed, so the listing and
+            # the parsed configs are not all held at once (the controller's peak memory).
+            listed = self.store.list_configs()
+            listed.reverse()
+            while listed:
+                stored = listed.pop()
                 if hashes.get(stored.pipeline_id) == stored.hash:
                     self._configs.get(stored.pipeline_id, stored.hash, stored.document)
         configs: list[ActiveConfig] = []
