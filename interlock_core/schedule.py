@@ -26,8 +26,6 @@ Cron expressions follow Vixie cron's split between fixed-time and wildcard jobs:
 import datetime as dt
 from collections.abc import Iterable, Mapping
 
-from croniter import CroniterBadDateError, croniter
-
 from interlock_core.config.calendars import Calendar
 from interlock_core.config.models import Granularity, Pipeline
 from interlock_core.periods import daily_period, hourly_period, parse_period
@@ -247,6 +245,8 @@ def cron_ticks(
     lowest = _naive_utc(start) + low_offset
     highest = _naive_utc(end) + high_offset
     ticks: set[dt.datetime] = set()
+    from croniter import CroniterBadDateError, croniter  # only cron pipelines need it
+
     matches = croniter(cron, lowest)
     while True:
         try:
@@ -382,6 +382,8 @@ def _last_cron_tick(cron: str, tz: dt.tzinfo, now: dt.datetime) -> dt.datetime |
     # croniter's get_prev is strictly before its start; start one minute past the floor so a
     # match exactly at the ceiling is seen (matches fall on whole minutes).
     ceiling = ceiling.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    from croniter import CroniterBadDateError, croniter  # only cron pipelines need it
+
     matches = croniter(cron, ceiling)
     best: dt.datetime | None = None
     stop_below: dt.datetime | None = None
@@ -477,6 +479,8 @@ def _ticks_near(pipeline: Pipeline, low: dt.datetime, high: dt.datetime) -> Iter
     tz = pipeline.schedule.tz
     if cron:
         wildcard = _is_wildcard_cron(cron)
+        from croniter import CroniterBadDateError, croniter  # only cron pipelines need it
+
         matches = croniter(cron, low - dt.timedelta(seconds=1))
         while True:
             try:
