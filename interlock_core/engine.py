@@ -100,6 +100,11 @@ class RerunResult:
     run: Run | None
 
 
+# Above this many unparsed configs ``active_configs`` lists every document in one read (a
+# cold start, a batch of changes); one changed config is read alone.
+_FETCH_ONE_BY_ONE = 1
+
+
 def default_controller_id() -> str:
     """``host:pid:random`` — unique per controller process."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -172,6 +177,11 @@ class Interlock:
 
     def config(self, pipeline_id: str, config_hash: str | None = None) -> ActiveConfig | None:
         """The current config of a pipeline (or the version with ``config_hash``)."""
+        if config_hash is not None:
+            # Stored versions never change: one parsed before needs no store read.
+            cached = self._configs.peek(pipeline_id, config_hash)
+            if cached is not None:
+                return cached
         stored = self.store.get_config(pipeline_id, config_hash)
         if stored is None:
             return None
@@ -179,14 +189,28 @@ class Interlock:
 
     def pipeline_ids(self) -> list[str]:
         """Ids of every configured pipeline."""
-        return [c.pipeline_id for c in self.store.list_configs()]
+        return list(self.store.config_hashes())
 
     def active_configs(self) -> list[ActiveConfig]:
-        """Every current config, parsed, from one store read (the listing carries each
-        document and hash, so nothing is read twice)."""
-        return [
-            self._configs.get(c.pipeline_id, c.hash, c.document) for c in self.store.list_configs()
-        ]
+        """Every current config, parsed, sorted by pipeline id.
+
+        Lists only (pipeline id, hash) pairs; each version is read and parsed once per
+        process (see :class:`ConfigCache`), so a pass over unchanged configs decodes nothing.
+        """
+        hashes = self.store.config_hashes()
+        self._configs.reserve(len(hashes))
+        missing = [pid for pid, h in hashes.items() if self._configs.peek(pid, h) is None]
+        if len(missing) > _FETCH_ONE_BY_ONE:
+            # Cold start or a large apply: one listing beats many single reads.
+            for stored in self.store.list_configs():
+                if hashes.get(stored.pipeline_id) == stored.hash:
+                    self._configs.get(stored.pipeline_id, stored.hash, stored.document)
+        configs: list[ActiveConfig] = []
+        for pipeline_id, config_hash in hashes.items():
+            active = self.config(pipeline_id, config_hash)
+            if active is not None:  # removed since the listing
+                configs.append(active)
+        return configs
 
     @staticmethod
     def _normalize(period: str) -> str:

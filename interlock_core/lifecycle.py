@@ -17,7 +17,13 @@ from interlock_core.config.jobs import JobType
 from interlock_core.config.models import MatchMode, Pipeline, Rule, Validation
 from interlock_core.events import EventType
 from interlock_core.jobs.base import FailureCategory, JobHandle, JobState, JobStatus
-from interlock_core.rules import Evaluation, RuleResult, evaluate_rule, evaluate_rules
+from interlock_core.rule_compiler import (
+    CompiledGate,
+    IdentityCache,
+    compile_rule_shared,
+    compile_validation,
+)
+from interlock_core.rules import Evaluation
 from interlock_core.runs import NextAction, Run, RunOrigin, RunStatus
 from interlock_core.sensors import Sensor
 
@@ -146,21 +152,26 @@ def evaluate_gate(
 ) -> Evaluation:
     """Evaluate the gate: the trigger condition (if any) AND the rules in their match mode.
 
+    The gate is compiled once per ``Pipeline`` object (one per config hash in the engine's
+    config cache) and reused while that object lives (``rule_compiler``).
+
     Args:
         pipeline: the config.
         sensors: the sensors as seen for the run's period (see ``periods.sensors_for_period``).
         now: the evaluation instant.
     """
+    return _GATES.get(pipeline).evaluate(sensors, now)
+
+
+def _compile_gate(pipeline: Pipeline) -> CompiledGate:
     trigger_rule, validation = gate_validation(pipeline)
-    evaluation = evaluate_rules(validation, sensors, now)
+    gate = compile_validation(validation)
     if trigger_rule is None:
-        return evaluation
-    trigger_result: RuleResult = evaluate_rule(trigger_rule, sensors, now)
-    return Evaluation(
-        passed=trigger_result.passed and evaluation.passed,
-        results=[trigger_result, *evaluation.results],
-        mode=evaluation.mode,
-    )
+        return gate
+    return CompiledGate(gate.rules, gate.mode, trigger=compile_rule_shared(trigger_rule))
+
+
+_GATES: IdentityCache[Pipeline, CompiledGate] = IdentityCache(_compile_gate)
 
 
 def failing_reasons(evaluation: Evaluation) -> list[str]:

@@ -18,11 +18,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from interlock_core.advancing import advance_every_due
 from interlock_core.alerts.log import ALERT_LOGGER
 from interlock_core.applying import load_changed
 from interlock_core.engine import Interlock, InterlockError
@@ -39,6 +40,7 @@ from interlock_core.local_engine import state_dir_for as state_dir_for
 from interlock_core.local_jobs import wake_finished_local_jobs
 from interlock_core.process_guard import protect_controller
 from interlock_core.redaction import printable
+from interlock_core.scheduled_openings import ScheduledOpenings
 from interlock_core.storage import redact_url
 from interlock_core.storage.sqlite import SQLiteStore, check_controller_database
 
@@ -163,6 +165,7 @@ class LocalRuntime:
         self._last_watchdog: float | None = None
         self._last_sync: float | None = None
         self._sensor_versions: dict[str, int] = {}
+        self._openings: ScheduledOpenings | None = None
 
     def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         """Ask the loop to stop after the current pass (signal handler)."""
@@ -201,8 +204,10 @@ class LocalRuntime:
         report.advanced += self._advance_all()
         if due_watchdog:
             self._last_watchdog = monotonic
+            checked_at = self.engine.clock.now()
             _, events = isolated(self.engine, "", "watchdog", self.engine.watchdog)
             report.watchdog_events = len(events or [])
+            isolated(self.engine, "", "indexing cron ticks", lambda: self._seed(checked_at))
         else:
             # Cron ticks must open on time, not once a minute: that check is cheap.
             self._open_scheduled()
@@ -213,24 +218,46 @@ class LocalRuntime:
         return report
 
     def _advance_all(self) -> int:
-        total = 0
-        for _ in range(20):
-            _, advanced = isolated(self.engine, "", "advance", self.engine.advance_due)
-            advanced = advanced or 0
-            total += advanced
-            if advanced == 0 or self.stop_event.is_set():
-                break
-        return total
+        """Advance every due run, oldest due first, until none is due (or a stop request).
+
+        No cap: a backlog of thousands is worked off in this pass, in batches. A run that is
+        still due after being advanced this pass (a step that leaves it due) waits for the
+        next pass, so the loop always ends."""
+        _, advanced = isolated(
+            self.engine,
+            "",
+            "advance",
+            lambda: advance_every_due(self.engine, stop=self.stop_event.is_set),
+        )
+        return advanced or 0
+
+    def _scheduled_openings(self) -> ScheduledOpenings:
+        if self._openings is None:
+            self._openings = ScheduledOpenings(self.engine)
+        return self._openings
+
+    def _seed(self, checked_at: datetime) -> None:
+        """The watchdog just checked every pipeline: index their next ticks from there, so
+        the next pass need not check them all again."""
+        hashes = self.engine.store.config_hashes()
+        self._scheduled_openings().seed(hashes, checked_at)
 
     def _open_scheduled(self) -> None:
+        """Open the runs of the cron ticks that passed since the last pass: only pipelines
+        whose next tick has come (or whose config changed) are looked at."""
         from interlock_core.watchdog import check_scheduled_runs
 
+        openings = self._scheduled_openings()
         now = self.engine.clock.now()
-        for active in self.engine.active_configs():
+        hashes = self.engine.store.config_hashes()
+        for active in openings.due(now, hashes):
             try:
                 check_scheduled_runs(self.engine, active, now, lookback=SCHEDULE_LOOKBACK)
             except Exception as exc:
                 record_failure(self.engine, active.pipeline.id, "opening scheduled runs", exc)
+                openings.checked(active, now, ok=False)
+            else:
+                openings.checked(active, now, ok=True)
 
     def _wake_finished_local_jobs(self) -> None:
         """A local command job that ended is recorded this pass, not at its next poll."""

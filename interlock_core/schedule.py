@@ -24,11 +24,17 @@ Cron expressions follow Vixie cron's split between fixed-time and wildcard jobs:
 """
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from interlock_core.config.calendars import Calendar
 from interlock_core.config.models import Granularity, Pipeline
 from interlock_core.periods import daily_period, hourly_period, parse_period
+
+if TYPE_CHECKING:
+    from croniter import croniter
 
 MAX_TICKS = 10_000
 """Default cap on the number of ticks one call may return (guards against huge ranges)."""
@@ -240,30 +246,120 @@ def cron_ticks(
     if end <= start:
         return []
     tz = pipeline.schedule.tz
+    if end - start <= _CACHED_RANGE:
+        try:
+            ticks = [
+                tick
+                for chunk in _chunks(start, end)
+                for tick in _chunk_ticks(cron, tz, chunk, limit)
+                if start < tick <= end
+            ]
+        except ValueError:
+            ticks = None  # a chunk holds more than ``limit``: the range may too (said below)
+        if ticks is not None and len(ticks) <= limit:
+            return ticks
+    return _cron_ticks_between(pipeline.id, cron, tz, start, end, limit)
+
+
+def _cron_ticks_between(
+    pipeline_id: str, cron: str, tz: dt.tzinfo, start: dt.datetime, end: dt.datetime, limit: int
+) -> list[dt.datetime]:
     wildcard = _is_wildcard_cron(cron)
     low_offset, high_offset = _offset_bounds(tz, start, end)
     lowest = _naive_utc(start) + low_offset
     highest = _naive_utc(end) + high_offset
     ticks: set[dt.datetime] = set()
-    from croniter import CroniterBadDateError, croniter  # only cron pipelines need it
+    from croniter import CroniterBadDateError  # only cron pipelines need croniter (~8 ms)
 
-    matches = croniter(cron, lowest)
-    while True:
-        try:
-            local = matches.get_next(dt.datetime)
-        except CroniterBadDateError:  # an expression that never matches (e.g. 30 February)
-            break
-        if local > highest:
-            break
-        for tick in _resolve(local, tz, wildcard):
-            if start < tick <= end:
-                ticks.add(tick)
-        if len(ticks) > limit:
-            raise ValueError(
-                f"pipeline {pipeline.id!r}: more than {limit} cron ticks between "
-                f"{start.isoformat()} and {end.isoformat()}; use a shorter range"
-            )
+    with _matches(cron, lowest) as matches:
+        while True:
+            try:
+                local = matches.get_next(dt.datetime)
+            except CroniterBadDateError:  # an expression that never matches (e.g. 30 February)
+                break
+            if local > highest:
+                break
+            for tick in _resolve(local, tz, wildcard):
+                if start < tick <= end:
+                    ticks.add(tick)
+            if len(ticks) > limit:
+                raise ValueError(
+                    f"pipeline {pipeline_id!r}: more than {limit} cron ticks between "
+                    f"{start.isoformat()} and {end.isoformat()}; use a shorter range"
+                )
     return sorted(ticks)
+
+
+# Ticks are cached per (cron, zone, UTC day): every pipeline with the same cron and zone shares
+# them, and a watchdog pass every minute asks for the same two days again. Least recently used
+# chunks go first; :func:`reserve_tick_cache` sizes the cache to the pipelines so one pass's
+# working set fits (no cliff where every lookup misses). Ticks never go stale: a chunk is a
+# pure function of its key.
+_CACHED_RANGE = dt.timedelta(days=4)
+_TICK_CHUNKS: "OrderedDict[tuple[str, dt.tzinfo, dt.datetime], tuple[dt.datetime, ...]]"
+_TICK_CHUNKS = OrderedDict()
+_TICK_CHUNKS_CAPACITY = [4096]
+_TICK_LOCK = threading.Lock()
+# Building a croniter parses its expression (most of a tick computation's cost): one per cron.
+_MATCHERS: "OrderedDict[str, croniter]" = OrderedDict()
+_MATCHERS_CAPACITY = 1024
+
+
+def reserve_tick_cache(pipelines: int) -> None:
+    """Make room for the tick chunks of ``pipelines`` pipelines over a few days."""
+    with _TICK_LOCK:
+        _TICK_CHUNKS_CAPACITY[0] = max(_TICK_CHUNKS_CAPACITY[0], 4 * pipelines + 64)
+
+
+def _chunks(start: dt.datetime, end: dt.datetime) -> Iterable[dt.datetime]:
+    """UTC midnights ``m`` whose day ``(m, m + 1 day]`` meets ``(start, end]``."""
+    chunk = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    while chunk < end:
+        yield chunk
+        chunk += _DAY
+
+
+def _chunk_ticks(
+    cron: str, tz: dt.tzinfo, chunk: dt.datetime, limit: int
+) -> tuple[dt.datetime, ...]:
+    key = (cron, tz, chunk)
+    with _TICK_LOCK:
+        cached = _TICK_CHUNKS.get(key)
+        if cached is not None:
+            _TICK_CHUNKS.move_to_end(key)
+            return cached
+    ticks = tuple(_cron_ticks_between("", cron, tz, chunk, chunk + _DAY, limit))
+    with _TICK_LOCK:
+        _TICK_CHUNKS[key] = ticks
+        while len(_TICK_CHUNKS) > _TICK_CHUNKS_CAPACITY[0]:
+            _TICK_CHUNKS.popitem(last=False)
+    return ticks
+
+
+class _matches:
+    """A croniter for ``cron`` starting at ``start``, reused across calls (one at a time)."""
+
+    def __init__(self, cron: str, start: dt.datetime) -> None:
+        self.cron = cron
+        self.start = start
+        self.matcher: croniter | None = None
+
+    def __enter__(self) -> "croniter":
+        from croniter import croniter
+
+        with _TICK_LOCK:
+            self.matcher = _MATCHERS.pop(self.cron, None)
+        if self.matcher is None:
+            self.matcher = croniter(self.cron, self.start)
+        else:
+            self.matcher.set_current(self.start, force=True)
+        return self.matcher
+
+    def __exit__(self, *exc: object) -> None:
+        with _TICK_LOCK:
+            _MATCHERS[self.cron] = self.matcher  # type: ignore[assignment]
+            while len(_MATCHERS) > _MATCHERS_CAPACITY:
+                _MATCHERS.popitem(last=False)
 
 
 def _inclusion_instants(pipeline: Pipeline) -> list[dt.datetime]:
@@ -382,7 +478,7 @@ def _last_cron_tick(cron: str, tz: dt.tzinfo, now: dt.datetime) -> dt.datetime |
     # croniter's get_prev is strictly before its start; start one minute past the floor so a
     # match exactly at the ceiling is seen (matches fall on whole minutes).
     ceiling = ceiling.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-    from croniter import CroniterBadDateError, croniter  # only cron pipelines need it
+    from croniter import CroniterBadDateError, croniter  # only cron pipelines need it (~8 ms)
 
     matches = croniter(cron, ceiling)
     best: dt.datetime | None = None
@@ -479,7 +575,7 @@ def _ticks_near(pipeline: Pipeline, low: dt.datetime, high: dt.datetime) -> Iter
     tz = pipeline.schedule.tz
     if cron:
         wildcard = _is_wildcard_cron(cron)
-        from croniter import CroniterBadDateError, croniter  # only cron pipelines need it
+        from croniter import CroniterBadDateError, croniter  # only cron pipelines need it (~8 ms)
 
         matches = croniter(cron, low - dt.timedelta(seconds=1))
         while True:

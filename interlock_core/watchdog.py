@@ -6,8 +6,10 @@ with store markers, so running the watchdog every minute — or from several pro
 each alert once.
 """
 
+import contextvars
 import datetime as dt
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 
 from interlock_core import lifecycle, periods, schedule, sla
@@ -27,10 +29,27 @@ CATCH_UP = dt.timedelta(days=2)
 # A run whose next step is this overdue has no controller advancing it.
 STALE_GRACE = dt.timedelta(minutes=10)
 ACTIVE = [RunStatus.SUBMITTING, RunStatus.RUNNING, RunStatus.CLAIMED]
+# Within one watchdog pass: when each pipeline was applied (None outside a pass).
+_APPLIED_SINCE: contextvars.ContextVar[dict[str, dt.datetime | None] | None] = (
+    contextvars.ContextVar("applied_since", default=None)
+)
 
 
 def run_watchdog(engine: Interlock) -> list[Event]:
     """Run every check once; returns every event published."""
+    now = engine.clock.now()
+    configs = engine.active_configs()
+    _reserve_tick_cache(len(configs))
+    schedule.reserve_tick_cache(len(configs))
+    # Every check of this pass asks when each pipeline was applied: read its markers once.
+    token = _APPLIED_SINCE.set({})
+    try:
+        return _run_checks(engine, configs, now)
+    finally:
+        _APPLIED_SINCE.reset(token)
+
+
+def _run_checks(engine: Interlock, configs: list[ActiveConfig], now: dt.datetime) -> list[Event]:
     checks: list[tuple[str, Callable[[Interlock, ActiveConfig, dt.datetime], list[Event]]]] = [
         ("scheduled-runs", check_scheduled_runs),
         ("trigger-recovery", check_trigger_recovery),
@@ -41,8 +60,6 @@ def run_watchdog(engine: Interlock) -> list[Event]:
     ]
     published: list[Event] = []
     failed: list[str] = []
-    now = engine.clock.now()
-    configs = engine.active_configs()
     try:
         published.extend(check_stale_runs(engine, now))
     except Exception:
@@ -80,7 +97,13 @@ def run_watchdog(engine: Interlock) -> list[Event]:
 def _since(engine: Interlock, pipeline_id: str, now: dt.datetime) -> dt.datetime:
     """Where catch-up starts: CATCH_UP ago, but never before the pipeline was first applied
     (nor before its return after a removal)."""
-    applied = engine.applied_since(pipeline_id)
+    memo = _APPLIED_SINCE.get()
+    if memo is None:
+        applied = engine.applied_since(pipeline_id)
+    elif pipeline_id in memo:
+        applied = memo[pipeline_id]
+    else:
+        applied = memo[pipeline_id] = engine.applied_since(pipeline_id)
     start = now - CATCH_UP
     if applied is not None and applied > start:
         start = applied
@@ -452,9 +475,18 @@ def _recent_periods(engine: Interlock, active: ActiveConfig, now: dt.datetime) -
     return [periods.hourly_period(start - dt.timedelta(hours=back)) for back in (4, 3, 2, 1, 0)]
 
 
-# Ticks by period per (pipeline, config, window): every check of one watchdog pass asks for
-# the same window, and a per-minute cron holds thousands of ticks.
-_TICK_PERIODS: dict[tuple[str, str, dt.datetime, dt.datetime], dict[str, dt.datetime]] = {}
+# Ticks by period per (pipeline, config, window), least recently used evicted first: every
+# check of one watchdog pass asks for the same window, and a per-minute cron holds thousands
+# of ticks. ``run_watchdog`` sizes it to the number of pipelines, so one pass's working set
+# always fits (no cliff where every lookup misses). Entries never go stale: the key holds the
+# config hash and the exact window.
+_TICK_PERIODS: "OrderedDict[tuple[str, str, dt.datetime, dt.datetime], dict[str, dt.datetime]]"
+_TICK_PERIODS = OrderedDict()
+_TICK_CAPACITY = [1024]
+
+
+def _reserve_tick_cache(pipelines: int) -> None:
+    _TICK_CAPACITY[0] = max(_TICK_CAPACITY[0], 2 * pipelines + 64)
 
 
 def _tick_periods(
@@ -464,15 +496,17 @@ def _tick_periods(
     (ticks finer than the period — a per-minute cron of an hourly pipeline — share a run)."""
     key = (active.pipeline.id, active.hash, start, now)
     cached = _TICK_PERIODS.get(key)
-    if cached is None:
-        if len(_TICK_PERIODS) > 512:
-            _TICK_PERIODS.clear()
-        # The tick exactly at first apply counts: open the interval a microsecond earlier.
-        ticks = schedule.schedule_ticks(active.pipeline, start - dt.timedelta(microseconds=1), now)
-        cached = {}
-        for tick in ticks:
-            cached[schedule.period_of_tick(active.pipeline, tick)] = tick
-        _TICK_PERIODS[key] = cached
+    if cached is not None:
+        _TICK_PERIODS.move_to_end(key)
+        return cached
+    # The tick exactly at first apply counts: open the interval a microsecond earlier.
+    ticks = schedule.schedule_ticks(active.pipeline, start - dt.timedelta(microseconds=1), now)
+    cached = {}
+    for tick in ticks:
+        cached[schedule.period_of_tick(active.pipeline, tick)] = tick
+    _TICK_PERIODS[key] = cached
+    while len(_TICK_PERIODS) > _TICK_CAPACITY[0]:
+        _TICK_PERIODS.popitem(last=False)
     return cached
 
 

@@ -4,6 +4,7 @@ uses, hashed together, so a run attempt can reload exactly the config it started
 import hashlib
 import json
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,20 +55,46 @@ def parse_envelope(document: dict[str, Any], config_hash: str) -> ActiveConfig:
 
 
 class ConfigCache:
-    """Parsed configs by (pipeline id, hash); stored versions never change, so no expiry."""
+    """Parsed configs by (pipeline id, hash), least recently used evicted first.
 
-    def __init__(self) -> None:
+    A stored version never changes, so an entry never goes stale: the bound only keeps memory
+    flat. The engine raises it with the number of pipelines it lists (see :meth:`reserve`), so
+    a controller's working set — every current config plus the few older versions in-flight
+    runs pinned — always fits and there is no cliff where every lookup misses.
+    """
+
+    MINIMUM = 256
+
+    def __init__(self, capacity: int = MINIMUM) -> None:
         self._lock = threading.Lock()
-        self._parsed: dict[tuple[str, str], ActiveConfig] = {}
+        self._parsed: OrderedDict[tuple[str, str], ActiveConfig] = OrderedDict()
+        self.capacity = max(capacity, self.MINIMUM)
 
-    def get(self, pipeline_id: str, config_hash: str, document: dict[str, Any]) -> ActiveConfig:
-        """The parsed config for this stored version, parsing it once."""
+    def reserve(self, pipelines: int) -> None:
+        """Room for ``pipelines`` current configs plus as many older versions (never shrinks
+        below what was reserved before)."""
+        self.capacity = max(self.capacity, 2 * pipelines + self.MINIMUM)
+
+    def peek(self, pipeline_id: str, config_hash: str) -> ActiveConfig | None:
+        """The parsed config when this version was parsed before (no store read needed)."""
         key = (pipeline_id, config_hash)
         with self._lock:
             cached = self._parsed.get(key)
+            if cached is not None:
+                self._parsed.move_to_end(key)
+            return cached
+
+    def get(self, pipeline_id: str, config_hash: str, document: dict[str, Any]) -> ActiveConfig:
+        """The parsed config for this stored version, parsing it once."""
+        cached = self.peek(pipeline_id, config_hash)
         if cached is not None:
             return cached
         parsed = parse_envelope(document, config_hash)
         with self._lock:
-            self._parsed[key] = parsed
+            self._parsed[(pipeline_id, config_hash)] = parsed
+            while len(self._parsed) > self.capacity:
+                self._parsed.popitem(last=False)
         return parsed
+
+    def __len__(self) -> int:
+        return len(self._parsed)

@@ -430,3 +430,13 @@ class Store(abc.ABC):
             if self.put_marker(pipeline_id, name, now, data, expires_at):
                 created.add((pipeline_id, name))
         return created
+
+    # -- added for issue #13 -----------------------------------------------------------------
+    def config_hashes(self) -> dict[str, str]:
+        """The hash of every current config by pipeline id, without the documents.
+
+        A controller lists this every pass and fetches only the documents whose hash it has
+        not parsed yet. Backends answer it without reading or decoding documents; this
+        default (for stores outside this package) falls back on :meth:`list_configs`.
+        """
+        return {config.pipeline_id: config.hash for config in self.list_configs()}

@@ -1017,6 +1017,11 @@ class DynamoDBStore(Store):
             return pending
         return []
 
+    def config_hashes(self) -> dict[str, str]:
+        """See :meth:`Store.config_hashes`: the registry item alone (one GetItem)."""
+        current, _ = self._registry()
+        return dict(sorted(current.items()))
+
 
 _MARKER_ABSENT = "attribute_not_exists(PK) OR expires_at <= :now"
 

@@ -393,6 +393,11 @@ class MemoryStore(Store):
                     created.add(key)
         return created
 
+    def config_hashes(self) -> dict[str, str]:
+        """See :meth:`Store.config_hashes`."""
+        with self._lock:
+            return dict(sorted(self._current.items()))
+
 
 def _stored_config(pipeline_id: str, config_hash: str, version: _ConfigVersion) -> StoredConfig:
     return StoredConfig(

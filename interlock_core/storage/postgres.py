@@ -947,6 +947,17 @@ class PostgresStore(Store):
         rows = self._transact("put_markers", work, write=True, one_statement=True)
         return {(str(pipeline_id), str(name)) for pipeline_id, name in rows}
 
+    def config_hashes(self) -> dict[str, str]:
+        """See :meth:`Store.config_hashes`: the ``config_current`` table alone."""
+
+        def work(cur: psycopg.Cursor[Any]) -> list[Any]:
+            return cur.execute(
+                self._sql("SELECT pipeline_id, hash FROM {s}.config_current ORDER BY pipeline_id")
+            ).fetchall()
+
+        rows = self._read("config_hashes", work, list[Any]())
+        return {str(pid): str(h) for pid, h in rows}
+
 
 _LISTEN_KEEPALIVES = {
     "keepalives": 1,

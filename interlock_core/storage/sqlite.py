@@ -629,32 +629,7 @@ class SQLiteStore(Store):
     # -- runs ------------------------------------------------------------------------------
     def create_run(self, run: Run) -> Run | None:
         """See :meth:`Store.create_run`."""
-        stored = utc_run(run.evolve(version=1))
-        document = stored.model_dump_json()
-
-        def work(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                "INSERT INTO runs"
-                " (pipeline_id, period, status, version, attempt, due_at_us, owner, document)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (pipeline_id, period) DO NOTHING",
-                (
-                    stored.pipeline_id,
-                    stored.period,
-                    stored.status.value,
-                    stored.version,
-                    stored.attempt,
-                    _optional_us(stored.due_at),
-                    stored.owner,
-                    document,
-                ),
-            )
-            return cursor.rowcount == 1
-
-        created = self._transact("create_run", work, write=True)
-        if created:
-            self._notify_run_write(run.pipeline_id)
-        return _run(document) if created else None
+        return self.create_run_with_events(run, ())
 
     def get_run(self, pipeline_id: str, period: str) -> Run | None:
         """See :meth:`Store.get_run`."""
@@ -670,32 +645,7 @@ class SQLiteStore(Store):
 
     def update_run(self, run: Run, expected_version: int) -> Run | None:
         """See :meth:`Store.update_run`."""
-        stored = utc_run(run.evolve(version=expected_version + 1))
-        document = stored.model_dump_json()
-
-        def work(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                "UPDATE runs SET status = ?, version = ?, attempt = ?, due_at_us = ?,"
-                " owner = ?, document = ?"
-                " WHERE pipeline_id = ? AND period = ? AND version = ?",
-                (
-                    stored.status.value,
-                    stored.version,
-                    stored.attempt,
-                    _optional_us(stored.due_at),
-                    stored.owner,
-                    document,
-                    stored.pipeline_id,
-                    stored.period,
-                    expected_version,
-                ),
-            )
-            return cursor.rowcount == 1
-
-        updated = self._transact("update_run", work, write=True)
-        if updated:
-            self._notify_run_write(run.pipeline_id)
-        return _run(document) if updated else None
+        return self.update_run_with_events(run, expected_version, ())
 
     def list_runs(
         self,
@@ -872,27 +822,12 @@ class SQLiteStore(Store):
     # -- events ----------------------------------------------------------------------------
     def append_events(self, events: Iterable[Event]) -> None:
         """See :meth:`Store.append_events`; an event whose id is already stored is skipped."""
-        rows = [
-            (
-                event.id,
-                _to_us(event.at),
-                event.type.value,
-                event.pipeline_id,
-                event.period,
-                event.attempt,
-                event.to_json(),
-            )
-            for event in events
-        ]
+        rows = _event_rows(events)
         if not rows:
             return
 
         def work(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT INTO events (id, at_us, type, pipeline_id, period, attempt, document)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                rows,
-            )
+            _insert_events(conn, rows)
 
         self._transact("append_events", work, write=True)
 
@@ -999,6 +934,110 @@ class SQLiteStore(Store):
         each other busy."""
         if not getattr(self, "_wake_subscriptions", 0):
             self._notify_sensor_write(pipeline_id)
+
+    def config_hashes(self) -> dict[str, str]:
+        """See :meth:`Store.config_hashes`: the ``config_current`` table alone."""
+
+        def work(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute(
+                "SELECT pipeline_id, hash FROM config_current ORDER BY pipeline_id"
+            ).fetchall()
+
+        return {str(pid): str(h) for pid, h in self._transact("config_hashes", work, write=False)}
+
+    # The run and its events in one transaction: one commit (fsync) instead of two per step,
+    # and a crash between them can no longer lose the events (as on PostgreSQL).
+    def create_run_with_events(self, run: Run, events: Iterable[Event]) -> Run | None:
+        """See :meth:`Store.create_run_with_events`; one transaction."""
+        stored = utc_run(run.evolve(version=1))
+        document = stored.model_dump_json()
+        rows = _event_rows(events)
+
+        def work(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "INSERT INTO runs"
+                " (pipeline_id, period, status, version, attempt, due_at_us, owner, document)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (pipeline_id, period) DO NOTHING",
+                (
+                    stored.pipeline_id,
+                    stored.period,
+                    stored.status.value,
+                    stored.version,
+                    stored.attempt,
+                    _optional_us(stored.due_at),
+                    stored.owner,
+                    document,
+                ),
+            )
+            if cursor.rowcount != 1:
+                return False
+            _insert_events(conn, rows)
+            return True
+
+        created = self._transact("create_run", work, write=True)
+        if created:
+            self._notify_run_write(run.pipeline_id)
+        return _run(document) if created else None
+
+    def update_run_with_events(
+        self, run: Run, expected_version: int, events: Iterable[Event]
+    ) -> Run | None:
+        """See :meth:`Store.update_run_with_events`; one transaction."""
+        stored = utc_run(run.evolve(version=expected_version + 1))
+        document = stored.model_dump_json()
+        rows = _event_rows(events)
+
+        def work(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE runs SET status = ?, version = ?, attempt = ?, due_at_us = ?,"
+                " owner = ?, document = ?"
+                " WHERE pipeline_id = ? AND period = ? AND version = ?",
+                (
+                    stored.status.value,
+                    stored.version,
+                    stored.attempt,
+                    _optional_us(stored.due_at),
+                    stored.owner,
+                    document,
+                    stored.pipeline_id,
+                    stored.period,
+                    expected_version,
+                ),
+            )
+            if cursor.rowcount != 1:
+                return False
+            _insert_events(conn, rows)
+            return True
+
+        updated = self._transact("update_run", work, write=True)
+        if updated:
+            self._notify_run_write(run.pipeline_id)
+        return _run(document) if updated else None
+
+
+def _event_rows(events: Iterable[Event]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            event.id,
+            _to_us(event.at),
+            event.type.value,
+            event.pipeline_id,
+            event.period,
+            event.attempt,
+            event.to_json(),
+        )
+        for event in events
+    ]
+
+
+def _insert_events(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    if rows:
+        conn.executemany(
+            "INSERT INTO events (id, at_us, type, pipeline_id, period, attempt, document)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            rows,
+        )
 
 
 def _stored_config(row: Any) -> StoredConfig:

@@ -171,6 +171,36 @@ class StoreContract:
         assert by_id["m"].hash == "m2"
         assert by_id["m"].document == {"id": "m", "v": 2}
 
+    def test_config_hashes_name_the_current_version_of_each_pipeline(self, store: Store) -> None:
+        assert store.config_hashes() == {}
+        store.apply_configs({pid: ({"id": pid}, f"{pid}1", "") for pid in ["m", "a", "z"]}, T0)
+        store.apply_configs({"m": ({"id": "m", "v": 2}, "m2", "")}, at(1))
+        store.remove_config("z", at(2))
+        hashes = store.config_hashes()
+        assert hashes == {"a": "a1", "m": "m2"}
+        assert list(hashes) == ["a", "m"]
+        assert hashes == {config.pipeline_id: config.hash for config in store.list_configs()}
+
+    def test_run_writes_with_events_append_them_only_when_the_write_wins(
+        self, store: Store
+    ) -> None:
+        opened = make_event(EventType.RUN_OPENED, 0)
+        created = store.create_run_with_events(make_run(due_at=T0), [opened])
+        assert created is not None and created.version == 1
+        again = make_event(EventType.RUN_OPENED, 1)
+        assert store.create_run_with_events(make_run(due_at=T0), [again]) is None
+        moved = make_event(EventType.JOB_TRIGGERED, 2)
+        updated = store.update_run_with_events(
+            created.evolve(status=RunStatus.RUNNING), created.version, [moved]
+        )
+        assert updated is not None and updated.version == 2
+        lost = make_event(EventType.JOB_FAILED, 3)
+        assert store.update_run_with_events(created, created.version, [lost]) is None
+        assert [event.id for event in store.query_events()] == [opened.id, moved.id]
+        stored = store.get_run("p", "2026-03-01")
+        assert stored is not None and stored.status == RunStatus.RUNNING
+        assert store.due_runs(at(5)) == [stored]
+
     def test_remove_config(self, store: Store) -> None:
         store.apply_configs({"a": ({"v": 1}, "h1", "")}, T0)
         assert store.remove_config("a", at(1)) is True

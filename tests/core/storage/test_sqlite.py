@@ -53,6 +53,7 @@ class _SplitStore(SQLiteStore):
         {
             "get_config",
             "list_configs",
+            "config_hashes",
             "get_sensors",
             "sensors_since",
             "sensor_versions",

@@ -132,6 +132,34 @@ def test_run_writes_nudge_from_producers_but_not_from_the_subscribed_controller(
     producer.close()
 
 
+def test_run_writes_with_their_events_nudge_the_controller_too(tmp_path: Path) -> None:
+    # The engine writes a run and its events in one transaction; a producer's emit that
+    # opens or wakes a run that way must wake the controller like a plain run write.
+    controller = SQLiteStore(tmp_path / "interlock.db")
+    producer = SQLiteStore(tmp_path / "interlock.db")
+    calls = Calls()
+    unsubscribe = controller.subscribe_sensor_writes(calls)
+    assert unsubscribe is not None
+    run = Run(
+        pipeline_id="orders",
+        period="2026-03-04",
+        status=RunStatus.WAITING,
+        origin=RunOrigin.TRIGGER,
+        opened_at=NOW,
+        attempt_started_at=NOW,
+        updated_at=NOW,
+        due_at=NOW,
+    )
+    created = producer.create_run_with_events(run, ())
+    assert created is not None
+    assert calls.wait(1), "a producer's create_run_with_events did not nudge the controller"
+    assert producer.update_run_with_events(created, created.version, ()) is not None
+    assert calls.wait(2), "a producer's update_run_with_events did not nudge the controller"
+    unsubscribe()
+    controller.close()
+    producer.close()
+
+
 def test_switched_off_by_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(sqlite_wake.ENV_SWITCH, "off")
     store = SQLiteStore(tmp_path / "interlock.db")
