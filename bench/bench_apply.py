@@ -244,10 +244,21 @@ def fingerprint_samples(pipelines: Path, repeat: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="300 files, few repeats")
-    parser.add_argument("--files", type=int, default=None, help="number of pipeline files")
-    parser.add_argument("--repeat", type=int, default=None, help="repeats per measurement")
-    parser.add_argument("--baseline-ref", default="98523ec", help="git ref of the baseline")
-    parser.add_argument("--out", type=Path, default=None, help="directory for the JSON")
+    parser.add_argument(
+        "--files",
+        type=int,
+        default=None,
+        help="number of pipeline files (default 10 000; quick 300)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=None, help="repeats per measurement (default 3; quick 2)"
+    )
+    parser.add_argument(
+        "--baseline-ref", default="98523ec", help="git ref of the baseline (default 98523ec)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="results directory (default bench/results)"
+    )
     args = parser.parse_args()
     count = args.files or (300 if args.quick else 10_000)
     repeat = args.repeat or (2 if args.quick else 3)
