@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     targets: list[dict[str, Any]] = [
         {
-            "name": "pass with an hour of events to forward, SQLite (s)",
+            "name": "pass with an hour of events to forward, SQLite",
             "value": batched["median"],
             "unit": "s",
             "limit": TARGET_SECONDS,
