@@ -124,6 +124,9 @@ class PipelineWatcher:
             return [f"not applied: {exc}"]
         lines = [f"{c.pipeline_id}: {c.action}" for c in result.changes if c.action != "unchanged"]
         lines += [f"invalid: {error}" for error in result.invalid]
+        # As `interlock apply` prints them: a file that loads with warnings shows them again on
+        # every re-apply (such files are always validated again).
+        lines += [f"warning: {warning}" for warning in pipeline_set.warnings]
         return lines
 
 
