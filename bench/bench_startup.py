@@ -115,6 +115,10 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="interlock-bench-startup-"))
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
+    # An installed package has its .pyc files (pip compiles them, as it did boto3's): with
+    # PYTHONDONTWRITEBYTECODE set the warm-up below could not write ours, and every round
+    # would recompile Interlock's sources (~90 ms of CPU), which no user ever pays.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     try:
         (root / "pipelines").mkdir()
         (root / "pipelines" / "orders.yaml").write_text(PIPELINE)

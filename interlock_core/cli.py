@@ -362,20 +362,11 @@ def _require_store(url: str) -> None:
 
 
 def _build_engine(store_url: str, pipelines: Path | None = None) -> "Interlock":
-    from interlock_core.engine import Interlock
-    from interlock_core.storage import open_store
+    # Not interlock_core.runtime: the controller loop's imports are not the short commands'.
+    from interlock_core.local_engine import build_engine
 
-    # The local runtime wires the job runners and their state directory; until it is
-    # installed a bare engine still serves every command here (none of them submits a job).
-    runtime = _optional_module("interlock_core.runtime")
-    build = getattr(runtime, "build_engine", None) if runtime is not None else None
-    if build is None:
-        return Interlock(open_store(store_url))
     # The pipelines directory's interlock.yaml limits what jobs may do (jobs.policy).
-    engine = build(store_url, pipelines_dir=pipelines)
-    if not isinstance(engine, Interlock):
-        raise TypeError(f"build_engine returned {type(engine).__name__}, not Interlock")
-    return engine
+    return build_engine(store_url, pipelines_dir=pipelines)
 
 
 def load_pipelines(directory: Path) -> "PipelineSet":

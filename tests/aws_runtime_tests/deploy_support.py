@@ -211,6 +211,7 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
     from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
     from tests.aws_runtime_tests.world import deliver_each_record_once
+    from tests.core.storage.dynamodb_support import keep_tables_on_cancelled_transactions
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -256,6 +257,7 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
 
     monkeypatch.setattr(LambdaFunction, "_invoke_lambda", invoke)
     monkeypatch.setattr(StreamShard, "add", deliver_each_record_once)
+    keep_tables_on_cancelled_transactions(monkeypatch)
     original_call_action = BaseResponse.call_action
 
     def counted_call_action(self: Any) -> Any:

@@ -36,6 +36,43 @@ def set_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+    # Every moto set-up of the tests starts here; see the function for why.
+    keep_tables_on_cancelled_transactions(monkeypatch)
+
+
+def keep_tables_on_cancelled_transactions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cancelled ``TransactWriteItems`` leaves the tables as they were, stream included.
+
+    moto 5.2 rolls a cancelled transaction back by swapping each table for a deep copy taken
+    before it, so the stream shard a reader's iterator holds is no longer the one written to:
+    every later stream record is lost to that reader (on AWS a cancelled transaction changes
+    nothing). Here the original table objects stay, with the items as they were, and the
+    records the cancelled writes appended are dropped.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    original = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        tables = dict(self.tables)
+        streams = {
+            name: len(table.stream_shard.items)
+            for name, table in tables.items()
+            if getattr(table, "stream_shard", None) is not None
+        }
+        try:
+            original(self, transact_items)
+        except Exception:
+            for name, table in tables.items():
+                copy = self.tables.get(name)
+                if copy is not None and copy is not table:
+                    table.items = copy.items
+                    self.tables[name] = table
+                if name in streams:
+                    del table.stream_shard.items[streams[name] :]
+            raise
+
+    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", transact_write_items)
 
 
 class RequestCounter:
