@@ -44,10 +44,13 @@ def _code_digest() -> str:
     """The loading code's source and library versions: any change to how files load changes
     every hash, so an upgrade validates every file again."""
     package = Path(__file__).parent
-    modules = [*sorted(package.glob("*.py")), *(package.parent / n for n in _OUTSIDE_MODULES)]
+    root = package.parent
+    # Subpackages too (the job-config models live in ``config/job_configs``).
+    modules = [*sorted(package.rglob("*.py")), *(root / name for name in _OUTSIDE_MODULES)]
     digest = hashlib.sha256()
     for module in modules:
-        digest.update(module.name.encode() + b"\0" + module.read_bytes())
+        name = module.relative_to(root).as_posix()
+        digest.update(name.encode() + b"\0" + module.read_bytes())
     for library in _LIBRARIES:
         digest.update(f"\0{library}=={_version(library)}".encode())
     return digest.hexdigest()

@@ -226,14 +226,14 @@ def test_a_missing_boto3_warning_repeats_on_a_re_apply(
 
 @pytest.mark.parametrize(
     "change",
-    ["croniter", "pydantic", "PyYAML", "sensors.py"],
+    ["croniter", "pydantic", "PyYAML", "sensors.py", "job_configs/http.py"],
 )
 def test_an_upgrade_of_the_loading_code_validates_every_pipeline_again(
     engine: Interlock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
 ) -> None:
-    # A croniter, pydantic or YAML upgrade, or a new interlock_core.sensors (rule values are
-    # read with its parse_number), may refuse a file the old code accepted: as before the
-    # skip, every file is validated again after one.
+    # A croniter, pydantic or YAML upgrade, a new interlock_core.sensors (rule values are
+    # read with its parse_number) or new job-config models (a subpackage of config) may
+    # refuse a file the old code accepted: as before the skip, every file is validated again.
     from importlib import metadata
 
     from interlock_core.config import sources
@@ -245,7 +245,7 @@ def test_an_upgrade_of_the_loading_code_validates_every_pipeline_again(
         real_read_bytes = Path.read_bytes
 
         def read_bytes(path: Path) -> bytes:
-            extra = b"# changed\n" if path.name == change else b""
+            extra = b"# changed\n" if path.as_posix().endswith("/" + change) else b""
             return real_read_bytes(path) + extra
 
         monkeypatch.setattr(Path, "read_bytes", read_bytes)
