@@ -34,3 +34,22 @@ def lazy_module(name: str) -> Any:
     """A :class:`LazyModule` for ``name`` (typed ``Any``: declare the real module under
     ``TYPE_CHECKING`` where types matter)."""
     return LazyModule(name)
+
+
+def submodule(package: str, name: str) -> ModuleType:
+    """``package.name`` imported, for a lazy package's ``__getattr__``: ``import pkg`` then
+    ``pkg.sub.thing`` worked while the package imported its submodules up front, so it keeps
+    working now that it does not.
+
+    Raises:
+        AttributeError: ``package`` has no submodule ``name`` (the error ``__getattr__`` owes).
+    """
+    from importlib.util import find_spec
+
+    missing = AttributeError(f"module {package!r} has no attribute {name!r}")
+    if name.startswith("_") or not name.isidentifier():
+        raise missing
+    qualified = f"{package}.{name}"
+    if find_spec(qualified) is None:
+        raise missing
+    return importlib.import_module(qualified)

@@ -208,9 +208,17 @@ class LocalRuntime:
         if due_watchdog:
             self._last_watchdog = monotonic
             checked_at = self.engine.clock.now()
+            # The versions the watchdog is about to check: a config changed while it runs
+            # was not checked, so it must not be indexed as checked.
+            _, hashes = isolated(
+                self.engine, "", "indexing cron ticks", self.engine.store.config_hashes
+            )
             _, events = isolated(self.engine, "", "watchdog", self.engine.watchdog)
             report.watchdog_events = len(events or [])
-            isolated(self.engine, "", "indexing cron ticks", lambda: self._seed(checked_at))
+            if hashes is not None:
+                isolated(
+                    self.engine, "", "indexing cron ticks", lambda: self._seed(hashes, checked_at)
+                )
         else:
             # Cron ticks must open on time, not once a minute: that check is cheap.
             self._open_scheduled()
@@ -239,10 +247,9 @@ class LocalRuntime:
             self._openings = ScheduledOpenings(self.engine)
         return self._openings
 
-    def _seed(self, checked_at: datetime) -> None:
-        """The watchdog just checked every pipeline: index their next ticks from there, so
-        the next pass need not check them all again."""
-        hashes = self.engine.store.config_hashes()
+    def _seed(self, hashes: dict[str, str], checked_at: datetime) -> None:
+        """The watchdog just checked every pipeline (at the ``hashes`` read before it): index
+        their next ticks from there, so the next pass need not check them all again."""
         self._scheduled_openings().seed(hashes, checked_at)
 
     def _open_scheduled(self) -> None:

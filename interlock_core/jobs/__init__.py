@@ -84,7 +84,9 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from interlock_core.lazy import submodule
+
+        return submodule(__name__, name)
     return getattr(importlib.import_module(module), name)
 
 

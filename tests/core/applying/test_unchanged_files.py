@@ -222,3 +222,43 @@ def test_a_missing_boto3_warning_repeats_on_a_re_apply(
         assert "p1.yaml: job type glue needs boto3" in result.output
     engine = Interlock(open_store(store))
     assert list(load_changed(engine, directory).unchanged) == ["p0"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["croniter", "pydantic", "PyYAML", "sensors.py", "job_configs/http.py"],
+)
+def test_an_upgrade_of_the_loading_code_validates_every_pipeline_again(
+    engine: Interlock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    # A croniter, pydantic or YAML upgrade, a new interlock_core.sensors (rule values are
+    # read with its parse_number) or new job-config models (a subpackage of config) may
+    # refuse a file the old code accepted: as before the skip, every file is validated again.
+    from importlib import metadata
+
+    from interlock_core.config import sources
+
+    directory = _directory(tmp_path)
+    _actions(engine, directory)
+    assert sorted(load_changed(engine, directory).unchanged) == ["p0", "p1", "p2"]
+    if change.endswith(".py"):
+        real_read_bytes = Path.read_bytes
+
+        def read_bytes(path: Path) -> bytes:
+            extra = b"# changed\n" if path.as_posix().endswith("/" + change) else b""
+            return real_read_bytes(path) + extra
+
+        monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    else:
+        real_version = metadata.version
+        monkeypatch.setattr(
+            metadata,
+            "version",
+            lambda name: "999.0" if name == change else real_version(name),
+        )
+    sources._code_digest.cache_clear()
+    try:
+        reloaded = load_changed(engine, directory)
+    finally:
+        sources._code_digest.cache_clear()
+    assert reloaded.unchanged == {} and sorted(reloaded.pipelines) == ["p0", "p1", "p2"]
