@@ -15,7 +15,6 @@ wall and CPU alike.
 """
 
 import argparse
-import os
 import resource
 import shutil
 import statistics
@@ -28,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import child_process, summary, table, write_results
+from bench._common import child_process, installed_env, summary, table, write_results
 
 PIPELINE = """\
 pipeline:
@@ -113,12 +112,7 @@ def main() -> None:
     if script.exists():
         cli = [str(script)]
     root = Path(tempfile.mkdtemp(prefix="interlock-bench-startup-"))
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    # An installed package has its .pyc files (pip compiles them, as it did boto3's): with
-    # PYTHONDONTWRITEBYTECODE set the warm-up below could not write ours, and every round
-    # would recompile Interlock's sources (~90 ms of CPU), which no user ever pays.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env = installed_env()  # .pyc files like an installed package; the apply below warms up
     try:
         (root / "pipelines").mkdir()
         (root / "pipelines" / "orders.yaml").write_text(PIPELINE)
