@@ -103,6 +103,9 @@ class PipelineSet:
             current stored config (``load_pipelines(..., unchanged=...)``), with their file.
         source_hashes: the :func:`source_hash` of each loaded pipeline's file that loaded
             without warnings (filled when ``unchanged`` is given), by pipeline id.
+        stored_configs: the stored config (``StoredConfig``) each unchanged pipeline's file
+            produced, as read while loading (filled by ``applying.load_changed``), so that
+            the apply need not read and decode those documents again.
     """
 
     pipelines: dict[str, Pipeline] = field(default_factory=dict)
@@ -113,6 +116,7 @@ class PipelineSet:
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     unchanged: dict[str, Path] = field(default_factory=dict)
     source_hashes: dict[str, str] = field(default_factory=dict)
+    stored_configs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
