@@ -165,9 +165,10 @@ def load_changed(engine: "Interlock | None", directory: str | os.PathLike[str]) 
     Returns:
         A ``PipelineSet`` whose ``unchanged`` lists the skipped pipelines.
     """
-    from interlock_core.config.loader import load_pipelines
+    from interlock_core.config.loader import load_pipelines, no_cycle_collection
 
-    stored_configs = engine.store.list_configs() if engine is not None else []
+    with no_cycle_collection():  # 10 000 decoded documents: acyclic, nothing to collect
+        stored_configs = engine.store.list_configs() if engine is not None else []
     current = {c.source: c for c in stored_configs if c.source}
     boto3_missing: list[bool] = []  # probed once, when a config first asks
 

@@ -529,7 +529,7 @@ def _os_reason(exc: OSError) -> str:
 
 
 @contextlib.contextmanager
-def _no_cycle_collection() -> Iterator[None]:
+def no_cycle_collection() -> Iterator[None]:
     """Pause Python's cycle collector during a bulk load: every file leaves thousands of
     long-lived objects (nodes, dicts, models), and the collector would otherwise rescan all
     of them again and again (a fifth of a 10 000-file load). Whatever cycles a file makes
@@ -556,7 +556,7 @@ def _load_files(
     # When no link leads to the folder, a file of it that is no link is really in it: no
     # need to resolve every file's path (one lstat instead of one per path component).
     real_root = root is not None and root.resolve() == root.absolute()
-    with _no_cycle_collection():
+    with no_cycle_collection():
         for file in files:
             try:
                 if real_root and not _is_link(file):

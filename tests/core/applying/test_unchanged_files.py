@@ -313,3 +313,26 @@ def test_a_config_changed_after_the_load_keeps_the_newer_config(
     }
     current = engine.store.get_config("p1")
     assert current is not None and current.hash == "newer-hash" and current.document == newer
+
+
+def test_the_cycle_collector_is_paused_only_while_loading(
+    engine: Interlock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    directory = _directory(tmp_path)
+    _actions(engine, directory)
+    seen: list[bool] = []
+    list_configs = engine.store.list_configs
+    monkeypatch.setattr(
+        engine.store, "list_configs", lambda: seen.append(gc.isenabled()) or list_configs()
+    )
+    assert gc.isenabled()
+    load_changed(engine, directory)
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        load_changed(engine, directory)
+        assert not gc.isenabled()  # a caller's own pause is kept
+    finally:
+        gc.enable()
