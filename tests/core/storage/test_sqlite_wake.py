@@ -144,15 +144,8 @@ def test_a_dead_subscribers_socket_is_cleared_and_does_not_block_writes(tmp_path
     store.close()
 
 
-def test_run_writes_nudge_from_producers_but_not_from_the_subscribed_controller(
-    tmp_path: Path,
-) -> None:
-    controller = SQLiteStore(tmp_path / "interlock.db")
-    producer = SQLiteStore(tmp_path / "interlock.db")
-    calls = Calls()
-    unsubscribe = controller.subscribe_sensor_writes(calls)
-    assert unsubscribe is not None
-    run = Run(
+def waiting_run() -> Run:
+    return Run(
         pipeline_id="orders",
         period="2026-03-04",
         status=RunStatus.WAITING,
@@ -162,6 +155,17 @@ def test_run_writes_nudge_from_producers_but_not_from_the_subscribed_controller(
         updated_at=NOW,
         due_at=NOW,
     )
+
+
+def test_run_writes_nudge_from_producers_but_not_from_the_subscribed_controller(
+    tmp_path: Path,
+) -> None:
+    controller = SQLiteStore(tmp_path / "interlock.db")
+    producer = SQLiteStore(tmp_path / "interlock.db")
+    calls = Calls()
+    unsubscribe = controller.subscribe_sensor_writes(calls)
+    assert unsubscribe is not None
+    run = waiting_run()
     created = controller.create_run(run)  # the controller's own write: no nudge
     assert created is not None
     time.sleep(0.05)
@@ -181,16 +185,7 @@ def test_run_writes_with_their_events_nudge_the_controller_too(tmp_path: Path) -
     calls = Calls()
     unsubscribe = controller.subscribe_sensor_writes(calls)
     assert unsubscribe is not None
-    run = Run(
-        pipeline_id="orders",
-        period="2026-03-04",
-        status=RunStatus.WAITING,
-        origin=RunOrigin.TRIGGER,
-        opened_at=NOW,
-        attempt_started_at=NOW,
-        updated_at=NOW,
-        due_at=NOW,
-    )
+    run = waiting_run()
     created = producer.create_run_with_events(run, ())
     assert created is not None
     assert calls.wait(1), "a producer's create_run_with_events did not nudge the controller"
