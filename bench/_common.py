@@ -108,6 +108,20 @@ def child_process(argv: Sequence[str], **kwargs: Any) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def installed_env() -> dict[str, str]:
+    """The environment for timing ``interlock`` in child processes as a user runs it.
+
+    An installed package has its .pyc files (pip compiles them, as it did boto3's): with
+    PYTHONDONTWRITEBYTECODE set no child could write ours, and every process would recompile
+    Interlock's sources (~90 ms of CPU), which no user ever pays. Run one warm-up command
+    with this environment before measuring.
+    """
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def peak_rss_mib() -> float:
     """Peak resident set size of this process so far, in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

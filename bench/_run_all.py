@@ -72,7 +72,8 @@ def target_rows(outcomes: list[dict[str, Any]]) -> list[list[Any]]:
             rows.append([outcome["script"], "CRASHED", outcome["problem"], "", "", "", ""])
             continue
         for document in outcome["documents"]:
-            name = document.get("benchmark", outcome["script"])
+            # Some benchmarks name themselves bench_x, others x: one column reads alike.
+            name = str(document.get("benchmark", outcome["script"])).removeprefix("bench_")
             if document.get("skipped"):
                 rows.append([name, "(skipped)", str(document["skipped"]), "", "", "", ""])
                 continue

@@ -77,10 +77,12 @@ def measure(repeat: int, first_use: bool = True) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=10, help="rounds (default 10)")
     parser.add_argument("--check", action="store_true", help="exit 1 above 1.5x boto3")
     parser.add_argument("--quick", action="store_true", help="1 round, no first use (seconds)")
-    parser.add_argument("--out", type=Path, default=None, help="results directory")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="results directory (default bench/results)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.repeat = 1

@@ -249,10 +249,18 @@ def main() -> None:
     """Measure this tree and the baseline side by side; print a table; write JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="~300 pipelines, few passes")
-    parser.add_argument("--pipelines", type=int, default=None)
-    parser.add_argument("--passes", type=int, default=None, help="idle passes measured")
-    parser.add_argument("--watchdog-passes", type=int, default=None)
-    parser.add_argument("--rounds", type=int, default=None, help="child runs per measurement")
+    parser.add_argument(
+        "--pipelines", type=int, default=None, help="pipelines (default 10 000; quick 300)"
+    )
+    parser.add_argument(
+        "--passes", type=int, default=None, help="idle passes measured (default 30; quick 20)"
+    )
+    parser.add_argument(
+        "--watchdog-passes", type=int, default=None, help="watchdog passes (default 3; quick 2)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="child runs per measurement (default 2; quick 1)"
+    )
     parser.add_argument("--baseline-ref", default="98523ec", help="'' skips the baseline")
     parser.add_argument(
         "--synchronous",
@@ -260,7 +268,9 @@ def main() -> None:
         help="SQLite synchronous mode of the store (full, the controller's default; normal "
         "shows how much of the all-due time is commit fsyncs)",
     )
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--out", type=Path, default=None, help="results directory (default bench/results)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--measure", default="idle", help=argparse.SUPPRESS)
     parser.add_argument("--db", default="", help=argparse.SUPPRESS)

@@ -118,11 +118,19 @@ def gate(iterations: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=500)
-    parser.add_argument("--iterations", type=int, default=20000)
-    parser.add_argument("--repeat", type=int, default=3, help="rounds per backend")
+    parser.add_argument(
+        "--runs", type=int, default=500, help="runs per backend (default 500; quick 40)"
+    )
+    parser.add_argument(
+        "--iterations", type=int, default=20000, help="gate evaluations (default 20000; quick 2000)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds per backend (default 3; quick 1)"
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes (seconds)")
-    parser.add_argument("--out", type=Path, default=None, help="results directory")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="results directory (default bench/results)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.iterations, args.repeat = 40, 2000, 1

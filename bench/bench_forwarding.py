@@ -205,7 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
     parser.add_argument("--pipelines", type=int, help="pipelines (default 10 000; quick 300)")
-    parser.add_argument("--events-per-pipeline", type=int, default=4)
+    parser.add_argument(
+        "--events-per-pipeline",
+        type=int,
+        default=4,
+        help="events per pipeline in the hour (default 4)",
+    )
     parser.add_argument("--repeat", type=int, help="rounds (default 3; quick 2)")
     parser.add_argument("--out", type=Path, help="results directory (default bench/results)")
     args = parser.parse_args(argv)
@@ -244,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     targets: list[dict[str, Any]] = [
         {
-            "name": "pass with an hour of events to forward, SQLite (s)",
+            "name": "pass with an hour of events to forward, SQLite",
             "value": batched["median"],
             "unit": "s",
             "limit": TARGET_SECONDS,

@@ -218,7 +218,9 @@ def main(argv: list[str] | None = None) -> None:
         help="server URL (default: $INTERLOCK_TEST_POSTGRES_URL)",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes (seconds)")
-    parser.add_argument("--out", type=Path, default=None, help="results directory")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="results directory (default bench/results)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.ops, args.pipelines, args.passes = 30, 100, 3

@@ -277,8 +277,12 @@ def target(name: str, ratios: list[float], limit: float) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
-    parser.add_argument("--out", type=Path, default=None, help="directory for rules.json")
-    parser.add_argument("--repeat", type=int, default=None, help="rounds (samples per call)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="results directory (default bench/results)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=None, help="rounds, samples per call (default 300; quick 15)"
+    )
     args = parser.parse_args()
     repeat = args.repeat or (15 if args.quick else 300)
     sample_seconds = 0.0005 if args.quick else 0.002

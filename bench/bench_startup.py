@@ -15,7 +15,6 @@ wall and CPU alike.
 """
 
 import argparse
-import os
 import resource
 import shutil
 import statistics
@@ -28,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import child_process, summary, table, write_results
+from bench._common import child_process, installed_env, summary, table, write_results
 
 PIPELINE = """\
 pipeline:
@@ -113,8 +112,7 @@ def main() -> None:
     if script.exists():
         cli = [str(script)]
     root = Path(tempfile.mkdtemp(prefix="interlock-bench-startup-"))
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
+    env = installed_env()  # .pyc files like an installed package; the apply below warms up
     try:
         (root / "pipelines").mkdir()
         (root / "pipelines" / "orders.yaml").write_text(PIPELINE)

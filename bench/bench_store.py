@@ -129,7 +129,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=500, help="calls per operation")
     parser.add_argument("--quick", action="store_true", help="small sizes (seconds)")
-    parser.add_argument("--out", type=Path, default=None, help="results directory")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="results directory (default bench/results)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.ops = 40

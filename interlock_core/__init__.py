@@ -6,8 +6,9 @@ The public API (DESIGN.md §3) is exported here. Names are loaded on first use (
 ``from interlock_core import Interlock`` works exactly as before.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from interlock_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from interlock_core.config.durations import format_duration, parse_duration
@@ -73,14 +74,4 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__, globals())

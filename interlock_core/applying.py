@@ -42,7 +42,8 @@ def apply_pipelines(
             "no pipeline files to apply; refusing to remove every configured pipeline "
             "(check the directory, or remove pipelines one file at a time)"
         )
-    current = {c.pipeline_id: c for c in self.store.list_configs()}
+    # (hash, source) by pipeline id: documents are read only for what is written.
+    current = self.store.config_sources()
     pipeline_set = _load_vanished(pipeline_set, current)
     errors = list(pipeline_set.errors)
     if errors and not partial:
@@ -54,13 +55,14 @@ def apply_pipelines(
         configs[pipeline_id] = (document, envelope_hash(document), source)
     for pipeline_id in getattr(pipeline_set, "unchanged", {}):
         # The file that produced this config, unchanged: the stored config is its config.
-        stored = current[pipeline_id]
-        configs[pipeline_id] = (stored.document, stored.hash, stored.source)
+        config = _stored_config(self.store, pipeline_set, pipeline_id, current[pipeline_id])
+        if config is not None:
+            configs[pipeline_id] = config
     broken_sources = {
         _source_key(issue.file) for error in errors for issue in error.issues if issue.file
     }
     # A pipeline whose file is broken keeps its last good config: not "missing".
-    keep = {pid for pid, c in current.items() if c.source and c.source in broken_sources}
+    keep = {pid for pid, (_, source) in current.items() if source and source in broken_sources}
     atomic_remove = remove_missing and not keep
     changes = self.store.apply_configs(configs, now, remove_missing=atomic_remove)
     _record_sources(self.store, getattr(pipeline_set, "source_hashes", {}), configs, now)
@@ -95,7 +97,7 @@ def apply_pipelines(
                     EventDraft(EventType.PIPELINE_REMOVED, "pipeline file removed; config deleted"),
                 )
             )
-    by_source = {c.source: pid for pid, c in current.items() if c.source}
+    by_source = {source: pid for pid, (_, source) in current.items() if source}
     for error in errors:
         issue = error.issues[0] if error.issues else ConfigIssue(str(error))
         pipeline_id = by_source.get(_source_key(issue.file), "")
@@ -163,9 +165,10 @@ def load_changed(engine: "Interlock | None", directory: str | os.PathLike[str]) 
     Returns:
         A ``PipelineSet`` whose ``unchanged`` lists the skipped pipelines.
     """
-    from interlock_core.config.loader import load_pipelines
+    from interlock_core.config.loader import load_pipelines, no_cycle_collection
 
-    stored_configs = engine.store.list_configs() if engine is not None else []
+    with no_cycle_collection():  # 10 000 decoded documents: acyclic, nothing to collect
+        stored_configs = engine.store.list_configs() if engine is not None else []
     current = {c.source: c for c in stored_configs if c.source}
     boto3_missing: list[bool] = []  # probed once, when a config first asks
 
@@ -181,17 +184,31 @@ def load_changed(engine: "Interlock | None", directory: str | os.PathLike[str]) 
             boto3_missing.append(probe() is not None)
         return boto3_missing[0]
 
+    # Every source marker in one read where the store can list them (one read per file
+    # otherwise); markers are put-if-absent and never change, so an older snapshot of them
+    # can only miss a newer marker, and such a file just loads again.
+    recorded = (
+        engine.store.marker_keys(f"{SOURCE_MARKER}#", engine.clock.now())
+        if engine is not None and current
+        else None
+    )
+
     def lookup(real_path: str, digest: str) -> str | None:
         stored = current.get(real_path)
         if stored is None or warns_of_missing_extra(stored.document):
             return None
         name = _source_marker(stored.hash, digest)
         assert engine is not None  # only stored configs get here
+        if recorded is not None:
+            return stored.pipeline_id if (stored.pipeline_id, name) in recorded else None
         if engine.store.get_marker(stored.pipeline_id, name) is None:
             return None
         return stored.pipeline_id
 
-    return load_pipelines(directory, unchanged=lookup, context=_settings_text(directory))
+    loaded = load_pipelines(directory, unchanged=lookup, context=_settings_text(directory))
+    by_id = {c.pipeline_id: c for c in stored_configs}
+    loaded.stored_configs = {pid: by_id[pid] for pid in loaded.unchanged if pid in by_id}
+    return loaded
 
 
 # Job types whose pipelines may need boto3 (jobs.extras.needs_boto3; Airflow only on MWAA).
@@ -209,6 +226,22 @@ def _settings_text(directory: str | os.PathLike[str]) -> str:
             return file.read(2**20).decode("utf-8", "replace")
     except (OSError, ConfigError):
         return ""
+
+
+def _stored_config(
+    store: "Store", pipeline_set: Any, pipeline_id: str, head: tuple[str, str]
+) -> tuple[dict[str, Any], str, str] | None:
+    """``(document, hash, source)`` of an unchanged pipeline's current config (``head`` is
+    its current ``(hash, source)``), its document taken from the config read while loading
+    when that is still the current one (a pipeline's version with a given hash has that
+    document for good), else read again."""
+    config_hash, source = head
+    read = getattr(pipeline_set, "stored_configs", {}).get(pipeline_id)
+    if read is None or read.hash != config_hash:
+        read = store.get_config(pipeline_id, config_hash) or store.get_config(pipeline_id)
+    if read is None:  # removed meanwhile
+        return None
+    return (read.document, read.hash, source if read.hash == config_hash else read.source)
 
 
 def _source_marker(config_hash: str, digest: str) -> str:

@@ -362,20 +362,11 @@ def _require_store(url: str) -> None:
 
 
 def _build_engine(store_url: str, pipelines: Path | None = None) -> "Interlock":
-    from interlock_core.engine import Interlock
-    from interlock_core.storage import open_store
+    # Not interlock_core.runtime: the controller loop's imports are not the short commands'.
+    from interlock_core.local_engine import build_engine
 
-    # The local runtime wires the job runners and their state directory; until it is
-    # installed a bare engine still serves every command here (none of them submits a job).
-    runtime = _optional_module("interlock_core.runtime")
-    build = getattr(runtime, "build_engine", None) if runtime is not None else None
-    if build is None:
-        return Interlock(open_store(store_url))
     # The pipelines directory's interlock.yaml limits what jobs may do (jobs.policy).
-    engine = build(store_url, pipelines_dir=pipelines)
-    if not isinstance(engine, Interlock):
-        raise TypeError(f"build_engine returned {type(engine).__name__}, not Interlock")
-    return engine
+    return build_engine(store_url, pipelines_dir=pipelines)
 
 
 def load_pipelines(directory: Path) -> "PipelineSet":
@@ -409,7 +400,7 @@ def _load_for_auto_apply(directory: Path) -> "PipelineSet | None":
     # by its stored source path, which must not depend on the directory we were run from.
     folder = directory.resolve()
     pipeline_set = load_pipelines(folder)
-    if not pipeline_files(folder):
+    if not has_pipeline_files(folder):
         click.echo(
             f"warning: no pipeline files (*.yaml, *.yml) in {folder}; nothing applied "
             "(the store's pipelines stay as they are)",
@@ -435,24 +426,25 @@ def _auto_apply(engine: "Interlock", pipeline_set: "PipelineSet") -> None:
             click.echo(f"applied: {change.pipeline_id} {change.action}", err=True)
 
 
-def pipeline_files(directory: Path) -> list[Path]:
-    """The files ``load_pipelines`` reads as pipelines in a directory (the same rule)."""
+def has_pipeline_files(directory: Path) -> bool:
+    """Whether the directory holds any file ``load_pipelines`` reads as a pipeline (the same
+    rule; stops at the first one)."""
+    try:
+        with os.scandir(directory) as scan:
+            return any(_is_pipeline_entry(entry) for entry in scan)
+    except OSError:
+        return False
+
+
+def _is_pipeline_entry(entry: "os.DirEntry[str]") -> bool:
     from interlock_core.config.loader import SETTINGS_FILES
 
-    try:
-        # scandir knows which entries are folders without a stat per file.
-        with os.scandir(directory) as scan:
-            names = sorted(
-                entry.name
-                for entry in scan
-                if os.path.splitext(entry.name)[1].lower() in PIPELINE_SUFFIXES
-                and not entry.name.startswith(".")
-                and entry.name.lower() not in SETTINGS_FILES
-                and not entry.is_dir()
-            )
-    except OSError:
-        return []
-    return [directory / name for name in names]
+    return (
+        os.path.splitext(entry.name)[1].lower() in PIPELINE_SUFFIXES
+        and not entry.name.startswith(".")
+        and entry.name.lower() not in SETTINGS_FILES
+        and not entry.is_dir()
+    )
 
 
 def unloaded_yaml(directory: Path) -> list[tuple[Path, int]]:
@@ -496,7 +488,7 @@ def _empty_directory_hint(directory: Path) -> str:
     """`` — did you mean DIR/pipelines?`` when a subdirectory holds pipeline files."""
     candidates = [directory / "pipelines"] + [child for child, _ in unloaded_yaml(directory)]
     for candidate in candidates:
-        if candidate.is_dir() and pipeline_files(candidate):
+        if candidate.is_dir() and has_pipeline_files(candidate):
             return f" — did you mean {candidate}?"
     return ""
 
@@ -752,7 +744,7 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         if path.is_dir():
             result = _check_directory(path, settings_seen)
             checked.append(result)
-            if not pipeline_files(path) and not result.errors:
+            if not has_pipeline_files(path) and not result.errors:
                 empty.append(path)
         elif path.name.lower() in SETTINGS_FILES:
             checked.append(_check_settings_file(path, settings_seen))
@@ -792,7 +784,7 @@ def _check_directory(path: Path, settings_seen: set[Path]) -> _Checked:
     except ConfigError as exc:
         return _Checked(errors=[exc])
     result = _Checked.of(pipeline_set)
-    if not pipeline_files(path):
+    if not has_pipeline_files(path):
         # Said once, our way (with a hint), instead of the loader's warning.
         loader_warning = f"{path}: no pipeline files (*.yaml, *.yml) found"
         result.warnings = [w for w in result.warnings if w != loader_warning]
@@ -892,7 +884,7 @@ def apply_command(ctx: click.Context, directory: Path, as_json: bool) -> None:
         pipeline_set = load_changed(_engine(ctx, auto_apply=False) if existing else None, folder)
     else:
         pipeline_set = load_pipelines(folder)
-    empty = not pipeline_files(folder)
+    empty = not has_pipeline_files(folder)
     loader_warning = f"{folder}: no pipeline files (*.yaml, *.yml) found"
     settings = _directory_settings(folder, set())
     warnings = [w for w in pipeline_set.warnings if w != loader_warning]

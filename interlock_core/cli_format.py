@@ -123,10 +123,17 @@ def plain_cell(cell: str | Text) -> str:
     return text or "-"
 
 
+def text_width(text: str) -> int:
+    """The terminal cells ``text`` takes (rich's ``cell_len``): printable ASCII is one cell a
+    character, so only other text goes through rich's width table (10 000 rows of
+    ``interlock apply`` output spent ~0.1 s there)."""
+    return len(text) if text.isascii() and text.isprintable() else cell_len(text)
+
+
 def plain_line(cells: Sequence[str], widths: Sequence[int]) -> str:
     """Cells left-aligned to ``widths`` (the last cell is never padded)."""
     parts = [
-        cell + " " * max(0, width - cell_len(cell))
+        cell + " " * max(0, width - text_width(cell))
         for cell, width in zip(cells[:-1], widths, strict=False)
     ]
     parts.extend(cells[len(parts) :])
@@ -137,7 +144,7 @@ def render_plain(grid: Grid) -> list[str]:
     """The grid as aligned plain text: a header, then one line per row, nothing cut."""
     header = [column.name for column in grid.columns]
     rows = [[plain_cell(cell) for cell in row] for row in grid.rows]
-    widths = [max(cell_len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    widths = [max(text_width(row[i]) for row in [header, *rows]) for i in range(len(header))]
     return [plain_line(row, widths) for row in [header, *rows]]
 
 

@@ -241,6 +241,15 @@ def _field_not_found(names: RuleNames) -> str:
     return f"field {quote(names[2] or '')} not found in sensor {quote(names[0])}"
 
 
+# Values an outcome may render later (on first read of its reason): nothing can change them.
+_SCALARS = frozenset({str, int, float, bool, type(None), dt.datetime, dt.date, dt.timedelta})
+
+
+def _written(text: str) -> str:
+    """The ``render`` of an outcome whose value was rendered already."""
+    return text
+
+
 def _compile_field_rule(check: Check, key: str, field: str, value: Any) -> OutcomeOf:
     """OutcomeOf the sensor, then the field, then judge the value found."""
     judge = _compile_judge(check, key, field, value)
@@ -265,7 +274,13 @@ def _compile_field_rule(check: Check, key: str, field: str, value: Any) -> Outco
                 return not_an_object
             if actual is MISSING:
                 return field_not_found
-            return judge(actual, now)
+            outcome = judge(actual, now)
+            if type(outcome[4]) in _SCALARS:
+                return outcome
+            # A list or map is the caller's and may change after this call: its reason is
+            # written now, as the interpreter did, not from the changed value when read.
+            passed, found, render, prefix, shown, suffix = outcome
+            return (passed, found, _written, prefix, render(shown), suffix)
         except Unusable as exc:
             return _failed(str(exc))
         except Exception as exc:

@@ -24,81 +24,30 @@ from types import FrameType
 from typing import TextIO
 
 from interlock_core.advancing import advance_every_due
-from interlock_core.alerts.base import AlertSink
 from interlock_core.alerts.log import ALERT_LOGGER
 from interlock_core.applying import load_changed
-from interlock_core.clock import Clock, SystemClock
 from interlock_core.engine import Interlock, InterlockError
 from interlock_core.events import Event, EventType
 
 # Re-exported: AlertForwarder lived here, and callers import it from this module.
 from interlock_core.forwarding import AlertForwarder as AlertForwarder
 from interlock_core.isolation import isolated, record_failure
-from interlock_core.jobs.base import JobRunner
-from interlock_core.jobs.policy import JobPolicy, load_job_policy
-from interlock_core.jobs.state_dir import state_dir_for as job_state_dir
+from interlock_core.jobs.policy import load_job_policy
+from interlock_core.local_engine import DEFAULT_STORE as DEFAULT_STORE
+from interlock_core.local_engine import build_engine as build_engine
+from interlock_core.local_engine import settings_path as settings_path
+from interlock_core.local_engine import state_dir_for as state_dir_for
 from interlock_core.local_jobs import wake_finished_local_jobs
 from interlock_core.process_guard import protect_controller
 from interlock_core.redaction import printable
 from interlock_core.scheduled_openings import ScheduledOpenings
-from interlock_core.storage import open_store, redact_url
-from interlock_core.storage.base import Store
+from interlock_core.storage import redact_url
 from interlock_core.storage.sqlite import SQLiteStore, check_controller_database
 
 log = logging.getLogger("interlock.runtime")
 
-DEFAULT_STORE = "sqlite:///./interlock.db"
 # Every pass opens ticks this recent; the minute watchdog does the long catch-up.
 SCHEDULE_LOOKBACK = timedelta(minutes=10)
-
-
-def settings_path(pipelines_dir: Path) -> Path | None:
-    """The ``interlock.yaml`` of a pipelines directory, when there is one."""
-    from interlock_core.alerts.routing import alert_config_path
-
-    path = alert_config_path(pipelines_dir)
-    return path if path.exists() else None
-
-
-def state_dir_for(store_url: str, store: Store | None = None) -> Path:
-    """Where command jobs keep their state: beside the SQLite file in a folder of that store
-    (shared by every local controller of it), in the user's state home for shared stores
-    (PostgreSQL…), or a private temporary folder for ``memory://``.
-    See :mod:`interlock_core.jobs.state_dir`."""
-    return job_state_dir(store_url, store)
-
-
-def build_engine(
-    store_url: str = DEFAULT_STORE,
-    *,
-    alerts: AlertSink | None = None,
-    clock: Clock | None = None,
-    runners: dict[str, JobRunner] | None = None,
-    pipelines_dir: str | Path | None = None,
-    policy: JobPolicy | None = None,
-) -> Interlock:
-    """An engine on ``store_url`` with every job runner wired in.
-
-    Args:
-        store_url: ``sqlite:///path.db`` (default ``./interlock.db``) or ``memory://``.
-        alerts: where published events go besides the event log.
-        clock: the clock (system clock by default).
-        runners: job runners to use instead of the defaults (tests).
-        pipelines_dir: the pipelines directory whose ``interlock.yaml`` holds the operator's
-            limits on jobs (``jobs``: env allow-list, job types, private networks).
-        policy: those limits given directly (wins over ``pipelines_dir``).
-    """
-    from interlock_core.jobs.registry import default_runners
-
-    if runners is None and policy is None:
-        policy = load_job_policy(
-            settings_path(Path(pipelines_dir)) if pipelines_dir is not None else None
-        )
-    store = open_store(store_url)
-    if runners is None:
-        # Created by the command runner on its first submit, not by every read-only command.
-        runners = default_runners(lambda: state_dir_for(store_url, store), policy=policy)
-    return Interlock(store, runners, clock or SystemClock(), alerts)
 
 
 class ConsoleEvents:
@@ -175,6 +124,9 @@ class PipelineWatcher:
             return [f"not applied: {exc}"]
         lines = [f"{c.pipeline_id}: {c.action}" for c in result.changes if c.action != "unchanged"]
         lines += [f"invalid: {error}" for error in result.invalid]
+        # As `interlock apply` prints them: a file that loads with warnings shows them again on
+        # every re-apply (such files are always validated again).
+        lines += [f"warning: {warning}" for warning in pipeline_set.warnings]
         return lines
 
 
@@ -256,9 +208,17 @@ class LocalRuntime:
         if due_watchdog:
             self._last_watchdog = monotonic
             checked_at = self.engine.clock.now()
+            # The versions the watchdog is about to check: a config changed while it runs
+            # was not checked, so it must not be indexed as checked.
+            _, hashes = isolated(
+                self.engine, "", "indexing cron ticks", self.engine.store.config_hashes
+            )
             _, events = isolated(self.engine, "", "watchdog", self.engine.watchdog)
             report.watchdog_events = len(events or [])
-            isolated(self.engine, "", "indexing cron ticks", lambda: self._seed(checked_at))
+            if hashes is not None:
+                isolated(
+                    self.engine, "", "indexing cron ticks", lambda: self._seed(hashes, checked_at)
+                )
         else:
             # Cron ticks must open on time, not once a minute: that check is cheap.
             self._open_scheduled()
@@ -287,10 +247,9 @@ class LocalRuntime:
             self._openings = ScheduledOpenings(self.engine)
         return self._openings
 
-    def _seed(self, checked_at: datetime) -> None:
-        """The watchdog just checked every pipeline: index their next ticks from there, so
-        the next pass need not check them all again."""
-        hashes = self.engine.store.config_hashes()
+    def _seed(self, hashes: dict[str, str], checked_at: datetime) -> None:
+        """The watchdog just checked every pipeline (at the ``hashes`` read before it): index
+        their next ticks from there, so the next pass need not check them all again."""
         self._scheduled_openings().seed(hashes, checked_at)
 
     def _open_scheduled(self) -> None:

@@ -27,12 +27,14 @@ import datetime as dt
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-
-from croniter import CroniterBadDateError, croniter
+from typing import TYPE_CHECKING
 
 from interlock_core.config.calendars import Calendar
 from interlock_core.config.models import Granularity, Pipeline
 from interlock_core.periods import daily_period, hourly_period, parse_period
+
+if TYPE_CHECKING:
+    from croniter import croniter
 
 MAX_TICKS = 10_000
 """Default cap on the number of ticks one call may return (guards against huge ranges)."""
@@ -267,6 +269,8 @@ def _cron_ticks_between(
     lowest = _naive_utc(start) + low_offset
     highest = _naive_utc(end) + high_offset
     ticks: set[dt.datetime] = set()
+    from croniter import CroniterBadDateError  # only cron pipelines need croniter (~8 ms)
+
     with _matches(cron, lowest) as matches:
         while True:
             try:
@@ -340,7 +344,9 @@ class _matches:
         self.start = start
         self.matcher: croniter | None = None
 
-    def __enter__(self) -> croniter:
+    def __enter__(self) -> "croniter":
+        from croniter import croniter
+
         with _TICK_LOCK:
             self.matcher = _MATCHERS.pop(self.cron, None)
         if self.matcher is None:
@@ -472,6 +478,8 @@ def _last_cron_tick(cron: str, tz: dt.tzinfo, now: dt.datetime) -> dt.datetime |
     # croniter's get_prev is strictly before its start; start one minute past the floor so a
     # match exactly at the ceiling is seen (matches fall on whole minutes).
     ceiling = ceiling.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    from croniter import CroniterBadDateError, croniter  # only cron pipelines need it (~8 ms)
+
     matches = croniter(cron, ceiling)
     best: dt.datetime | None = None
     stop_below: dt.datetime | None = None
@@ -567,6 +575,8 @@ def _ticks_near(pipeline: Pipeline, low: dt.datetime, high: dt.datetime) -> Iter
     tz = pipeline.schedule.tz
     if cron:
         wildcard = _is_wildcard_cron(cron)
+        from croniter import CroniterBadDateError, croniter  # only cron pipelines need it (~8 ms)
+
         matches = croniter(cron, low - dt.timedelta(seconds=1))
         while True:
             try:

@@ -4,8 +4,9 @@ Names are loaded on first use (PEP 562): ``from interlock_core.config import par
 does not import pydantic or the loader.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from interlock_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from interlock_core.config.calendars import Calendar, Weekday
@@ -157,14 +158,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__, globals())

@@ -1,8 +1,14 @@
-"""Typed job configs, one model per job type (DESIGN.md §8). Secrets are named, never inline."""
+"""Typed job configs, one model per job type (DESIGN.md §8). Secrets are named, never inline.
 
+The models live in :mod:`interlock_core.config.job_configs` and are imported per type on
+first use (:data:`JOB_CONFIG_MODELS`, or their names imported from here).
+"""
+
+import importlib
 import urllib.parse
+from collections.abc import Iterator, Mapping
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from pydantic import (
     AfterValidator,
@@ -10,12 +16,19 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    StrictBool,
-    StrictInt,
-    field_validator,
-    model_validator,
 )
 from pydantic.alias_generators import to_camel
+
+if TYPE_CHECKING:
+    from interlock_core.config.job_configs.airflow import AirflowJob as AirflowJob
+    from interlock_core.config.job_configs.aws import EmrJob as EmrJob
+    from interlock_core.config.job_configs.aws import EmrServerlessJob as EmrServerlessJob
+    from interlock_core.config.job_configs.aws import GlueJob as GlueJob
+    from interlock_core.config.job_configs.aws import LambdaJob as LambdaJob
+    from interlock_core.config.job_configs.aws import StepFunctionJob as StepFunctionJob
+    from interlock_core.config.job_configs.command import CommandJob as CommandJob
+    from interlock_core.config.job_configs.databricks import DatabricksJob as DatabricksJob
+    from interlock_core.config.job_configs.http import HttpJob as HttpJob
 
 # Environment variable names, e.g. ``tokenEnv: DATABRICKS_TOKEN``.
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -82,7 +95,7 @@ def _reject_inline_secret_headers(headers: dict[str, str]) -> dict[str, str]:
 Headers = Annotated[dict[str, str], AfterValidator(_reject_inline_secret_headers)]
 
 
-def _http_url(value: str, *, base: bool = False, credentials: str = "tokenEnv") -> str:
+def check_http_url(value: str, *, base: bool = False, credentials: str = "tokenEnv") -> str:
     """``value`` when it is an http(s) URL without user info (and, for a ``base`` URL to which
     API paths are appended, without a query or fragment).
 
@@ -109,161 +122,53 @@ def _http_url(value: str, *, base: bool = False, credentials: str = "tokenEnv") 
     return value
 
 
-class CommandJob(JobConfigBase):
-    """A local command, run without a shell.
-
-    ``command`` is an argv list, or a string split with shlex (Go configs). ``env`` is the
-    allow-list of parent environment variables the child may see; ``environment`` adds fixed
-    non-secret values. ``timeout`` is in seconds.
-    """
-
-    command: str | list[str]
-    env: list[EnvName] = Field(default_factory=list)
-    environment: dict[str, str] = Field(default_factory=dict)
-    timeout: PositiveSeconds | None = None
-    cwd: str | None = None
-
-    @field_validator("command")
-    @classmethod
-    def _non_empty(cls, value: str | list[str]) -> str | list[str]:
-        if isinstance(value, str):
-            if not value.strip():
-                raise ValueError("command must not be empty")
-        elif not value or not all(isinstance(part, str) and part for part in value):
-            raise ValueError("command must be a non-empty list of non-empty strings")
-        return value
-
-
-class HttpJob(JobConfigBase):
-    """An HTTP call. Without ``statusUrl`` it is synchronous (2xx = success)."""
-
-    url: str
-    method: str = "POST"
-    headers: Headers = Field(default_factory=dict)
-    body: str | dict[str, Any] | list[Any] | None = None
-    timeout: PositiveSeconds = 30
-    token_env: EnvName | None = None
-    status_url: str | None = None
-    status_field: str = "state"
-    success_values: list[str] = Field(default_factory=lambda: ["success", "succeeded"])
-    failure_values: list[str] = Field(default_factory=lambda: ["failed", "error"])
-    run_id_field: str = "run_id"
-    allow_private_network: StrictBool = False
-
-    @field_validator("url", "status_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        return None if value is None else _http_url(value)
-
-
-class AirflowJob(JobConfigBase):
-    """An Airflow 3 DAG run through REST API v2 (or MWAA's InvokeRestApi)."""
-
-    url: str | None = None
-    dag_id: str
-    conf: dict[str, Any] = Field(default_factory=dict)
-    body: str | dict[str, Any] | None = None  # Go configs: JSON text of the conf
-    headers: Headers = Field(default_factory=dict)
-    timeout: PositiveSeconds = 30
-    token_env: EnvName | None = None
-    username_env: EnvName | None = None
-    password_env: EnvName | None = None
-    mwaa_environment: str | None = None
-    region: str | None = None
-    allow_private_network: StrictBool = False
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        return _http_url(value, base=True, credentials="tokenEnv (or usernameEnv/passwordEnv)")
-
-    @model_validator(mode="after")
-    def _target(self) -> "AirflowJob":
-        if not self.url and not self.mwaa_environment:
-            raise ValueError("set url (Airflow REST API) or mwaaEnvironment (MWAA)")
-        if (self.username_env is None) != (self.password_env is None):
-            raise ValueError("usernameEnv and passwordEnv go together")
-        return self
-
-
-class DatabricksJob(JobConfigBase):
-    """A Databricks job run through Jobs API 2.1 ``run-now``."""
-
-    workspace_url: str
-    job_id: StrictInt | str
-    token_env: EnvName = "DATABRICKS_TOKEN"  # noqa: S105  # the variable's name, not a secret
-    headers: Headers = Field(default_factory=dict)
-    arguments: dict[str, str] = Field(default_factory=dict)  # notebook_params (Go name)
-    job_parameters: dict[str, str] = Field(default_factory=dict)
-    timeout: PositiveSeconds = 30
-    allow_private_network: StrictBool = False
-
-    @field_validator("workspace_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        return _http_url(value, base=True)
-
-
-class GlueJob(JobConfigBase):
-    """An AWS Glue job run."""
-
-    job_name: str
-    arguments: dict[str, str] = Field(default_factory=dict)
-    region: str | None = None
-    verify_success: StrictBool = False  # the false-success check of the driver log
-    log_group: str | None = None
-
-
-class EmrJob(JobConfigBase):
-    """An EMR step on a running cluster."""
-
-    cluster_id: str
-    step_name: str
-    command: str
-    arguments: dict[str, str] | list[str] = Field(default_factory=list)
-    region: str | None = None
-
-
-class EmrServerlessJob(JobConfigBase):
-    """An EMR Serverless job run."""
-
-    application_id: str
-    job_name: str
-    execution_role_arn: str | None = None
-    job_driver: dict[str, Any] = Field(default_factory=dict)
-    configuration_overrides: dict[str, Any] = Field(default_factory=dict)
-    region: str | None = None
-
-
-class StepFunctionJob(JobConfigBase):
-    """A Step Functions execution (named from the attempt's idempotency token)."""
-
-    state_machine_arn: str
-    arguments: dict[str, Any] = Field(default_factory=dict)
-    region: str | None = None
-
-
-class LambdaJob(JobConfigBase):
-    """A synchronous Lambda invocation."""
-
-    function_name: str
-    payload: str | dict[str, Any] | None = None
-    region: str | None = None
-
-
-JOB_CONFIG_MODELS: dict[JobType, type[JobConfigBase]] = {
-    JobType.COMMAND: CommandJob,
-    JobType.HTTP: HttpJob,
-    JobType.AIRFLOW: AirflowJob,
-    JobType.DATABRICKS: DatabricksJob,
-    JobType.GLUE: GlueJob,
-    JobType.EMR: EmrJob,
-    JobType.EMR_SERVERLESS: EmrServerlessJob,
-    JobType.STEP_FUNCTION: StepFunctionJob,
-    JobType.LAMBDA: LambdaJob,
+# Job type -> the module of its config model. A model is built (its module imported) when a
+# config of its type is first parsed, not when this module is: ``interlock emit`` on a command
+# pipeline builds CommandJob only (issue 13).
+_MODEL_MODULES: dict[JobType, tuple[str, str]] = {
+    JobType.COMMAND: ("command", "CommandJob"),
+    JobType.HTTP: ("http", "HttpJob"),
+    JobType.AIRFLOW: ("airflow", "AirflowJob"),
+    JobType.DATABRICKS: ("databricks", "DatabricksJob"),
+    JobType.GLUE: ("aws", "GlueJob"),
+    JobType.EMR: ("aws", "EmrJob"),
+    JobType.EMR_SERVERLESS: ("aws", "EmrServerlessJob"),
+    JobType.STEP_FUNCTION: ("aws", "StepFunctionJob"),
+    JobType.LAMBDA: ("aws", "LambdaJob"),
 }
+_MODULE_OF_MODEL = {name: module for module, name in _MODEL_MODULES.values()}
+
+
+def _model(module: str, name: str) -> type[JobConfigBase]:
+    module_name = f"interlock_core.config.job_configs.{module}"
+    return cast(type[JobConfigBase], getattr(importlib.import_module(module_name), name))
+
+
+class _JobConfigModels(Mapping[JobType, type[JobConfigBase]]):
+    """Job type -> its config model, imported on first lookup (a read-only mapping)."""
+
+    def __getitem__(self, kind: JobType) -> type[JobConfigBase]:
+        return _model(*_MODEL_MODULES[kind])
+
+    def __iter__(self) -> Iterator[JobType]:
+        return iter(_MODEL_MODULES)
+
+    def __len__(self) -> int:
+        return len(_MODEL_MODULES)
+
+    def __repr__(self) -> str:
+        return f"JOB_CONFIG_MODELS({', '.join(name for _, name in _MODEL_MODULES.values())})"
+
+
+JOB_CONFIG_MODELS: Mapping[JobType, type[JobConfigBase]] = _JobConfigModels()
+
+
+def __getattr__(name: str) -> type[JobConfigBase]:
+    """``from interlock_core.config.jobs import CommandJob`` still works (imported now)."""
+    module = _MODULE_OF_MODEL.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _model(module, name)
 
 
 def canonical_job_keys(model: type[JobConfigBase], data: dict[str, Any]) -> dict[str, Any]:

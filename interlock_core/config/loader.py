@@ -103,6 +103,9 @@ class PipelineSet:
             current stored config (``load_pipelines(..., unchanged=...)``), with their file.
         source_hashes: the :func:`source_hash` of each loaded pipeline's file that loaded
             without warnings (filled when ``unchanged`` is given), by pipeline id.
+        stored_configs: the stored config (``StoredConfig``) each unchanged pipeline's file
+            produced, as read while loading (filled by ``applying.load_changed``), so that
+            the apply need not read and decode those documents again.
     """
 
     pipelines: dict[str, Pipeline] = field(default_factory=dict)
@@ -113,6 +116,7 @@ class PipelineSet:
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     unchanged: dict[str, Path] = field(default_factory=dict)
     source_hashes: dict[str, str] = field(default_factory=dict)
+    stored_configs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -525,7 +529,7 @@ def _os_reason(exc: OSError) -> str:
 
 
 @contextlib.contextmanager
-def _no_cycle_collection() -> Iterator[None]:
+def no_cycle_collection() -> Iterator[None]:
     """Pause Python's cycle collector during a bulk load: every file leaves thousands of
     long-lived objects (nodes, dicts, models), and the collector would otherwise rescan all
     of them again and again (a fifth of a 10 000-file load). Whatever cycles a file makes
@@ -552,7 +556,7 @@ def _load_files(
     # When no link leads to the folder, a file of it that is no link is really in it: no
     # need to resolve every file's path (one lstat instead of one per path component).
     real_root = root is not None and root.resolve() == root.absolute()
-    with _no_cycle_collection():
+    with no_cycle_collection():
         for file in files:
             try:
                 if real_root and not _is_link(file):

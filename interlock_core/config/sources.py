@@ -32,13 +32,37 @@ def source_hash(text: str, name: str, context: str) -> str:
     return digest.hexdigest()
 
 
+# Code outside the config package that decides how a file loads: ``interlock_core.sensors``
+# (rule values are read with its ``parse_number``) and the libraries that parse and validate
+# (a croniter or pydantic upgrade may refuse a file the installed one accepted).
+_OUTSIDE_MODULES = ("sensors.py",)
+_LIBRARIES = ("pydantic", "pydantic-core", "croniter", "PyYAML")
+
+
 @functools.cache
 def _code_digest() -> str:
-    """The config package's source: any change to how files load changes every hash."""
+    """The loading code's source and library versions: any change to how files load changes
+    every hash, so an upgrade validates every file again."""
+    package = Path(__file__).parent
+    root = package.parent
+    # Subpackages too (the job-config models live in ``config/job_configs``).
+    modules = [*sorted(package.rglob("*.py")), *(root / name for name in _OUTSIDE_MODULES)]
     digest = hashlib.sha256()
-    for module in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(module.name.encode() + b"\0" + module.read_bytes())
+    for module in modules:
+        name = module.relative_to(root).as_posix()
+        digest.update(name.encode() + b"\0" + module.read_bytes())
+    for library in _LIBRARIES:
+        digest.update(f"\0{library}=={_version(library)}".encode())
     return digest.hexdigest()
+
+
+def _version(distribution: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return ""
 
 
 def load_context(calendars: Mapping[str, Any], broken: Mapping[str, str], extra: str) -> str:

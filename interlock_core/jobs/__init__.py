@@ -4,8 +4,9 @@ Names are loaded on first use so that ``python -m interlock_core.jobs.command_wr
 starts for every command job, imports nothing but the standard library.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from interlock_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from interlock_core.jobs.airflow import AirflowRunner
@@ -81,12 +82,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__, globals(), keep=False)

@@ -251,6 +251,9 @@ def load_job_policy(settings_file: str | os.PathLike[str] | None) -> JobPolicy:
     Raises:
         ConfigError: the file or its ``jobs`` section is invalid.
     """
+    if settings_file is None:
+        # No settings file: the defaults, without loading the YAML reader (``interlock emit``).
+        return parse_job_policy(None)
     from interlock_core.config.settings import read_settings
 
     document = read_settings(settings_file) or {}

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from interlock_core.config.jobs import JobType
-from interlock_core.jobs.base import JobHandle, JobRunner, JobStatus, RunContext
+from interlock_core.jobs.base import (
+    FailureCategory,
+    JobError,
+    JobHandle,
+    JobRunner,
+    JobStatus,
+    RunContext,
+)
 from interlock_core.jobs.command_wrapper import DEFAULT_MAX_LOG_BYTES
 from interlock_core.jobs.policy import JobPolicy, policy_runners
 
@@ -68,8 +75,21 @@ class LazyRunner:
         return runner
 
     def submit(self, job: "BaseModel", run: RunContext, token: str) -> JobHandle:
-        """The runner's submit."""
-        return self.runner.submit(job, run, token)
+        """The runner's submit; a runner that cannot be built has started no job.
+
+        Raises:
+            JobError: the runner cannot be built (PERMANENT, never started: the run fails
+                with the reason instead of waiting as UNCERTAIN), or its submit failed.
+        """
+        try:
+            runner = self.runner
+        except Exception as exc:
+            raise JobError(
+                f"the {self.job_type} runner cannot be loaded: {type(exc).__name__}: {exc}",
+                FailureCategory.PERMANENT,
+                may_have_started=False,
+            ) from exc
+        return runner.submit(job, run, token)
 
     def status(self, handle: JobHandle) -> JobStatus:
         """The runner's status."""
@@ -82,7 +102,13 @@ class LazyRunner:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):  # not built yet (or copy/pickle probes): no import
             raise AttributeError(name)
-        return getattr(self.runner, name)
+        try:
+            runner = self.runner
+        except Exception as exc:
+            # A runner that cannot be built has none of its attributes: optional ones read
+            # with a default (``dedups_on_token``) take it; ``submit`` says why it failed.
+            raise AttributeError(name) from exc
+        return getattr(runner, name)
 
 
 def _factories(

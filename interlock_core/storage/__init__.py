@@ -13,6 +13,7 @@ Supported URLs:
 
 import importlib
 import threading
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from interlock_core.storage.base import (
@@ -23,9 +24,19 @@ from interlock_core.storage.base import (
     StoredConfig,
     StoreError,
 )
-from interlock_core.storage.memory import MemoryStore
 from interlock_core.storage.redact import redact_url
-from interlock_core.storage.sqlite import SchemaVersionError, SQLiteStore
+
+if TYPE_CHECKING:
+    from interlock_core.storage.memory import MemoryStore
+    from interlock_core.storage.sqlite import SchemaVersionError, SQLiteStore
+
+# Backends imported when a URL (or an import of the name) needs them: ``interlock emit`` on
+# SQLite never loads the memory store.
+_BACKENDS = {
+    "MemoryStore": "interlock_core.storage.memory",
+    "SQLiteStore": "interlock_core.storage.sqlite",
+    "SchemaVersionError": "interlock_core.storage.sqlite",
+}
 
 __all__ = [
     "ConfigChange",
@@ -43,8 +54,15 @@ __all__ = [
 
 SUPPORTED_SCHEMES = ("memory://", "sqlite:///", "dynamodb://", "postgresql://")
 
-_named_memory_stores: dict[str, MemoryStore] = {}
+_named_memory_stores: dict[str, "MemoryStore"] = {}
 _named_memory_lock = threading.Lock()
+
+
+def __getattr__(name: str) -> Any:
+    module = _BACKENDS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 
 def open_store(url: str) -> Store:
@@ -81,7 +99,9 @@ def open_store(url: str) -> Store:
     )
 
 
-def _open_memory(url: str) -> MemoryStore:
+def _open_memory(url: str) -> "MemoryStore":
+    from interlock_core.storage.memory import MemoryStore
+
     name = url[len("memory://") :]
     if not name:
         return MemoryStore(url)
@@ -92,7 +112,9 @@ def _open_memory(url: str) -> MemoryStore:
         return store
 
 
-def _open_sqlite(url: str) -> SQLiteStore:
+def _open_sqlite(url: str) -> "SQLiteStore":
+    from interlock_core.storage.sqlite import SQLiteStore
+
     prefix = "sqlite:///"
     if not url.startswith(prefix):
         raise ValueError(

@@ -440,3 +440,22 @@ class Store(abc.ABC):
         default (for stores outside this package) falls back on :meth:`list_configs`.
         """
         return {config.pipeline_id: config.hash for config in self.list_configs()}
+
+    def config_sources(self) -> dict[str, tuple[str, str]]:
+        """``(hash, source)`` of every current config by pipeline id, without the documents.
+
+        An apply needs the documents only of what it writes; a re-apply of 10 000 unchanged
+        files decoded every stored document again. This default (for stores outside this
+        package) falls back on :meth:`list_configs`.
+        """
+        return {config.pipeline_id: (config.hash, config.source) for config in self.list_configs()}
+
+    def marker_keys(self, prefix: str, now: datetime) -> set[tuple[str, str]] | None:
+        """The ``(pipeline_id, name)`` of every marker whose name starts with ``prefix`` and
+        that has not expired at ``now``, in one read; None when the backend cannot list
+        markers (then ask :meth:`get_marker` per key, as this default makes callers do).
+
+        A re-apply asks this once for every file's source marker instead of one read per
+        file. Backends that list cheaply (SQLite, memory) answer it.
+        """
+        return None

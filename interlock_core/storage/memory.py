@@ -330,6 +330,24 @@ class MemoryStore(Store):
                 del self._markers[key]
         return len(expired)
 
+    def config_sources(self) -> dict[str, tuple[str, str]]:
+        """See :meth:`Store.config_sources`."""
+        with self._lock:
+            return {
+                pipeline_id: (config_hash, self._config_versions[(pipeline_id, config_hash)].source)
+                for pipeline_id, config_hash in sorted(self._current.items())
+            }
+
+    def marker_keys(self, prefix: str, now: datetime) -> set[tuple[str, str]] | None:
+        """See :meth:`Store.marker_keys`."""
+        instant = utc(now)
+        with self._lock:
+            return {
+                key
+                for key, row in self._markers.items()
+                if key[1].startswith(prefix) and not _expired(row, instant)
+            }
+
     def get_marker(self, pipeline_id: str, name: str, now: datetime | None = None) -> Marker | None:
         """See :meth:`Store.get_marker`."""
         instant = datetime.now(UTC) if now is None else utc(now)

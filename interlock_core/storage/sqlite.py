@@ -794,6 +794,35 @@ class SQLiteStore(Store):
 
         return int(self._transact("purge_expired_markers", work, write=True))
 
+    def config_sources(self) -> dict[str, tuple[str, str]]:
+        """See :meth:`Store.config_sources`: one ``SELECT``, no document read."""
+
+        def work(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute(
+                "SELECT c.pipeline_id, c.hash, v.source"
+                " FROM config_current AS c JOIN config_versions AS v"
+                " ON v.pipeline_id = c.pipeline_id AND v.hash = c.hash"
+                " ORDER BY c.pipeline_id"
+            ).fetchall()
+
+        rows = self._transact("config_sources", work, write=False)
+        return {str(pid): (str(h), str(source)) for pid, h, source in rows}
+
+    def marker_keys(self, prefix: str, now: datetime) -> set[tuple[str, str]] | None:
+        """See :meth:`Store.marker_keys`; one ``SELECT``."""
+        instant = _to_us(now)
+
+        def work(conn: sqlite3.Connection) -> list[Any]:
+            # substr, not LIKE: a prefix holding % or _ matches only itself.
+            return conn.execute(
+                "SELECT pipeline_id, name FROM markers"
+                " WHERE substr(name, 1, ?) = ? AND (expires_at_us IS NULL OR expires_at_us > ?)",
+                (len(prefix), prefix, instant),
+            ).fetchall()
+
+        rows = self._transact("marker_keys", work, write=False)
+        return {(str(pipeline_id), str(name)) for pipeline_id, name in rows}
+
     def get_marker(self, pipeline_id: str, name: str, now: datetime | None = None) -> Marker | None:
         """See :meth:`Store.get_marker`."""
         instant = _to_us(datetime.now(UTC) if now is None else now)

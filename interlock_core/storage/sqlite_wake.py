@@ -82,25 +82,16 @@ def subscribe(directory: Path, callback: Callable[[str], None]) -> Callable[[], 
     """Call ``callback(pipeline_id)`` from a background thread for every notification.
 
     Returns:
-        A function that ends the subscription (and removes its socket), or None when this
-        process cannot listen here (the caller polls instead).
+        A function that ends the subscription (and removes its socket, and the wake folder
+        when no other subscriber is left in it), or None when this process cannot listen
+        here (the caller polls instead).
     """
     if not supported() or os.environ.get(ENV_SWITCH, "").lower() in ("0", "off", "false", "no"):
         return None
-    try:
-        _prepare(directory)
-        _remove_stale(directory)
-        path = directory / f"{os.getpid()}-{next(_names)}{SUFFIX}"
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    except OSError as exc:
-        log.debug("no sensor-write wake-ups in %s: %s", directory, exc)
+    bound = _bind(directory)
+    if bound is None:
         return None
-    try:
-        listener.bind(os.fspath(path))
-    except OSError as exc:
-        listener.close()
-        log.debug("no sensor-write wake-ups in %s: %s", directory, exc)
-        return None
+    listener, path = bound
     stopping = threading.Event()
 
     def listen() -> None:
@@ -134,8 +125,35 @@ def subscribe(directory: Path, callback: Callable[[str], None]) -> Callable[[], 
         listener.close()
         with contextlib.suppress(OSError):
             path.unlink()
+        # The last subscriber leaves no empty folder beside the database (rmdir fails while
+        # another subscriber's socket is in it).
+        with contextlib.suppress(OSError):
+            directory.rmdir()
 
     return unsubscribe
+
+
+def _bind(directory: Path) -> tuple[socket.socket, Path] | None:
+    """A listening socket in ``directory`` (created if needed), or None (logged at debug)."""
+    for attempt in range(2):
+        try:
+            _prepare(directory)
+            _remove_stale(directory)
+            path = directory / f"{os.getpid()}-{next(_names)}{SUFFIX}"
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        except OSError as exc:
+            log.debug("no sensor-write wake-ups in %s: %s", directory, exc)
+            return None
+        try:
+            listener.bind(os.fspath(path))
+        except OSError as exc:
+            listener.close()
+            if exc.errno == errno.ENOENT and attempt == 0:
+                continue  # the last subscriber removed the folder just now: create it again
+            log.debug("no sensor-write wake-ups in %s: %s", directory, exc)
+            return None
+        return listener, path
+    return None
 
 
 def _prepare(directory: Path) -> None:

@@ -115,3 +115,18 @@ def test_run_all_counts_a_benchmark_that_writes_nothing_as_crashed(tmp_path: Pat
     completed = _run_all(tmp_path, tmp_path / "out")
     assert completed.returncode == 1
     assert "wrote no JSON" in completed.stdout
+
+
+def test_run_all_names_every_benchmark_alike_in_its_table() -> None:
+    sys.path.insert(0, str(BENCH))
+    import _run_all
+
+    target = {"name": "t", "value": 1.0, "unit": "s", "limit": 2.0, "met": True}
+    outcomes = [
+        {"script": f"bench_{name}.py", "problem": "", "documents": [document]}
+        for name, document in (
+            ("apply", {"benchmark": "bench_apply", "targets": [target]}),
+            ("rules", {"benchmark": "rules", "targets": [target]}),
+        )
+    ]
+    assert [row[0] for row in _run_all.target_rows(outcomes)] == ["apply", "rules"]

@@ -99,3 +99,27 @@ def test_importing_the_package_loads_nothing_heavy() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+# Submodules a package imported up front before it became lazy: ``import pkg`` then
+# ``pkg.sub.name`` worked, and must go on working (the submodule is imported on first use).
+SUBMODULES_READ_AS_ATTRIBUTES = {
+    "interlock_core": ["engine", "config", "rules", "storage", "schedule", "lifecycle", "jobs"],
+    "interlock_core.config": ["models", "loader", "settings", "stored"],
+    "interlock_core.jobs": ["base", "netguard"],
+    "interlock_core.alerts": ["base", "routing", "slack"],
+}
+
+
+@pytest.mark.parametrize("package", sorted(SUBMODULES_READ_AS_ATTRIBUTES))
+def test_a_submodule_read_as_an_attribute_is_imported(package: str) -> None:
+    names = SUBMODULES_READ_AS_ATTRIBUTES[package]
+    code = (  # fresh: nothing imported the submodules yet
+        f"import importlib; p = importlib.import_module({package!r})\n"
+        f"print([n for n in {names!r} if getattr(p, n).__name__ != {package!r} + '.' + n])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -478,3 +478,35 @@ def test_the_trigger_condition_is_the_gates_first_rule() -> None:
         for result, wanted in zip(compiled.results, [first, *expected.results], strict=True):
             assert_same_result(result, wanted)
     assert lifecycle.evaluate_gate(pipeline, {}, NOW).results[0].key == "go"
+
+
+@pytest.mark.parametrize(
+    ("check", "value", "found"),
+    [
+        ("equals", [1, 2], [1, 2]),
+        ("neq", {"x": 1}, {"x": 2}),
+        ("exists", None, [1]),
+        ("in", [[1]], [1]),
+        ("gte", 1, [5]),
+        ("age_lt", "1h", {"at": "x"}),
+    ],
+)
+def test_a_reason_read_later_describes_the_value_seen_when_the_rule_ran(
+    check: str, value: Any, found: Any
+) -> None:
+    # Reasons are written when first read, but about the value the rule judged: a caller
+    # that changes its sensor data after evaluating (a reused dict) must read what the
+    # interpreter wrote at evaluation time, not the changed data.
+    rule: dict[str, Any] = {"key": "a", "check": check, "field": "f"}
+    if value is not None:
+        rule["value"] = value
+    validation = Validation.model_validate({"rules": [rule]})
+    data: dict[str, Any] = {"f": copy.deepcopy(found)}
+    evaluation = evaluate_rules(validation, {"a": data}, NOW)
+    expected = reference.evaluate_rules(validation, {"a": copy.deepcopy(data)}, NOW)
+    if isinstance(data["f"], list):
+        data["f"].append(99)
+    else:
+        data["f"]["x"] = 42
+    assert [r.reason for r in evaluation.results] == [r.reason for r in expected.results]
+    assert evaluation.passed == expected.passed

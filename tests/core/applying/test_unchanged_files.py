@@ -222,3 +222,117 @@ def test_a_missing_boto3_warning_repeats_on_a_re_apply(
         assert "p1.yaml: job type glue needs boto3" in result.output
     engine = Interlock(open_store(store))
     assert list(load_changed(engine, directory).unchanged) == ["p0"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["croniter", "pydantic", "PyYAML", "sensors.py", "job_configs/http.py"],
+)
+def test_an_upgrade_of_the_loading_code_validates_every_pipeline_again(
+    engine: Interlock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    # A croniter, pydantic or YAML upgrade, a new interlock_core.sensors (rule values are
+    # read with its parse_number) or new job-config models (a subpackage of config) may
+    # refuse a file the old code accepted: as before the skip, every file is validated again.
+    from importlib import metadata
+
+    from interlock_core.config import sources
+
+    directory = _directory(tmp_path)
+    _actions(engine, directory)
+    assert sorted(load_changed(engine, directory).unchanged) == ["p0", "p1", "p2"]
+    if change.endswith(".py"):
+        real_read_bytes = Path.read_bytes
+
+        def read_bytes(path: Path) -> bytes:
+            extra = b"# changed\n" if path.as_posix().endswith("/" + change) else b""
+            return real_read_bytes(path) + extra
+
+        monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    else:
+        real_version = metadata.version
+        monkeypatch.setattr(
+            metadata,
+            "version",
+            lambda name: "999.0" if name == change else real_version(name),
+        )
+    sources._code_digest.cache_clear()
+    try:
+        reloaded = load_changed(engine, directory)
+    finally:
+        sources._code_digest.cache_clear()
+    assert reloaded.unchanged == {} and sorted(reloaded.pipelines) == ["p0", "p1", "p2"]
+
+
+def test_a_store_that_cannot_list_markers_is_asked_per_file(
+    engine: Interlock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = _directory(tmp_path)
+    _actions(engine, directory)
+    (directory / "p1.yaml").write_text(DAILY.format(id="p1", value=999))
+    store = engine.store
+    monkeypatch.setattr(store, "marker_keys", lambda prefix, now: None)
+    asked: list[tuple[str, str]] = []
+    get_marker = store.get_marker
+    monkeypatch.setattr(
+        store,
+        "get_marker",
+        lambda pid, name, now=None: asked.append((pid, name)) or get_marker(pid, name, now),
+    )
+    reloaded = load_changed(engine, directory)
+    assert sorted(reloaded.unchanged) == ["p0", "p2"] and list(reloaded.pipelines) == ["p1"]
+    assert sorted(pid for pid, _ in asked) == ["p0", "p1", "p2"]
+
+
+def test_a_marker_put_after_the_bulk_read_only_means_the_file_loads_again(
+    engine: Interlock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = _directory(tmp_path)
+    _actions(engine, directory)
+    store = engine.store
+    monkeypatch.setattr(store, "marker_keys", lambda prefix, now: set())  # an older snapshot
+    reloaded = load_changed(engine, directory)
+    assert reloaded.unchanged == {} and sorted(reloaded.pipelines) == ["p0", "p1", "p2"]
+    assert _actions(engine, directory) == {f"p{n}": "unchanged" for n in range(3)}
+
+
+def test_a_config_changed_after_the_load_keeps_the_newer_config(
+    engine: Interlock, tmp_path: Path
+) -> None:
+    directory = _directory(tmp_path)
+    _actions(engine, directory)
+    loaded = load_changed(engine, directory)
+    assert sorted(loaded.stored_configs) == ["p0", "p1", "p2"]
+    before = engine.store.get_config("p1")
+    assert before is not None
+    # Another apply writes a new version of p1 between this load and its apply.
+    newer = {**before.document, "marker": "newer"}
+    engine.store.apply_configs({"p1": (newer, "newer-hash", before.source)}, engine.clock.now())
+    assert {c.pipeline_id: c.action for c in engine.apply(loaded).changes} == {
+        f"p{n}": "unchanged" for n in range(3)
+    }
+    current = engine.store.get_config("p1")
+    assert current is not None and current.hash == "newer-hash" and current.document == newer
+
+
+def test_the_cycle_collector_is_paused_only_while_loading(
+    engine: Interlock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    directory = _directory(tmp_path)
+    _actions(engine, directory)
+    seen: list[bool] = []
+    list_configs = engine.store.list_configs
+    monkeypatch.setattr(
+        engine.store, "list_configs", lambda: seen.append(gc.isenabled()) or list_configs()
+    )
+    assert gc.isenabled()
+    load_changed(engine, directory)
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        load_changed(engine, directory)
+        assert not gc.isenabled()  # a caller's own pause is kept
+    finally:
+        gc.enable()

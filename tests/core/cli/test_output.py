@@ -193,3 +193,25 @@ def test_follow_prints_the_events_columns(ready_cli: Cli, monkeypatch: pytest.Mo
     header = followed[0]
     for row in followed[1:]:
         assert row[header.index("type") :].startswith("CONFIG_APPLIED")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "p00001",
+        "a b~",
+        "tab\there",
+        "bell\x07",
+        "\x7f",
+        "café",
+        "日本語",
+        "e\u0301",
+        "🙂",
+        "\u200b",
+    ],
+)
+def test_text_width_is_rich_cell_len(text: str) -> None:
+    from rich.cells import cell_len
+
+    assert fmt.text_width(text) == cell_len(text)

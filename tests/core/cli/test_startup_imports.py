@@ -31,21 +31,65 @@ HEAVY = (
     "interlock_core.runtime",
     "interlock_core.jobs.registry",
 )
+# What the short commands do not need: the loader and settings reader (no --pipelines), the
+# controller loop, the memory backend (a SQLite store) and cron (sensor-triggered pipelines).
+NOT_FOR_SHORT_COMMANDS = (
+    "yaml",
+    "interlock_core.config.loader",
+    "interlock_core.config.settings",
+    "interlock_core.config.yaml_lines",
+    "interlock_core.runtime",
+    "interlock_core.applying",
+    "interlock_core.forwarding",
+    "interlock_core.storage.memory",
+    "croniter",
+)
+NIGHTLY = """\
+pipeline: {id: nightly, owner: test}
+schedule:
+  timezone: UTC
+  trigger: {key: export, check: exists}
+validation:
+  trigger: ALL
+  rules:
+    - {key: export, check: exists}
+    - {key: export, field: rows, check: gte, value: 1}
+job:
+  type: command
+  config: {command: ["true"]}
+"""
+
+
+# Runs the CLI as ``python -m interlock_core.cli`` does and lists ``sys.modules`` at exit.
+# ``-X importtime`` alone would miss what ``importlib.import_module`` loads (the lazy runners,
+# job-config models and storage backends): it times only ``import`` statements.
+RUN_AND_LIST_MODULES = """\
+import atexit, os, runpy, sys
+
+def _list_modules():
+    with open(os.environ["INTERLOCK_TEST_MODULES_FILE"], "w", encoding="utf-8") as out:
+        out.write("\\n".join(sorted(sys.modules)))
+
+atexit.register(_list_modules)
+runpy.run_module("interlock_core.cli", run_name="__main__", alter_sys=True)
+"""
 
 
 def imported_modules(args: list[str], cwd: Path, env: dict[str, str]) -> set[str]:
-    """Run ``python -X importtime -m interlock_core.cli ARGS``; the modules it imported."""
+    """Run ``python -m interlock_core.cli ARGS``; every module it imported."""
+    listing = cwd / "modules.txt"
+    listing.unlink(missing_ok=True)
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "interlock_core.cli", *args],
+        [sys.executable, "-c", RUN_AND_LIST_MODULES, *args],
         capture_output=True,
         text=True,
         cwd=cwd,
-        env=env,
+        env={**env, "INTERLOCK_TEST_MODULES_FILE": str(listing)},
         timeout=120,
     )
     assert result.returncode in (0, 1), result.stderr[-2000:]
-    modules = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)$", result.stderr, re.M))
-    assert "click" in modules, "importtime output not understood"
+    modules = set(listing.read_text(encoding="utf-8").split())
+    assert "click" in modules and "interlock_core.cli" in modules, "module listing not written"
     return modules
 
 
@@ -63,6 +107,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
     pipelines = folder / "pipelines"
     pipelines.mkdir()
     (pipelines / "inventory.yaml").write_text(INVENTORY, encoding="utf-8")
+    (pipelines / "nightly.yaml").write_text(NIGHTLY, encoding="utf-8")
     env = {key: value for key, value in os.environ.items() if not key.startswith("INTERLOCK_")}
     env["PYTHONPATH"] = str(ROOT)
     env["INTERLOCK_STORE"] = f"sqlite:///{folder / 'i.db'}"
@@ -115,8 +160,25 @@ def test_short_commands_load_no_alert_channel_runner_or_aws_module(
         "interlock_core.jobs.netguard",
     )
     assert loaded(modules, forbidden) == []
+    assert loaded(modules, NOT_FOR_SHORT_COMMANDS) == []
+    if args[0] == "emit":  # to a job-less pipeline: no job-config model at all
+        assert loaded(modules, ("interlock_core.config.job_configs",)) == []
     if args[0] in ("emit", "status"):
         assert loaded(modules, ("rich",)) == []  # plain output needs no table renderer
+
+
+def test_emit_for_a_command_job_loads_only_the_command_job_model(
+    store: tuple[Path, dict[str, str]],
+) -> None:
+    folder, env = store
+    # Not ready (rows is missing): the write is recorded, nothing is submitted.
+    modules = imported_modules(["emit", "nightly", "export", "status=partial"], folder, env)
+    assert "interlock_core.engine" in modules
+    assert loaded(modules, ("interlock_core.config.job_configs",)) == [
+        "interlock_core.config.job_configs",
+        "interlock_core.config.job_configs.command",
+    ]
+    assert loaded(modules, NOT_FOR_SHORT_COMMANDS) == []
 
 
 def test_the_listed_help_of_builtin_plugin_commands_is_their_own() -> None:

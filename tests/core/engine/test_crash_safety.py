@@ -47,6 +47,10 @@ def _controller(
     engine = Interlock(
         open_store(store_url), {"command": RecordingRunner(Path(ledger))}, OffsetClock(offset)
     )
+    # Connect before saying ready: the kill's random delay must fall in the controller's work,
+    # not in its connection set-up (a PostgreSQL pool opens on first use; under load that
+    # alone outlasted most delays, so too few kills landed inside a submit).
+    engine.store.due_runs(engine.clock.now(), 1)
     pipe.send("ready")
     idle = 0
     while idle < 3 or not exit_when_idle:

@@ -75,3 +75,36 @@ def test_token_and_period_helpers() -> None:
     assert token != idempotency_token("orders", "2026-03-04", 2)
     assert period_parts("2026-03-04") == ("20260304", None)
     assert period_parts("2026-03-04T07") == ("20260304", "07")
+
+
+def test_a_runner_that_cannot_be_built_fails_its_submit_as_never_started(tmp_path: Path) -> None:
+    # Runners are built on first use now (before, at engine start): a runner whose module
+    # or constructor fails has started no job, so its run must not become UNCERTAIN (which
+    # says the job may be running) but fail with the reason.
+    import datetime as dt
+
+    from interlock_core.clock import ManualClock
+    from interlock_core.config.models import Pipeline
+    from interlock_core.engine import Interlock
+    from interlock_core.jobs.registry import LazyRunner
+    from interlock_core.runs import RunStatus
+    from interlock_core.storage import open_store
+    from tests.scenarios.harness import PipelineSetStub
+
+    def broken() -> CommandRunner:
+        raise ImportError("No module named 'some_dependency'")
+
+    pipeline = Pipeline.model_validate(
+        {
+            "pipeline": {"id": "p"},
+            "job": {"type": "command", "config": {"command": ["true"]}},
+        }
+    )
+    clock = ManualClock(dt.datetime(2026, 3, 4, 12, tzinfo=dt.UTC))
+    engine = Interlock(open_store("memory://"), {"command": LazyRunner("command", broken)}, clock)
+    engine.apply(PipelineSetStub({"p": pipeline}, {}), remove_missing=False)
+    engine.open_run("p", "2026-03-03")
+    engine.advance_due()
+    run = engine.store.get_run("p", "2026-03-03")
+    assert run is not None and run.status == RunStatus.FAILED, run
+    assert "some_dependency" in (run.message or "")

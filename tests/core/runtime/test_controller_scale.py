@@ -271,3 +271,44 @@ def test_a_cold_start_lists_configs_only_while_few_and_parses_the_same(
     by_reads = [(c.pipeline.id, c.hash, c.pipeline) for c in single.active_configs()]
     assert "list_configs" not in store.calls and store.calls["get_config"] == 30
     assert by_reads == by_listing
+
+
+def test_a_config_changed_during_the_first_watchdog_is_checked_next_pass(tmp_path: Path) -> None:
+    # dryRun switched off while the first watchdog ran (after it read the configs): the next
+    # pass must run the dry period for real, as every pass did before the tick index; the
+    # index must not take the new config as one the watchdog checked.
+    def dry(dry_run: bool) -> Pipeline:
+        return Pipeline.model_validate(
+            {
+                "pipeline": {"id": "dry"},
+                "schedule": {"cron": "21 7 * * *", "timezone": "UTC"},
+                "job": {"type": "command", "config": {"command": ["true"]}},
+                "dryRun": dry_run,
+            }
+        )
+
+    store = open_store(f"sqlite:///{tmp_path}/interlock.db")
+    clock = ManualClock(T0)
+    engine = Interlock(store, {"command": InstantRunner()}, clock)
+    engine.apply(PipelineSetStub({"dry": dry(True)}, {}), remove_missing=False)
+    clock.advance(dt.timedelta(minutes=1))  # past the 07:21 tick
+    engine.watchdog()  # opens its run (an earlier controller, say): a dry run passes
+    engine.advance_due()
+    run = store.get_run("dry", "2026-03-04")
+    assert run is not None and run.dry_run and run.status == RunStatus.SUCCEEDED
+    watchdog = engine.watchdog
+
+    def watchdog_then_apply() -> Any:
+        events = watchdog()
+        engine.apply(PipelineSetStub({"dry": dry(False)}, {}), remove_missing=False)
+        return events
+
+    engine.watchdog = watchdog_then_apply  # type: ignore[method-assign]
+    runtime = LocalRuntime(engine, None, sleep=lambda seconds: None)
+    runtime.run_once(force_checks=True)
+    engine.watchdog = watchdog  # type: ignore[method-assign]
+    clock.advance(dt.timedelta(seconds=1))
+    runtime.run_once()  # not a watchdog pass
+    runtime.run_once()
+    run = store.get_run("dry", "2026-03-04")
+    assert run is not None and run.attempt == 2 and not run.dry_run, run  # a real attempt

@@ -118,3 +118,17 @@ def test_breaking_a_file_again_after_a_fix_alerts_again(tmp_path: Path) -> None:
     invalid = engine.events(types=[EventType.CONFIG_INVALID])
     assert len(invalid) == 2
     assert "the last good config stays active" in invalid[0].message
+
+
+def test_a_files_warnings_are_shown_when_it_is_applied(tmp_path: Path) -> None:
+    runtime, _engine, directory = _runtime(tmp_path)
+    no_id = GOOD.replace("pipeline: {id: orders}\n", "")
+    (directory / "orders.yaml").write_text(no_id)
+    first = runtime.run_once(force_checks=True).applied
+    assert first[0] == "orders: created"
+    [warning] = first[1:]
+    assert warning.startswith("warning: ") and "orders.yaml" in warning
+    assert "pipeline.id is missing" in warning
+    assert runtime.run_once(force_checks=True).applied == []  # nothing changed: quiet
+    (directory / "orders.yaml").write_text(no_id.replace("value: 100", "value: 200"))
+    assert runtime.run_once(force_checks=True).applied == ["orders: updated", warning]

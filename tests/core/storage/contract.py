@@ -181,6 +181,32 @@ class StoreContract:
         assert list(hashes) == ["a", "m"]
         assert hashes == {config.pipeline_id: config.hash for config in store.list_configs()}
 
+    def test_config_sources_name_the_current_version_and_its_file(self, store: Store) -> None:
+        assert store.config_sources() == {}
+        store.apply_configs({pid: ({"id": pid}, f"{pid}1", f"/{pid}.yaml") for pid in "maz"}, T0)
+        store.apply_configs({"m": ({"id": "m", "v": 2}, "m2", "/other.yaml")}, at(1))
+        store.remove_config("z", at(2))
+        sources = store.config_sources()
+        assert sources == {"a": ("a1", "/a.yaml"), "m": ("m2", "/other.yaml")}
+        assert list(sources) == ["a", "m"]
+        listed = {c.pipeline_id: (c.hash, c.source) for c in store.list_configs()}
+        assert sources == listed
+
+    def test_marker_keys_list_unexpired_markers_by_name_prefix(self, store: Store) -> None:
+        store.put_marker("a", "config-source#1#x", T0)
+        store.put_marker("b", "config-source#2#y", T0)
+        store.put_marker("a", "first-applied", T0)
+        store.put_marker("c", "config-source#3#z", T0, expires_at=at(1))
+        store.put_marker("d", "config_source%", T0)  # LIKE wildcards match only themselves
+        keys = store.marker_keys("config-source#", at(2))
+        if keys is None:  # a backend that cannot list: callers ask get_marker per key
+            assert type(store).marker_keys is Store.marker_keys
+            return
+        assert keys == {("a", "config-source#1#x"), ("b", "config-source#2#y")}
+        assert ("c", "config-source#3#z") in (store.marker_keys("config-source#", T0) or set())
+        assert store.marker_keys("config_source%", T0) == {("d", "config_source%")}
+        assert store.marker_keys("config-source#9", T0) == set()
+
     def test_run_writes_with_events_append_them_only_when_the_write_wins(
         self, store: Store
     ) -> None:

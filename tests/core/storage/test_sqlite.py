@@ -54,6 +54,8 @@ class _SplitStore(SQLiteStore):
             "get_config",
             "list_configs",
             "config_hashes",
+            "config_sources",
+            "marker_keys",
             "get_sensors",
             "sensors_since",
             "sensor_versions",

@@ -76,12 +76,53 @@ def test_unsubscribe_removes_the_socket_and_later_writes_still_succeed(tmp_path:
     assert oct(directory.stat().st_mode & 0o777) == oct(0o700)
     unsubscribe()
     unsubscribe()  # twice is fine
-    assert list(directory.iterdir()) == []
+    assert not directory.exists()  # the last subscriber leaves no folder beside the database
     assert not any(
         t.name == "interlock-sqlite-wake" and t.is_alive() for t in threading.enumerate()
     )
     store.put_sensor("orders", "ready", {}, NOW)  # nobody listens: nothing breaks
     assert calls.ids == []
+    store.close()
+
+
+def test_the_wake_folder_stays_while_another_subscriber_listens(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "interlock.db")
+    directory = sqlite_wake.wake_dir(store.path)
+    first, second = Calls(), Calls()
+    end_first = store.subscribe_sensor_writes(first)
+    end_second = store.subscribe_sensor_writes(second)
+    assert end_first is not None and end_second is not None
+    end_first()
+    assert [p.suffix for p in directory.iterdir()] == [".sock"]
+    store.put_sensor("orders", "ready", {}, NOW)
+    assert second.wait(1)
+    end_second()
+    assert not directory.exists()
+    store.close()
+
+
+def test_a_folder_removed_by_the_last_subscriber_while_binding_is_made_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SQLiteStore(tmp_path / "interlock.db")
+    directory = sqlite_wake.wake_dir(store.path)
+    remove_stale = sqlite_wake._remove_stale
+    removed: list[Path] = []
+
+    def leaving_subscriber_removes_the_folder(folder: Path) -> None:
+        remove_stale(folder)
+        if not removed:  # another controller's unsubscribe, between _prepare and bind
+            folder.rmdir()
+            removed.append(folder)
+
+    monkeypatch.setattr(sqlite_wake, "_remove_stale", leaving_subscriber_removes_the_folder)
+    calls = Calls()
+    unsubscribe = store.subscribe_sensor_writes(calls)
+    assert removed == [directory]
+    assert unsubscribe is not None, "fell back to polling after the folder was removed"
+    store.put_sensor("orders", "ready", {}, NOW)
+    assert calls.wait(1)
+    unsubscribe()
     store.close()
 
 
@@ -103,15 +144,8 @@ def test_a_dead_subscribers_socket_is_cleared_and_does_not_block_writes(tmp_path
     store.close()
 
 
-def test_run_writes_nudge_from_producers_but_not_from_the_subscribed_controller(
-    tmp_path: Path,
-) -> None:
-    controller = SQLiteStore(tmp_path / "interlock.db")
-    producer = SQLiteStore(tmp_path / "interlock.db")
-    calls = Calls()
-    unsubscribe = controller.subscribe_sensor_writes(calls)
-    assert unsubscribe is not None
-    run = Run(
+def waiting_run() -> Run:
+    return Run(
         pipeline_id="orders",
         period="2026-03-04",
         status=RunStatus.WAITING,
@@ -121,6 +155,17 @@ def test_run_writes_nudge_from_producers_but_not_from_the_subscribed_controller(
         updated_at=NOW,
         due_at=NOW,
     )
+
+
+def test_run_writes_nudge_from_producers_but_not_from_the_subscribed_controller(
+    tmp_path: Path,
+) -> None:
+    controller = SQLiteStore(tmp_path / "interlock.db")
+    producer = SQLiteStore(tmp_path / "interlock.db")
+    calls = Calls()
+    unsubscribe = controller.subscribe_sensor_writes(calls)
+    assert unsubscribe is not None
+    run = waiting_run()
     created = controller.create_run(run)  # the controller's own write: no nudge
     assert created is not None
     time.sleep(0.05)
@@ -140,16 +185,7 @@ def test_run_writes_with_their_events_nudge_the_controller_too(tmp_path: Path) -
     calls = Calls()
     unsubscribe = controller.subscribe_sensor_writes(calls)
     assert unsubscribe is not None
-    run = Run(
-        pipeline_id="orders",
-        period="2026-03-04",
-        status=RunStatus.WAITING,
-        origin=RunOrigin.TRIGGER,
-        opened_at=NOW,
-        attempt_started_at=NOW,
-        updated_at=NOW,
-        due_at=NOW,
-    )
+    run = waiting_run()
     created = producer.create_run_with_events(run, ())
     assert created is not None
     assert calls.wait(1), "a producer's create_run_with_events did not nudge the controller"
@@ -217,5 +253,5 @@ def test_the_runtime_wakes_at_once_for_another_stores_write(tmp_path: Path) -> N
     loop.join(timeout=10)
     assert not loop.is_alive(), "the write did not wake the controller"
     assert passes[-1] - sent < 5.0
-    assert not any(directory.iterdir())  # unsubscribed on the way out
+    assert not directory.exists()  # unsubscribed on the way out, the folder removed
     producer.close()
