@@ -10,6 +10,7 @@ from typing import Any
 
 from interlock_core.config.calendars import Calendar
 from interlock_core.config.models import Pipeline
+from interlock_core.config.shared_parts import share_parts
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,9 @@ def envelope_hash(document: dict[str, Any]) -> str:
 
 def parse_envelope(document: dict[str, Any], config_hash: str) -> ActiveConfig:
     """Rebuild the pipeline and calendars from a stored document."""
-    pipeline = Pipeline.model_validate(document["config"])
+    # Equal parts (rules, job, settings) are shared with configs parsed before: a controller
+    # holds every current config, and thousands of pipelines repeat the same parts.
+    pipeline = share_parts(Pipeline.model_validate(document["config"]))
     calendars = {
         name: Calendar.model_validate(body) for name, body in document.get("calendars", {}).items()
     }

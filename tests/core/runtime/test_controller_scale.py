@@ -253,6 +253,26 @@ def test_the_config_cache_evicts_least_recently_used_without_a_cliff() -> None:
     assert cache.capacity >= 2000
 
 
+def test_a_cold_start_lists_configs_only_while_few_and_parses_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Listing holds every decoded document at once: past _LIST_AT_MOST configs a cold start
+    # reads them one by one instead (memory stays flat), with the same result.
+    from interlock_core import engine as engine_module
+
+    _, store, clock = build(tmp_path, 30)
+    listed = Interlock(store, {}, clock)  # type: ignore[arg-type]
+    store.counting = True
+    by_listing = [(c.pipeline.id, c.hash, c.pipeline) for c in listed.active_configs()]
+    assert store.calls["list_configs"] == 1 and store.calls["get_config"] == 0
+    monkeypatch.setattr(engine_module, "_LIST_AT_MOST", 10)
+    store.calls.clear()
+    single = Interlock(store, {}, clock)  # type: ignore[arg-type]
+    by_reads = [(c.pipeline.id, c.hash, c.pipeline) for c in single.active_configs()]
+    assert "list_configs" not in store.calls and store.calls["get_config"] == 30
+    assert by_reads == by_listing
+
+
 def test_a_config_changed_during_the_first_watchdog_is_checked_next_pass(tmp_path: Path) -> None:
     # dryRun switched off while the first watchdog ran (after it read the configs): the next
     # pass must run the dry period for real, as every pass did before the tick index; the
