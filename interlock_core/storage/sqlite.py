@@ -988,16 +988,7 @@ class SQLiteStore(Store):
                 " (pipeline_id, period, status, version, attempt, due_at_us, owner, document)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (pipeline_id, period) DO NOTHING",
-                (
-                    stored.pipeline_id,
-                    stored.period,
-                    stored.status.value,
-                    stored.version,
-                    stored.attempt,
-                    _optional_us(stored.due_at),
-                    stored.owner,
-                    document,
-                ),
+                (stored.pipeline_id, stored.period, *_run_values(stored, document)),
             )
             if cursor.rowcount != 1:
                 return False
@@ -1023,12 +1014,7 @@ class SQLiteStore(Store):
                 " owner = ?, document = ?"
                 " WHERE pipeline_id = ? AND period = ? AND version = ?",
                 (
-                    stored.status.value,
-                    stored.version,
-                    stored.attempt,
-                    _optional_us(stored.due_at),
-                    stored.owner,
-                    document,
+                    *_run_values(stored, document),
                     stored.pipeline_id,
                     stored.period,
                     expected_version,
@@ -1043,6 +1029,18 @@ class SQLiteStore(Store):
         if updated:
             self._notify_run_write(run.pipeline_id)
         return _run(document) if updated else None
+
+
+def _run_values(stored: Run, document: str) -> tuple[Any, ...]:
+    """The run's indexed columns and document, in the order both run writes name them."""
+    return (
+        stored.status.value,
+        stored.version,
+        stored.attempt,
+        _optional_us(stored.due_at),
+        stored.owner,
+        document,
+    )
 
 
 def _event_rows(events: Iterable[Event]) -> list[tuple[Any, ...]]:
