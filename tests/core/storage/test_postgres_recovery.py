@@ -29,16 +29,32 @@ def app_and_store() -> Iterator[tuple[str, Store]]:
 
 
 def _terminate(app: str) -> int:
+    """Terminate the app's backends and wait until they have exited.
+
+    ``pg_terminate_backend`` only signals: a backend still dying when the store's next
+    statement arrives may close without its "terminating connection" message, and a single
+    write that meets a connection closed without a reason is rightly not retried (it may have
+    committed). Once the backends are gone their message waits in each socket for the store.
+    """
+    import time
+
     import psycopg
 
     with psycopg.connect(server_url(), autocommit=True, connect_timeout=10) as conn:
-        row = conn.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE application_name = %s",
-            (app,),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (app,)
+        ).fetchall()
+        pids = [int(row[0]) for row in rows]
+        conn.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (pids,))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            left = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
+            ).fetchone()
+            if left is not None and int(left[0]) == 0:
+                break
+            time.sleep(0.01)
+    return len(pids)
 
 
 def _fill_pool(store: Store) -> None:
