@@ -396,3 +396,30 @@ def test_written_values_are_converted_as_validation_converts_them() -> None:
     calendar = decode_stored(Calendar, days)
     assert calendar is not None
     assert_same(calendar, Calendar.model_validate(days))
+
+
+def test_past_a_few_configs_it_validates_in_full_and_once_built_always() -> None:
+    from interlock_core.config.models import ConfigModel
+
+    class Fresh(ConfigModel):  # deferred like every config model: not built yet
+        name: str
+        weight: float = 1.0
+
+    assert not Fresh.__pydantic_complete__
+    for _ in range(stored_decode.CONSTRUCT_AT_MOST):
+        assert stored_decode.parse_stored(Fresh, {"name": "a", "weight": 2}).weight == 2.0
+    assert not Fresh.__pydantic_complete__  # none of them built the validator
+    assert stored_decode.parse_stored(Fresh, {"name": "b"}).name == "b"
+    assert Fresh.__pydantic_complete__  # the next one did; validation from now on
+    with pytest.raises(ValueError, match="name"):
+        stored_decode.parse_stored(Fresh, {"weight": 2})
+
+
+def test_a_document_it_cannot_vouch_for_is_validated_and_its_error_reported() -> None:
+    from interlock_core.config.models import ConfigModel
+
+    class Other(ConfigModel):
+        name: str
+
+    with pytest.raises(ValueError, match="extra"):
+        stored_decode.parse_stored(Other, {"name": "a", "extra": 1})
