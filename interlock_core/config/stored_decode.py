@@ -171,12 +171,10 @@ def _is_check_or_serializer(item: Any) -> bool:
     # nothing; serializers and SerializeAsAny only matter when dumping.
     module = type(item).__module__
     name = type(item).__name__
-    return module == "annotated_types" or name in {
-        "_PydanticGeneralMetadata",
-        "Strict",
-        "PlainSerializer",
-        "SerializeAsAny",
-    }
+    if name == "_PydanticGeneralMetadata":
+        # Field(pattern=...); other general settings (coerce_numbers_to_str...) may convert.
+        return set(vars(item)) <= {"pattern"}
+    return module == "annotated_types" or name in {"Strict", "PlainSerializer", "SerializeAsAny"}
 
 
 def _plain_function(function: Any) -> Callable[[Any], Any]:

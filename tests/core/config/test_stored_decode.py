@@ -423,3 +423,15 @@ def test_a_document_it_cannot_vouch_for_is_validated_and_its_error_reported() ->
 
     with pytest.raises(ValueError, match="extra"):
         stored_decode.parse_stored(Other, {"name": "a", "extra": 1})
+
+
+def test_a_field_setting_that_may_convert_goes_to_full_validation() -> None:
+    from pydantic import Field
+
+    from interlock_core.config.models import ConfigModel
+
+    class Coerced(ConfigModel):
+        label: str = Field(coerce_numbers_to_str=True)
+
+    assert decode_stored(Coerced, {"label": "a"}) is None
+    assert Coerced.model_validate({"label": 5}).label == "5"
