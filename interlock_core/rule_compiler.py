@@ -33,8 +33,16 @@ from typing import Any, Generic, TypeVar
 
 from interlock_core.config.durations import format_duration
 from interlock_core.config.models import Check, MatchMode
+from interlock_core.rule_inline import (
+    SENSOR_TEST,
+    GateFunction,
+    InlinePlan,
+    age_plan,
+    gate_function,
+)
 from interlock_core.rule_results import (
     Evaluation,
+    Judge,
     Outcome,
     RuleNames,
     RuleResult,
@@ -67,9 +75,6 @@ from interlock_core.sensors import Sensor, parse_number
 OutcomeOf = Callable[[Mapping[str, Any], dt.datetime], Outcome]
 """A compiled rule's check: ``(sensors, now) -> Outcome``; never raises on sensor content."""
 
-Judge = Callable[[Any, dt.datetime], Outcome]
-"""The check of a field value that was found: ``(actual, now) -> Outcome``."""
-
 _ZERO = dt.timedelta(0)
 _UTC = dt.UTC
 _ORDER = {
@@ -86,13 +91,16 @@ class CompiledRule:
     Attributes:
         names: ``(key, check, field)`` as the results report them.
         check: ``(sensors, now) -> Outcome``, what a gate calls.
+        plan: how a gate's own function checks this rule inline (``rule_inline``), or None
+            where it calls ``check``.
     """
 
-    __slots__ = ("__weakref__", "check", "names")
+    __slots__ = ("__weakref__", "check", "names", "plan")
 
-    def __init__(self, names: RuleNames, check: OutcomeOf) -> None:
+    def __init__(self, names: RuleNames, check: OutcomeOf, plan: InlinePlan | None = None) -> None:
         self.names = names
         self.check = check
+        self.plan = plan
 
     def __call__(self, sensors: Mapping[str, Any], now: dt.datetime) -> RuleResult:
         return result_of(self.names, self.check(sensors, now))
@@ -105,33 +113,58 @@ RuleCheck = CompiledRule
 class CompiledGate:
     """Rules compiled once, combined by a match mode, optionally behind a trigger rule.
 
+    ``evaluate(sensors, now) -> Evaluation`` evaluates every rule (no short circuit) at
+    ``now`` (naive means UTC) and combines them; ``sensors`` maps sensor keys to data dicts
+    or ``Sensor`` objects.
+
     Attributes:
         rules: the compiled rules, in rule order.
         mode: ALL (every rule passes; no rules pass) or ANY (at least one does).
         trigger: a compiled rule that must pass as well, reported first; or None.
+        evaluate: the gate as one function: written for this gate with every rule checked
+            inline (``rule_inline``) unless ``inline=False``, else through the rules'
+            closures. Both give the same evaluations.
     """
 
-    __slots__ = ("_checks", "_names", "mode", "rules", "trigger")
+    __slots__ = ("evaluate", "mode", "rules", "trigger")
+
+    evaluate: GateFunction
 
     def __init__(
-        self, rules: Iterable[CompiledRule], mode: MatchMode, trigger: CompiledRule | None = None
+        self,
+        rules: Iterable[CompiledRule],
+        mode: MatchMode,
+        trigger: CompiledRule | None = None,
+        *,
+        inline: bool = True,
     ) -> None:
         self.rules = tuple(rules)
         self.mode = match_mode(mode)
         self.trigger = trigger
-        self._checks = tuple(rule.check for rule in self.rules)
         everything = self.rules if trigger is None else (trigger, *self.rules)
-        self._names = tuple(rule.names for rule in everything)
+        names = tuple(rule.names for rule in everything)
+        checks = tuple(rule.check for rule in everything)
+        generic = _through_closures(names, checks, self.mode, trigger is not None)
+        if inline and any(rule.plan is not None for rule in everything):
+            plans = [rule.plan for rule in everything]
+            self.evaluate = gate_function(
+                plans, checks, names, self.mode, trigger is not None, generic
+            )
+        else:
+            self.evaluate = generic
 
-    def evaluate(self, sensors: Mapping[str, Any], now: dt.datetime) -> Evaluation:
-        """Evaluate every rule (no short circuit) at ``now`` and combine them.
 
-        Args:
-            sensors: sensor key -> data dict, or key -> ``Sensor``.
-            now: the instant every rule is evaluated at (naive means UTC).
-        """
-        outcomes = [check(sensors, now) for check in self._checks]
-        if self.mode is MatchMode.ANY:
+def _through_closures(
+    names: tuple[RuleNames, ...], checks: tuple[OutcomeOf, ...], mode: MatchMode, trigger: bool
+) -> GateFunction:
+    """A gate evaluated rule by rule through each rule's closure (the trigger first)."""
+    rule_checks = checks[1:] if trigger else checks
+    trigger_check = checks[0] if trigger else None
+    any_mode = mode is MatchMode.ANY
+
+    def evaluate(sensors: Mapping[str, Any], now: dt.datetime) -> Evaluation:
+        outcomes = [check(sensors, now) for check in rule_checks]
+        if any_mode:
             passed = False
             for outcome in outcomes:
                 if outcome[0]:
@@ -143,10 +176,12 @@ class CompiledGate:
                 if not outcome[0]:
                     passed = False
                     break
-        if self.trigger is not None:
-            first = self.trigger.check(sensors, now)
-            return evaluation_of(first[0] and passed, self._names, [first, *outcomes], self.mode)
-        return evaluation_of(passed, self._names, outcomes, self.mode)
+        if trigger_check is not None:
+            first = trigger_check(sensors, now)
+            return evaluation_of(first[0] and passed, names, [first, *outcomes], mode)
+        return evaluation_of(passed, names, outcomes, mode)
+
+    return evaluate
 
 
 # --- the identity cache -------------------------------------------------------------------
@@ -225,8 +260,8 @@ def compile_rule_uncached(rule: Any) -> CompiledRule:
         unknown = _failed(f"unknown check {show(check_name)}")
         return CompiledRule(names, lambda sensors, now: unknown)
     if field is None:
-        return CompiledRule(names, _compile_sensor_rule(check, key, value))
-    return CompiledRule(names, _compile_field_rule(check, key, field, value))
+        return CompiledRule(names, *_compile_sensor_rule(check, key, value))
+    return CompiledRule(names, *_compile_field_rule(check, key, field, value))
 
 
 def _sensor_not_found(key: str) -> str:
@@ -250,8 +285,10 @@ def _written(text: str) -> str:
     return text
 
 
-def _compile_field_rule(check: Check, key: str, field: str, value: Any) -> OutcomeOf:
-    """OutcomeOf the sensor, then the field, then judge the value found."""
+def _compile_field_rule(
+    check: Check, key: str, field: str, value: Any
+) -> tuple[OutcomeOf, InlinePlan | None]:
+    """Find the sensor, then the field, then judge the value found."""
     judge = _compile_judge(check, key, field, value)
     # A plain field is one dict.get; other mappings are asked as ``lookup`` asks them.
     find = None if "." not in field else compile_lookup(field)
@@ -286,16 +323,16 @@ def _compile_field_rule(check: Check, key: str, field: str, value: Any) -> Outco
         except Exception as exc:
             return _unexpected(exc)
 
-    return field_rule
+    return field_rule, _field_plan(check, key, field, find, value, judge)
 
 
-def _compile_sensor_rule(check: Check, key: str, value: Any) -> OutcomeOf:
+def _compile_sensor_rule(check: Check, key: str, value: Any) -> tuple[OutcomeOf, InlinePlan | None]:
     """A rule without a field: that the sensor exists, or the age of its write time."""
     not_found: Outcome = (False, None, _sensor_not_found, "", key, "")
     if check in (Check.AGE_LT, Check.AGE_GT):
         limit = _compile_threshold(value)
         if isinstance(limit, dt.timedelta):
-            return _compile_write_age(check, key, limit, not_found)
+            return _compile_write_age(check, key, limit, not_found), None
         known = _failed(limit)
     elif check is Check.EXISTS:
         known = (True, None, no_text, printable(f"sensor {quote(key)} exists"), None, "")
@@ -309,7 +346,7 @@ def _compile_sensor_rule(check: Check, key: str, value: Any) -> OutcomeOf:
             return _unexpected(exc)
         return not_found if entry is MISSING or entry is None else known
 
-    return sensor_rule
+    return sensor_rule, InlinePlan(SENSOR_TEST, key, None, None, (known, not_found), None)
 
 
 def _compile_write_age(
@@ -475,6 +512,49 @@ def _compile_age(
     return compare
 
 
+# --- inline plans ---------------------------------------------------------------------------
+#
+# What a gate's own function checks inline (``rule_inline``), decided from the rule alone.
+# Each plan's test gives, on the values its guard admits, the verdict the rule's judge gives:
+# the equality and order plans take only rule values of exact plain types, for which the
+# judges above compare with the same expression.
+
+_EQUALITY_KINDS = {str: "text", int: "number", float: "number", bool: "bool", type(None): "null"}
+
+
+def _field_plan(
+    check: Check,
+    key: str,
+    field: str,
+    find: Callable[[Mapping[str, Any]], Any] | None,
+    value: Any,
+    judge: Judge,
+) -> InlinePlan | None:
+    """How a gate function checks this field rule inline, or None (its closure is called)."""
+    if check is Check.EXISTS:
+        return InlinePlan("exists", key, field, find, None, judge)
+    if check in (Check.EQUALS, Check.NEQ):
+        right = plain(value)
+        kind = _EQUALITY_KINDS.get(type(right))
+        if kind is None:
+            return None
+        test = f"{'eq' if check is Check.EQUALS else 'ne'}_{kind}"
+        return InlinePlan(test, key, field, find, right, judge)
+    if check is Check.IN:
+        if isinstance(value, list | tuple) and all(type(member) is str for member in value):
+            return InlinePlan("in_text", key, field, find, frozenset(value), judge)
+        return None
+    if check in _ORDER:
+        bound = parse_number(value)
+        if type(bound) in (int, float) and finite(bound):  # type: ignore[arg-type]
+            return InlinePlan(check.value, key, field, find, bound, judge)
+        return None
+    limit = _compile_threshold(value)
+    if isinstance(limit, dt.timedelta):
+        return age_plan(check.value, key, field, find, limit, judge)
+    return None
+
+
 # --- paths and equality -------------------------------------------------------------------
 
 
@@ -635,7 +715,8 @@ def compile_rule(rule: Any) -> CompiledRule:
 def compile_rules(rules: Iterable[Any], mode: MatchMode | str) -> CompiledGate:
     """Rules combined by ``mode`` (``ALL``/``ANY`` or the same names as text, any case; any
     other mode is ALL, the stricter). Each rule is compiled once per rule object."""
-    return CompiledGate([compile_rule(rule) for rule in rules], match_mode(mode))
+    # Not written as one function: such gates are made anew on every call.
+    return CompiledGate([compile_rule(rule) for rule in rules], match_mode(mode), inline=False)
 
 
 def _compile_validation(validation: Any) -> CompiledGate:
