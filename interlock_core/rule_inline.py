@@ -30,9 +30,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from interlock_core.config.models import MatchMode
-from interlock_core.rule_results import Evaluation, Judge, Outcome, RuleNames
+from interlock_core.rule_results import Evaluation, Judge, Outcome, RuleNames, evaluation_of
 from interlock_core.rule_values import FUTURE_TOLERANCE, MISSING, as_instant, utc
 from interlock_core.sensors import Sensor
+
+OutcomeOf = Callable[[Mapping[str, Any], dt.datetime], Outcome]
+"""A compiled rule's check: ``(sensors, now) -> Outcome``; never raises on sensor content."""
 
 GateFunction = Callable[[Mapping[str, Any], dt.datetime], Evaluation]
 """``(sensors, now) -> Evaluation``: what ``CompiledGate.evaluate`` is."""
@@ -116,11 +119,10 @@ class _Shape(NamedTuple):
 
 def gate_function(
     plans: Sequence[InlinePlan | None],
-    checks: Sequence[Callable[[Mapping[str, Any], dt.datetime], Outcome]],
+    checks: tuple[OutcomeOf, ...],
     names: tuple[RuleNames, ...],
     mode: MatchMode,
     trigger: bool,
-    generic: GateFunction,
 ) -> GateFunction:
     """The gate's function: every rule inline where it has a plan, else its closure.
 
@@ -130,8 +132,6 @@ def gate_function(
         names: each rule's ``(key, check, field)``, in the same order.
         mode: ALL or ANY, combining the rules after the trigger.
         trigger: whether the first rule is a trigger that must pass as well.
-        generic: the gate through the closures alone; used for sensors that are not a dict
-            and whenever anything inline raises.
     """
     key_numbers: dict[str, int] = {}
     tests: list[tuple[str | None, int, bool]] = []
@@ -141,19 +141,16 @@ def gate_function(
         else:
             number = key_numbers.setdefault(plan.key, len(key_numbers))
             tests.append((plan.test, number, plan.find is not None))
-    shape = _Shape(tuple(tests), mode is MatchMode.ANY, trigger)
-    make, recipe = _factory(shape)
+    make, recipe = _factory(_Shape(tuple(tests), mode is MatchMode.ANY, trigger))
     judges = tuple(None if plan is None else plan.judge for plan in plans)
-    constants: list[Any] = [generic, mode, (names, judges), *_HELPERS.values()]
-    # Bound by position in the factory's order (by keyword, a gate of 50 rules costs more
-    # to bind than its shape costs to compile).
+    constants: list[Any] = [checks, (names, judges)]
+    # By position, in the factory's order: by keyword, binding the constants of a gate of
+    # 50 rules costs more than compiling its shape.
     for i, part in recipe:
         plan = plans[i]
-        if part == "check":
-            constants.append(checks[i])
-        elif plan is None:
+        if plan is None:
             raise AssertionError(f"rule {i} has no plan")
-        elif part == "key":
+        if part == "key":
             constants.append(plan.key)
         elif part == "field":
             constants.append(plan.field)
@@ -166,7 +163,39 @@ def gate_function(
     return make(*constants)
 
 
+def evaluate_through(
+    checks: tuple[OutcomeOf, ...],
+    names: tuple[RuleNames, ...],
+    mode: MatchMode,
+    trigger: bool,
+    sensors: Mapping[str, Any],
+    now: dt.datetime,
+) -> Evaluation:
+    """A gate evaluated rule by rule through each rule's closure (the trigger first): what
+    a gate function does for sensors it does not handle inline, and the reference for what
+    it does inline."""
+    outcomes = [check(sensors, now) for check in checks]
+    rules = outcomes[1:] if trigger else outcomes
+    if mode is MatchMode.ANY:
+        passed = False
+        for outcome in rules:
+            if outcome[0]:
+                passed = True
+                break
+    else:
+        passed = True
+        for outcome in rules:
+            if not outcome[0]:
+                passed = False
+                break
+    if trigger:
+        passed = outcomes[0][0] and passed
+    return evaluation_of(passed, names, outcomes, mode)
+
+
+# Names every gate function reads as globals of its code (one namespace per shape).
 _HELPERS: dict[str, Any] = {
+    "evaluate_through": evaluate_through,
     "Sensor": Sensor,
     "MISSING": MISSING,
     "SCALARS": _SCALARS,
@@ -184,8 +213,8 @@ _HELPERS: dict[str, Any] = {
 
 
 Recipe = tuple[tuple[int, str], ...]
-"""The factory's parameters after the fixed ones: ``(rule number, part)`` each, the part one
-of ``check``, ``key``, ``value``, ``field``, ``find``, ``last`` (see ``gate_function``)."""
+"""The factory's parameters after ``CHECKS`` and ``SPEC``: ``(rule number, part)`` each,
+the part one of ``key``, ``value``, ``field``, ``find``, ``last`` (see ``gate_function``)."""
 
 
 @functools.lru_cache(maxsize=_SHAPES_KEPT)
@@ -193,7 +222,8 @@ def _factory(shape: _Shape) -> tuple[Callable[..., GateFunction], Recipe]:
     """Compile the source of ``shape`` once: a factory taking the constants by position,
     and which constant each of its parameters after the fixed ones is."""
     source, recipe = _source(shape)
-    namespace: dict[str, Any] = {"__builtins__": __builtins__}
+    mode = MatchMode.ANY if shape.any_mode else MatchMode.ALL
+    namespace: dict[str, Any] = {"__builtins__": __builtins__, "MODE": mode, **_HELPERS}
     exec(compile(source, "<interlock gate>", "exec"), namespace)  # noqa: S102 - fixed templates
     factory: Callable[..., GateFunction] = namespace["make"]
     return factory, recipe
@@ -202,7 +232,8 @@ def _factory(shape: _Shape) -> tuple[Callable[..., GateFunction], Recipe]:
 def _source(shape: _Shape) -> tuple[str, Recipe]:
     """The factory's source, ``make(*constants)`` returning ``gate(sensors, now)``, and its
     recipe. Only generated names and fixed templates: no value of any rule."""
-    params = ["generic", "MODE", "SPEC", *_HELPERS]
+    # Per gate, by position: its rules' closures, ``(names, judges)``, then the recipe's.
+    params = ["CHECKS", "SPEC"]
     recipe: list[tuple[int, str]] = []
 
     def bind(name: str, rule: int, part: str) -> None:
@@ -218,8 +249,7 @@ def _source(shape: _Shape) -> tuple[str, Recipe]:
     if any(test is not None for test, _, _ in tests):
         body.append("get = sensors.get")
     for i, (test, number, dotted) in enumerate(tests):
-        bind(f"c{i}", i, "check")
-        generic_lines = [f"s{i} = c{i}(sensors, now)", f"p{i} = s{i}[0]"]
+        generic_lines = [f"s{i} = CHECKS[{i}](sensors, now)", f"p{i} = s{i}[0]"]
         if test is None:
             body += generic_lines
             continue
@@ -287,15 +317,16 @@ def _source(shape: _Shape) -> tuple[str, Recipe]:
     )
     body.append(f"passed = True if {f'p0 and ({joined})' if shape.trigger else joined} else False")
     slots = "".join(f"s{i}, " for i in range(len(tests)))
+    through = f"evaluate_through(CHECKS, SPEC[0], MODE, {shape.trigger}, sensors, now)"
     lines = [
         f"def make({', '.join(params)}):",
         "    def gate(sensors, now):",
         "        if type(sensors) is not dict:",
-        "            return generic(sensors, now)",
+        f"            return {through}",
         "        try:",
         *("            " + line for line in body),
         "        except Exception:",
-        "            return generic(sensors, now)",
+        f"            return {through}",
         "        evaluation = new(Evaluation)",
         "        set_state(evaluation, '__dict__', "
         f"{{'passed': passed, 'mode': MODE, '_outcomes': (SPEC, now, ({slots}))}})",

@@ -4,6 +4,7 @@ inline path where the values allow it and the rules' closures where they do not.
 
 import copy
 import datetime as dt
+import gc
 import pickle
 from collections import defaultdict
 from types import MappingProxyType
@@ -15,7 +16,12 @@ from hypothesis import strategies as st
 
 from interlock_core import lifecycle, rule_inline
 from interlock_core.config.models import MatchMode, Pipeline, Rule, Validation
-from interlock_core.rule_compiler import CompiledGate, compile_rule_shared, compile_validation
+from interlock_core.rule_compiler import (
+    CompiledGate,
+    cache_sizes,
+    compile_rule_shared,
+    compile_validation,
+)
 from interlock_core.rule_inline import _factory, _source
 from interlock_core.rules import Evaluation, RuleResult, evaluate_rules
 from interlock_core.sensors import Sensor
@@ -326,6 +332,35 @@ def test_gates_of_one_shape_share_compiled_code_but_not_their_values() -> None:
         ]
     )
     assert compile_validation(other).evaluate.__code__ is not low_gate.evaluate.__code__
+
+
+def test_gates_of_the_same_rules_share_one_function_while_one_of_them_lives() -> None:
+    gc.collect()
+    before = cache_sizes()["gate_functions"]
+    first, second = validation_of(THE_GATE), validation_of(THE_GATE)
+    assert compile_validation(first) is not compile_validation(second)
+    assert compile_validation(first).evaluate is compile_validation(second).evaluate
+    any_mode = validation_of(THE_GATE, "ANY")
+    assert compile_validation(any_mode).evaluate is not compile_validation(first).evaluate
+    assert cache_sizes()["gate_functions"] == before + 2
+    for validation in (first, second):
+        assert_like_reference(validation, the_sensors(), NOW)
+    del first
+    gc.collect()
+    assert cache_sizes()["gate_functions"] == before + 2  # the second gate still uses it
+    del second, any_mode, validation
+    gc.collect()
+    assert cache_sizes()["gate_functions"] == before
+
+
+def test_gates_still_work_once_their_shape_left_the_compiled_code_cache() -> None:
+    validation = validation_of(THE_GATE)
+    compile_validation(validation)
+    _factory.cache_clear()
+    assert_like_reference(validation, the_sensors(), NOW)  # its function kept its code
+    again = validation_of([*THE_GATE, {"key": "rows", "check": "exists"}])
+    assert_like_reference(again, the_sensors(), NOW)  # compiled anew
+    assert _factory.cache_info().currsize == 1
 
 
 HOSTILE = ['"', "'", "\\", "\n", "'); import os; ('", "{x}", '"""', "k0", "#"]
