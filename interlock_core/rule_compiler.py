@@ -35,6 +35,7 @@ from typing import Any, Generic, TypeVar
 from interlock_core.config.durations import format_duration
 from interlock_core.config.models import Check, MatchMode
 from interlock_core.rule_inline import (
+    AGE_TESTS,
     SENSOR_TEST,
     GateFunction,
     InlinePlan,
@@ -281,9 +282,16 @@ def _compile_field_rule(
     check: Check, key: str, field: str, value: Any
 ) -> tuple[OutcomeOf, InlinePlan | None]:
     """Find the sensor, then the field, then judge the value found."""
-    judge = _compile_judge(check, key, field, value)
+    judge, inline = _compile_judge(check, key, field, value)
     # A plain field is one dict.get; other mappings are asked as ``lookup`` asks them.
     find = None if "." not in field else compile_lookup(field)
+    plan = None
+    if inline is not None:
+        test, constant = inline
+        if test in AGE_TESTS:
+            plan = age_plan(test, key, field, find, constant, judge)
+        else:
+            plan = InlinePlan(test, key, field, find, constant, judge)
     # Failures worded when read (a gate may hold thousands of rules: no text per rule).
     not_found: Outcome = (False, None, _sensor_not_found, "", key, "")
     not_an_object: Outcome = (False, None, _not_an_object, "", key, "")
@@ -315,7 +323,7 @@ def _compile_field_rule(
         except Exception as exc:
             return _unexpected(exc)
 
-    return field_rule, _field_plan(check, key, field, find, value, judge)
+    return field_rule, plan
 
 
 def _compile_sensor_rule(check: Check, key: str, value: Any) -> tuple[OutcomeOf, InlinePlan | None]:
@@ -364,8 +372,17 @@ def _compile_write_age(
     return write_age
 
 
-def _compile_judge(check: Check, key: str, field: str, value: Any) -> Judge:
-    """The check of a field value that was found."""
+Inline = tuple[str, Any] | None
+"""What a gate function checks inline for a judge (``rule_inline``): ``(test, constant)``,
+the test giving the judge's verdict on every value its guard admits; None for none."""
+
+# The rule values whose equality judges compare by one expression (``compile_equal_to``):
+# exact plain types only, so no subclass's ``==`` can differ between the two.
+_EQUALITY_KINDS = {str: "text", int: "number", float: "number", bool: "bool", type(None): "null"}
+
+
+def _compile_judge(check: Check, key: str, field: str, value: Any) -> tuple[Judge, Inline]:
+    """The check of a field value that was found, and what a gate checks of it inline."""
     is_prefix = f"{field} is "
     if check is Check.EXISTS:
         null = _failed(f"field {quote(field)} is null in sensor {quote(key)}")
@@ -375,8 +392,10 @@ def _compile_judge(check: Check, key: str, field: str, value: Any) -> Judge:
                 return null
             return (True, actual, show, is_prefix, actual, "")
 
-        return exists
+        return exists, ("exists", None)
     if check in (Check.EQUALS, Check.NEQ):
+        right = plain(value)
+        kind = _EQUALITY_KINDS.get(type(right))
         equals = compile_equal_to(value)
         shown = show(value)
         if check is Check.EQUALS:
@@ -390,7 +409,7 @@ def _compile_judge(check: Check, key: str, field: str, value: Any) -> Judge:
                 return (wanted, actual, show, is_prefix, actual, on_equal)
             return (not wanted, actual, show, is_prefix, actual, on_unequal)
 
-        return compare
+        return compare, None if kind is None else (f"{'eq' if wanted else 'ne'}_{kind}", right)
     if check is Check.IN:
         return _compile_in(value, is_prefix)
     if check in _ORDER:
@@ -398,7 +417,7 @@ def _compile_judge(check: Check, key: str, field: str, value: Any) -> Judge:
     limit = _compile_threshold(value)
     if isinstance(limit, str):
         unusable = _failed(limit)
-        return lambda actual, now: unusable
+        return (lambda actual, now: unusable), None
     compare_age = _compile_age(check, field, limit)
     # Sensors are re-read every pass while a run waits: the timestamp text seen last and
     # its instant are kept (as_instant is a pure function of the text).
@@ -417,13 +436,13 @@ def _compile_judge(check: Check, key: str, field: str, value: Any) -> Judge:
             return (False, actual, show, is_prefix, actual, ", not a timestamp")
         return compare_age(instant, now, actual)
 
-    return field_age
+    return field_age, (check.value, limit)
 
 
-def _compile_in(value: Any, is_prefix: str) -> Judge:
+def _compile_in(value: Any, is_prefix: str) -> tuple[Judge, Inline]:
     if not isinstance(value, list | tuple):
         not_a_list = printable(f"rule value {show(value)} is not a list")
-        return lambda actual, now: (False, actual, no_text, not_a_list, None, "")
+        return (lambda actual, now: (False, actual, no_text, not_a_list, None, "")), None
     members = [compile_equal_to(member) for member in value]
     # Text equals text exactly (a text member matches only text or a date written as it):
     # a set answers for a text value when every member is text.
@@ -440,15 +459,15 @@ def _compile_in(value: Any, is_prefix: str) -> Judge:
             return (True, actual, show, is_prefix, actual, matched)
         return (False, actual, show, is_prefix, actual, missed)
 
-    return within
+    return within, None if texts is None else ("in_text", texts)
 
 
-def _compile_order(check: Check, value: Any, is_prefix: str) -> Judge:
+def _compile_order(check: Check, value: Any, is_prefix: str) -> tuple[Judge, Inline]:
     bound = parse_number(value)
     if bound is None or not finite(bound):
         kind = "a number" if bound is None else "a finite number"
         unusable = printable(f"rule value {show(value)} is not {kind}")
-        return lambda actual, now: (False, actual, no_text, unusable, None, "")
+        return (lambda actual, now: (False, actual, no_text, unusable, None, "")), None
     holds, symbol = _ORDER[check]
     shown = show(bound)
     matched, missed = f" ({symbol} {shown})", f", needs {symbol} {shown}"
@@ -466,7 +485,8 @@ def _compile_order(check: Check, value: Any, is_prefix: str) -> Judge:
             passed = bool(holds(number, bound))
         return (passed, actual, show, is_prefix, actual, matched if passed else missed)
 
-    return order
+    # Inline only for an exact int or float bound (``parse_number`` passes subclasses on).
+    return order, (check.value, bound) if type(bound) in (int, float) else None
 
 
 def _compile_threshold(value: Any) -> dt.timedelta | str:
@@ -502,49 +522,6 @@ def _compile_age(
         return (passed, actual, shown_duration, is_prefix, age, matched if passed else missed)
 
     return compare
-
-
-# --- inline plans ---------------------------------------------------------------------------
-#
-# What a gate's own function checks inline (``rule_inline``), decided from the rule alone.
-# Each plan's test gives, on the values its guard admits, the verdict the rule's judge gives:
-# the equality and order plans take only rule values of exact plain types, for which the
-# judges above compare with the same expression.
-
-_EQUALITY_KINDS = {str: "text", int: "number", float: "number", bool: "bool", type(None): "null"}
-
-
-def _field_plan(
-    check: Check,
-    key: str,
-    field: str,
-    find: Callable[[Mapping[str, Any]], Any] | None,
-    value: Any,
-    judge: Judge,
-) -> InlinePlan | None:
-    """How a gate function checks this field rule inline, or None (its closure is called)."""
-    if check is Check.EXISTS:
-        return InlinePlan("exists", key, field, find, None, judge)
-    if check in (Check.EQUALS, Check.NEQ):
-        right = plain(value)
-        kind = _EQUALITY_KINDS.get(type(right))
-        if kind is None:
-            return None
-        test = f"{'eq' if check is Check.EQUALS else 'ne'}_{kind}"
-        return InlinePlan(test, key, field, find, right, judge)
-    if check is Check.IN:
-        if isinstance(value, list | tuple) and all(type(member) is str for member in value):
-            return InlinePlan("in_text", key, field, find, frozenset(value), judge)
-        return None
-    if check in _ORDER:
-        bound = parse_number(value)
-        if type(bound) in (int, float) and finite(bound):  # type: ignore[arg-type]
-            return InlinePlan(check.value, key, field, find, bound, judge)
-        return None
-    limit = _compile_threshold(value)
-    if isinstance(limit, dt.timedelta):
-        return age_plan(check.value, key, field, find, limit, judge)
-    return None
 
 
 # --- paths and equality -------------------------------------------------------------------
