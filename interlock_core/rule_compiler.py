@@ -6,7 +6,9 @@ parts of its reasons. What is left for each evaluation is the sensor lookup and 
 comparison, which give an ``Outcome`` tuple per rule; a gate makes its ``RuleResult`` objects
 from those only when someone reads ``Evaluation.results``, and each reason only when someone
 reads it (``rule_results``). Results made later are the ones that would have been made then:
-outcomes hold the values the rule looked at, and ``now`` is already applied.
+outcomes hold the values the rule looked at, and ``now`` is already applied. A gate runs as
+one function written for it (``rule_inline``) that checks the common cases inline and calls
+a rule's closure for the rest; ``CompiledGate(..., inline=False)`` runs the closures alone.
 
 Results are the same as a rule-by-rule interpretation would give, reason for reason — the
 differential property test (tests/core/test_rules_compiled.py) checks that against the
@@ -22,6 +24,8 @@ compiled on every call, never cached. Equal rules (same key, check, field, and a
 same plain types and content) share one compiled rule, held weakly too, so 10 000 configs
 repeating the same three rules hold three compiled rules. A rule's ``value`` list mutated in
 place after its first evaluation is not seen (models are frozen; nothing here does this).
+Gates of the very same compiled rules, mode and trigger share one gate function, held weakly
+(``_GATE_FUNCTIONS``): it depends on nothing else, and goes when no gate uses it.
 """
 
 import datetime as dt

@@ -1,14 +1,17 @@
 """What a gate evaluation returns (DESIGN.md §3): one ``RuleResult`` per rule and the
 ``Evaluation`` that combines them.
 
-A compiled gate (``rule_compiler``) gives an ``Outcome`` tuple per rule and leaves the rest
-for later: most evaluations are read only for ``passed``, and writing a sentence (or even a
-result object) per rule cost more than the checks themselves. ``Evaluation.results`` is made
-from the outcomes the first time it is read, and each ``RuleResult.reason`` the first time it
-is read (failing rules, ``interlock evaluate``, XCom and metadata through ``to_document``,
-``asdict``, ``==``, ``repr``, pickling); both are then kept. They are the same values an eager
-evaluation would hold: outcomes keep what the rule looked at and ``now`` is already applied.
-Results and evaluations made with their constructors behave exactly as before.
+A compiled gate (``rule_compiler``) keeps an ``Outcome`` tuple per rule, or just the scalar
+value a rule found where its gate function checked it inline (``rule_inline``; the rule's
+judge makes the outcome from it later), and leaves the rest for later: most evaluations are
+read only for ``passed``, and writing a sentence (or even a result object) per rule cost more
+than the checks themselves. ``Evaluation.results`` is made from those the first time it is
+read, and each ``RuleResult.reason`` the first time it is read (failing rules, ``interlock
+evaluate``, XCom and metadata through ``to_document``, ``asdict``, ``==``, ``repr``,
+pickling); both are then kept. They are the same values an eager evaluation would hold:
+outcomes keep what the rule looked at with ``now`` already applied, a kept value is immutable
+and is judged at the same ``now``, and a list or map a rule found had its reason written when
+the rule ran. Results and evaluations made with their constructors behave exactly as before.
 """
 
 import datetime as dt
