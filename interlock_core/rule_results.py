@@ -217,17 +217,15 @@ class _ResultsOnFirstRead:
         state = evaluation.__dict__
         (names, judges), now, kept = state["_outcomes"]
         if judges is None:
-            outcomes = kept
+            results = [result_of(*pair) for pair in zip(names, kept, strict=True)]
         else:
-            outcomes = [
-                kept_value
-                if judge is None or type(kept_value) is tuple
-                # A kept value is an immutable scalar: judged now, it gives the outcome the
-                # rule gave when it ran.
-                else judged(judge, kept_value, now)
-                for judge, kept_value in zip(judges, kept, strict=True)
-            ]
-        results = [result_of(*pair) for pair in zip(names, outcomes, strict=True)]
+            results = []
+            for rule_names, judge, outcome in zip(names, judges, kept, strict=True):
+                if judge is not None and type(outcome) is not tuple:
+                    # A kept value is an immutable scalar: judged now, it gives the outcome
+                    # the rule gave when it ran.
+                    outcome = judged(judge, outcome, now)
+                results.append(result_of(rule_names, outcome))
         # Two threads may both make the list; equal lists, the last one stays.
         state["results"] = results
         return results
