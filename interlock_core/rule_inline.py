@@ -72,7 +72,6 @@ _TESTS = {
     "exists": ("scalar", "True"),
 }
 AGE_TESTS = frozenset({"age_lt", "age_gt"})
-FIELD_TESTS = frozenset(_TESTS) | AGE_TESTS
 SENSOR_TEST = "sensor"
 """A rule without a field whose outcome depends only on whether its sensor is there."""
 

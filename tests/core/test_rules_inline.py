@@ -170,6 +170,15 @@ SPECIALISATIONS: list[tuple[dict[str, Any], list[Any], list[Any]]] = [
 ]
 
 
+def test_every_inline_test_has_its_specialisation_case() -> None:
+    tests = set()
+    for rule, _, _ in SPECIALISATIONS:
+        plan = compile_validation(validation_of([{"key": "s", "field": "f", **rule}])).rules[0].plan
+        assert plan is not None
+        tests.add(plan.test)
+    assert tests == set(rule_inline._TESTS) | rule_inline.AGE_TESTS
+
+
 @pytest.mark.parametrize(("rule", "inline", "other"), SPECIALISATIONS)
 @pytest.mark.parametrize("dotted", [False, True])
 def test_each_specialisation_matches_the_interpreter_inline_and_through_its_closure(
