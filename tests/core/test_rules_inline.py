@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from interlock_core import lifecycle, rule_inline
+from interlock_core import lifecycle, rule_compiler, rule_inline
 from interlock_core.config.models import MatchMode, Pipeline, Rule, Validation
 from interlock_core.rule_compiler import (
     CompiledGate,
@@ -37,6 +37,14 @@ from tests.core.test_rules_compiled import (
     SENSORS,
     assert_same_result,
 )
+
+
+@pytest.fixture(autouse=True)
+def _gates_write_their_function_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What a gate function does, from the first evaluation on (how a gate comes to write it:
+    # tests/core/test_rules_gate_writing.py).
+    monkeypatch.setattr(rule_compiler, "EVALUATIONS_BEFORE_WRITING", 0)
+
 
 THE_GATE = [
     {"key": "upstream", "check": "equals", "field": "status", "value": "ready"},
