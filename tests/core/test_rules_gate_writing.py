@@ -6,12 +6,19 @@ results all along (tests/core/rules_reference.py)."""
 import datetime as dt
 import gc
 import threading
+import weakref
 from typing import Any
 
 import pytest
 
 from interlock_core import rule_compiler
-from interlock_core.rule_compiler import cache_sizes, compile_validation
+from interlock_core.config.models import MatchMode
+from interlock_core.rule_compiler import (
+    CompiledGate,
+    cache_sizes,
+    compile_rule_shared,
+    compile_validation,
+)
 from interlock_core.rule_inline import _factory
 from interlock_core.rules import evaluate_rules
 from tests.core.test_rules_inline import THE_GATE, assert_like_reference, the_sensors, validation_of
@@ -90,17 +97,16 @@ def test_an_evaluate_kept_from_before_the_gate_wrote_its_function_still_answers(
 
 def test_a_gate_gone_before_its_function_was_written_holds_nothing(after_three: None) -> None:
     gc.collect()
-    before = cache_sizes()
-    gate = compile_validation(validation_of(THE_GATE))
+    functions_before = cache_sizes()["gate_functions"]
+    rules = [compile_rule_shared(rule) for rule in validation_of(THE_GATE).rules]
+    gate = CompiledGate(rules, MatchMode.ALL)
     early = gate.evaluate
+    gone = weakref.ref(gate)
     del gate
-    gc.collect()  # no cycle through its ``evaluate`` keeps it: it is gone at once
-    assert cache_sizes()["validations"] == before["validations"]
-    for _ in range(4):  # with no gate to write it into, the function is still used
+    assert gone() is None  # no cycle through its ``evaluate``: freed without a collection
+    for _ in range(4):  # with no gate to write it into, it is written and used all the same
         assert early(the_sensors(), NOW).passed
-    del early
-    gc.collect()
-    assert cache_sizes()["gate_functions"] == before["gate_functions"]
+    assert cache_sizes()["gate_functions"] == functions_before  # and not kept for no gate
 
 
 def test_threads_counting_down_together_write_one_function(
