@@ -89,3 +89,21 @@ def test_loading_leaves_the_cycle_collector_as_it_was(tmp_path) -> None:  # type
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *TEXTS,
+        "a: 1\nb:\n  - x\n  - y: [1, '2', \"3\"]  # c\n",
+        "pipeline:\n  id: p\nschedule:\n  cron: '0 8 * * *'\n",
+    ],
+)
+def test_line_reader_compiled_and_python_composers_agree(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast = _outcome(text)
+    with monkeypatch.context() as patch:
+        patch.setattr(yaml_lines, "_PLAIN_FIRST", False)
+        compiled, guarded = _both(text, patch)
+    assert fast == compiled == guarded
