@@ -874,6 +874,29 @@ def _normalize(value: Any, model: type[BaseModel], path: FieldPath, context: _Co
     to report."""
     if not isinstance(value, dict):
         return value
+    plan = _key_plan(model)
+    if value.keys() <= plan.keys():
+        # Every key written as the model names it (nearly every file): nothing to rename, so
+        # one pass drops the unset keys and normalizes the children, as below.
+        normalized: dict[str, Any] = {}
+        for key, item in value.items():
+            field_name, child, is_list, by_sibling = plan[key]
+            if (item is None or item == "") and _unset(model, field_name, item):
+                continue
+            if by_sibling:
+                child, is_list = _child_model(model, key, value)
+            if child is None:
+                normalized[key] = item
+            elif not is_list:
+                normalized[key] = _normalize(item, child, (*path, key), context)
+            elif isinstance(item, list):
+                normalized[key] = [
+                    _normalize(element, child, (*path, key, position), context)
+                    for position, element in enumerate(item)
+                ]
+            else:
+                normalized[key] = item
+        return normalized
     aliases = _aliases(model)
     by_lower = _lower_aliases(model)
     renamed: dict[str, Any] = {}
@@ -928,6 +951,21 @@ def _field_kind(model: type[BaseModel], name: str) -> tuple[bool, bool]:
     always_set = info.is_required() or info.annotation is Any
     keeps_empty = any(getattr(meta, "min_length", 0) for meta in info.metadata)
     return always_set, keeps_empty
+
+
+@functools.cache
+def _key_plan(
+    model: type[BaseModel],
+) -> dict[str, tuple[str, type[BaseModel] | None, bool, bool]]:
+    """Known keys of a model -> (field name, child model, is a list of them, the child model
+    follows a sibling's value: a job's ``config`` its ``type``); cached, not to be modified."""
+    plan: dict[str, tuple[str, type[BaseModel] | None, bool, bool]] = {}
+    for alias, name in _aliases(model).items():
+        if model is Job and name == "config":
+            plan[alias] = (name, None, False, True)
+        else:
+            plan[alias] = (name, *_field_model(model, name), False)
+    return plan
 
 
 @functools.cache
