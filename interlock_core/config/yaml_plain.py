@@ -50,6 +50,12 @@ _EMPTY_FLOW = re.compile(r"\[ *\]")
 _DEEPEST = min(MAX_DEPTH, 32)
 _MOST_VALUES = MAX_VALUES // 2
 
+# First characters that start a plain scalar with no further check (see _PLAIN_START), and
+# last characters that need _value's trimming or refusal.
+_PLAIN_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./~+($=")
+_PLAIN_NOT_LAST = frozenset(" :")
+_MISSING = object()
+
 _plain_cache: dict[str, Any] = {}
 
 
@@ -141,7 +147,17 @@ def _read(text: str) -> tuple[dict[str, Any], dict[FieldPath, int]] | None:
             pending = (column, container, key, key_path)
             deepest = -1
         else:
-            container[key] = _value(rest, key_path, number, lines)
+            if (
+                rest[0] in _PLAIN_FIRST
+                and rest[-1] not in _PLAIN_NOT_LAST
+                and " #" not in rest
+                and ": " not in rest
+            ):
+                # The common line "key: plain words", as _value reads it, without the call.
+                value = _plain_cache.get(rest, _MISSING)
+                container[key] = _plain(rest) if value is _MISSING else value
+            else:
+                container[key] = _value(rest, key_path, number, lines)
             deepest = column
     if not lines or len(lines) > _MOST_VALUES:
         # No content (the composers say what an empty document is), or so many values that
