@@ -5,6 +5,10 @@ The Go implementation read pipeline files through Terraform's ``yamldecode`` and
 which follow the YAML 1.2 core schema: ``yes``/``no``/``on``/``off`` are strings, ``10:00`` is
 a string (PyYAML's YAML 1.1 rules would read it as the number 600), ``010`` is ten and dates
 stay strings. This module reproduces that, so a Go-era file means the same thing here.
+
+:func:`load_yaml` first offers the text to :mod:`~interlock_core.config.yaml_plain`, a line
+reader for the plain block YAML most files are; whatever it is not sure of is composed here,
+and every error is found and worded here.
 """
 
 import re
