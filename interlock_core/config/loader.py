@@ -570,7 +570,9 @@ def _load_files(
         for file in files:
             try:
                 if real_root and not _is_link(file):
-                    text, real = _read_text(file), os.path.abspath(file)
+                    # The real path only matters to the unchanged-file lookup.
+                    text = _read_text(file)
+                    real = os.path.abspath(file) if skip is not None else ""
                 else:
                     text, real = _read_text(file, root), ""
                 if skip is not None:
