@@ -536,11 +536,10 @@ def no_cycle_collection() -> Iterator[None]:
     (a YAML alias to its own parent) are collected once it is switched back on.
 
     What the load allocated (and any other young object) is then moved to the oldest
-    generation as it is (freeze, then
-    unfreeze), so switching the collector back on does not start by scanning all of it as
-    young objects (a quarter to half a second after a 10 000-file load); cycles among it are
-    found by the next full collection. Skipped while anything else is frozen, which unfreeze
-    would release."""
+    generation as it is (freeze, then unfreeze), so switching the collector back on does not
+    start by scanning all of it as young objects (a quarter to half a second after a 10 000-
+    file load); cycles among it are found by the next full collection. Skipped while anything
+    else is frozen, which unfreeze would release."""
     enabled = gc.isenabled()
     gc.disable()
     try:
