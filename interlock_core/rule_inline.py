@@ -2,7 +2,8 @@
 
 A compiled gate (``rule_compiler.CompiledGate``) can check its rules through one closure per
 rule, each giving an ``Outcome`` tuple. That costs two calls and a tuple per rule, more than
-the checks themselves. This module writes, once per gate, a single function that does every
+the checks themselves. This module writes, for a gate evaluated often enough to repay it
+(``rule_compiler.EVALUATIONS_BEFORE_WRITING``), a single function that does every
 rule's sensor lookup and check inline, for the values sensors nearly always hold: a plain
 dict of data and a field of the exact type the rule's check is specialised for (text for
 ``equals "ready"`` and ``in [...]``, an int or finite float for ``gte 1000``, a timestamp text

@@ -9,12 +9,13 @@ import pickle
 from collections import defaultdict
 from types import MappingProxyType
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from interlock_core import lifecycle, rule_inline
+from interlock_core import lifecycle, rule_compiler, rule_inline
 from interlock_core.config.models import MatchMode, Pipeline, Rule, Validation
 from interlock_core.rule_compiler import (
     CompiledGate,
@@ -37,6 +38,14 @@ from tests.core.test_rules_compiled import (
     SENSORS,
     assert_same_result,
 )
+
+
+@pytest.fixture(autouse=True)
+def _gates_write_their_function_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What a gate function does, from the first evaluation on (how a gate comes to write it:
+    # tests/core/test_rules_gate_writing.py).
+    monkeypatch.setattr(rule_compiler, "EVALUATIONS_BEFORE_WRITING", 0)
+
 
 THE_GATE = [
     {"key": "upstream", "check": "equals", "field": "status", "value": "ready"},
@@ -508,3 +517,40 @@ def test_every_check_and_pool_value_through_gate_functions_matches_the_interpret
             assert_like_reference(validation, sensors, now)
             checked += len(rules)
     assert checked > 50_000
+
+
+class _Text(str):
+    pass
+
+
+class _Number(float):
+    pass
+
+
+BERLIN = ZoneInfo("Europe/Berlin")
+# Values where Python's own rules differ from the checks' (True == 1, -0.0 == 0, NaN, ints
+# beyond floats, subclasses of the exact types a test is specialised for), and instants where
+# the local clock jumps or repeats.
+EDGE_VALUES: list[Any] = [
+    *(True, False, 1, 0, -0.0, 1.0, float("nan"), float("inf"), 10**400, 2**53 + 1),
+    *(float(2**53), "1", "true", "", "ready", _Text("ready"), _Number(1.0), None),
+    *("2026-03-29T01:30:00Z", "2026-03-29T02:30:00+02:00", "2026-10-25T02:30:00+01:00"),
+    *("2026-03-29T00:59:59.999999+00:00", "2026-03-29T01:00:00", "bogus", "2026-02-30"),
+]
+EDGE_NOWS = [
+    dt.datetime(2026, 3, 29, 3, 30, tzinfo=BERLIN),  # just after the spring jump
+    dt.datetime(2026, 10, 25, 2, 30, fold=0, tzinfo=BERLIN),  # the repeated hour, twice
+    dt.datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=BERLIN),
+    dt.datetime(2026, 3, 29, 1, 30),  # naive: UTC
+]
+
+
+def test_edge_values_and_local_clocks_give_the_interpreters_evaluations() -> None:
+    rule_values: list[Any] = [*EDGE_VALUES, ["ready", "1"], [_Text("ready")], "1h", "2h"]
+    checks = ["equals", "neq", "in", "gt", "gte", "lt", "lte", "exists", "age_lt", "age_gt"]
+    for j, value in enumerate(rule_values):
+        rules = [{"key": "s", "check": check, "field": "f", "value": value} for check in checks]
+        validation = validation_of(rules, ("ALL", "ANY")[j % 2])
+        for actual in EDGE_VALUES:
+            for now in EDGE_NOWS:
+                assert_like_reference(validation, {"s": {"f": actual}}, now)
