@@ -7,6 +7,7 @@ after which a second controller on the same SQLite file takes over once the leas
 """
 
 import datetime as dt
+import os
 import threading
 from collections import Counter
 from pathlib import Path
@@ -17,7 +18,14 @@ import pytest
 from interlock_core.advancing import advance_every_due, advance_group
 from interlock_core.clock import ManualClock
 from interlock_core.engine import Interlock
-from interlock_core.jobs.base import JobHandle, JobState, JobStatus, RunContext
+from interlock_core.jobs.base import (
+    FailureCategory,
+    JobError,
+    JobHandle,
+    JobState,
+    JobStatus,
+    RunContext,
+)
 from interlock_core.lifecycle import SUBMIT_LEASE
 from interlock_core.runs import RunStatus
 from interlock_core.storage import SQLiteStore, Store, open_store
@@ -233,3 +241,32 @@ def test_controllers_racing_over_groups_submit_each_run_once(tmp_path: Path, url
         worker.join()
     assert sorted(Counter(target.calls).values()) == [1] * 200
     assert _statuses(store) == {RunStatus.RUNNING: 200}
+
+
+class RefusingTarget(AdoptingTarget):
+    """Refuses every submit, echoing the credential it read (as a 401 body may)."""
+
+    def submit(self, job: Any, run: RunContext, token: str) -> JobHandle:
+        secret = os.environ.get("GROUP_TEST_TOKEN", "no-credential-yet")
+        raise JobError(f"401 for credential {secret}", FailureCategory.PERMANENT)
+
+
+def test_secrets_held_for_a_group_are_read_again_for_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, periods = _setup(tmp_path)
+    store = open_store(f"sqlite:///{path}")
+    engine = _engine(store, RefusingTarget(), ManualClock(NOW))
+    monkeypatch.delenv("GROUP_TEST_TOKEN", raising=False)
+    first, second = (store.get_run("bulk", period) for period in periods[:2])
+    assert first is not None and second is not None
+    assert advance_group(engine, [first]) == 1
+    # Set between two groups: the next group's writes must redact it.
+    monkeypatch.setenv("GROUP_TEST_TOKEN", "s3cr3t-value-42")
+    assert advance_group(engine, [second]) == 1
+    failed = store.get_run("bulk", second.period)
+    assert failed is not None and failed.status == RunStatus.FAILED
+    assert "s3cr3t-value-42" not in (failed.message or "")
+    assert "[REDACTED]" in (failed.message or "")
+    texts = [e.message for e in store.query_events("bulk", period=second.period)]
+    assert texts and not any("s3cr3t-value-42" in text for text in texts)
