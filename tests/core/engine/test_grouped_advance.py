@@ -10,6 +10,7 @@ import datetime as dt
 import os
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from interlock_core.storage import SQLiteStore, Store, open_store
 from interlock_core.storage.base import RunUpdate
 from tests.core.engine.fixtures import BULK_PIPELINE, apply_documents, open_bulk_runs
 from tests.core.engine.recording import RecordingRunner, submissions
+from tests.postgres_server import store_url_for
 
 NOW = dt.datetime(2026, 3, 4, 12, 0, tzinfo=dt.UTC)
 RUNS = 12
@@ -218,10 +220,17 @@ def test_a_stop_request_mid_group_releases_the_runs_not_submitted(tmp_path: Path
     assert _statuses(store) == {RunStatus.RUNNING: RUNS}
 
 
-@pytest.mark.parametrize("url", ["memory://", "sqlite"])
-def test_controllers_racing_over_groups_submit_each_run_once(tmp_path: Path, url: str) -> None:
-    store_url = f"sqlite:///{tmp_path / 'race.db'}" if url == "sqlite" else url
-    store = open_store(store_url)
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def race_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A store the racing controllers share."""
+    if request.param == "memory":
+        yield "memory://"
+        return
+    yield from store_url_for(request.param, tmp_path, "group-race")
+
+
+def test_controllers_racing_over_groups_submit_each_run_once(race_store_url: str) -> None:
+    store = open_store(race_store_url)
     setup = Interlock(store, {}, ManualClock(NOW))
     apply_documents(setup, BULK_PIPELINE)
     open_bulk_runs(setup, 200, NOW)
@@ -241,6 +250,7 @@ def test_controllers_racing_over_groups_submit_each_run_once(tmp_path: Path, url
         worker.join()
     assert sorted(Counter(target.calls).values()) == [1] * 200
     assert _statuses(store) == {RunStatus.RUNNING: 200}
+    store.close()
 
 
 class RefusingTarget(AdoptingTarget):
