@@ -802,6 +802,7 @@ class Interlock:
         current = self.config(run.pipeline_id)
         if current is None:  # the pipeline was removed: nothing new starts
             return run, lifecycle.decide_removed(run, now), active
+        self._hold_secrets_of(current)
         if current.hash != run.config_hash:
             active = current
             run = run.evolve(config_hash=current.hash, dry_run=current.pipeline.dry_run)
@@ -1394,18 +1395,28 @@ class Interlock:
     def _secrets(self, pipeline_id: str) -> list[str]:
         """Secret values a pipeline's messages must not carry: secret-looking variables and
         every variable its job sends (``tokenEnv`` and the like, ``$INTERLOCK_*`` references)."""
-        held = self._held_env_secrets
-        if held is not None and pipeline_id in self._held_secrets:
+        if self._held_env_secrets is not None and pipeline_id in self._held_secrets:
             return self._held_secrets[pipeline_id]
-        active = self.config(pipeline_id) if pipeline_id else None
+        return self._secrets_of(pipeline_id, self.config(pipeline_id) if pipeline_id else None)
+
+    def _secrets_of(self, pipeline_id: str, active: ActiveConfig | None) -> list[str]:
+        """:meth:`_secrets` with the pipeline's current config ``active`` read already."""
         job = active.pipeline.job if active is not None else None
         names = redaction.job_credential_names(job.config) if job is not None else set()
         extra = [os.environ.get(name, "") for name in sorted(names)]
+        held = self._held_env_secrets
         if held is None:
             return redaction.secret_values(extra=extra)
         # The same values as below, without scanning the environment again.
         found = self._held_secrets[pipeline_id] = redaction.secret_values({}, [*held, *extra])
         return found
+
+    def _hold_secrets_of(self, current: ActiveConfig) -> None:
+        """While secrets are held, find a pipeline's from its ``current`` config, just read
+        (saves reading it again for the first write that redacts with them)."""
+        pipeline_id = current.pipeline.id
+        if self._held_env_secrets is not None and pipeline_id not in self._held_secrets:
+            self._secrets_of(pipeline_id, current)
 
     def hold_secrets(self, hold: bool) -> None:
         """Find secret values once per pipeline and reuse them until released (``False``).
