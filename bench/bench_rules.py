@@ -33,9 +33,10 @@ from bench_engine import NOW, RULES
 
 from interlock_core import lifecycle
 from interlock_core.clock import ManualClock
-from interlock_core.config.models import Pipeline, Validation
+from interlock_core.config.models import MatchMode, Pipeline, Validation
 from interlock_core.engine import Interlock
 from interlock_core.rule_compiler import compile_rule_uncached
+from interlock_core.rule_inline import _factory, gate_function
 from interlock_core.rules import evaluate_rules
 from interlock_core.sensors import Sensor
 from interlock_core.storage import open_store
@@ -238,6 +239,31 @@ def engine_calls(engines: dict[str, Interlock]) -> dict[str, Callable[[], object
     return calls
 
 
+def gate_function_cost(rules: list[dict[str, Any]], repeat: int) -> dict[str, dict[str, float]]:
+    """µs to write a validation's gate function (rule_inline): binding a gate of a shape
+    already compiled, and compiling a new shape (once per shape, then cached)."""
+    # What a gate does once evaluated often enough (rule_compiler.EVALUATIONS_BEFORE_WRITING).
+    compiled = [compile_rule_uncached(rule) for rule in validation_of(rules).rules]
+    plans = [rule.plan for rule in compiled]
+    checks = tuple(rule.check for rule in compiled)
+    names = tuple(rule.names for rule in compiled)
+
+    def write() -> None:
+        gate_function(plans, checks, names, MatchMode.ALL, False)
+
+    bind, new_shape = [], []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        write()
+        bind.append((time.perf_counter() - started) * 1e6)
+    for _ in range(max(3, repeat // 50)):
+        _factory.cache_clear()
+        started = time.perf_counter()
+        write()
+        new_shape.append((time.perf_counter() - started) * 1e6)
+    return {"bind, known shape": summary(bind), "compile a new shape": summary(new_shape)}
+
+
 def compile_cost(rules: list[dict[str, Any]], repeat: int) -> dict[str, float]:
     """µs to compile a validation once (what a new config costs, once per config hash)."""
     validation = validation_of(rules)
@@ -378,6 +404,13 @@ def main() -> None:
         print(f"target {verdict}: {t['name']} = {t['value']:.2f}x (<= {t['limit']}x)")
     compile_six = compile_cost(RULES, 50 if args.quick else 500)
     print(f"compiling the 6 rules once: {compile_six['median']:.1f} µs (median)")
+    functions = {
+        f"{len(rules)} rules, {what}": spread
+        for rules in (RULES, fifty_rules())
+        for what, spread in gate_function_cost(rules, 50 if args.quick else 500).items()
+    }
+    for name, spread in functions.items():
+        print(f"gate function of {name}: {spread['median']:.1f} µs (median)")
 
     write_results(
         "rules",
@@ -390,6 +423,7 @@ def main() -> None:
             "us_per_rule": {"gate 6": summary(per_rule_6), "gate 50": summary(per_rule_50)},
             "engine_evaluate_us": {name: summary(values) for name, values in engine_us.items()},
             "compile_6_rules_us": compile_six,
+            "gate_function_us": functions,
             "ratios": informational,
             "targets": targets,
         },

@@ -1,14 +1,17 @@
 """What a gate evaluation returns (DESIGN.md §3): one ``RuleResult`` per rule and the
 ``Evaluation`` that combines them.
 
-A compiled gate (``rule_compiler``) gives an ``Outcome`` tuple per rule and leaves the rest
-for later: most evaluations are read only for ``passed``, and writing a sentence (or even a
-result object) per rule cost more than the checks themselves. ``Evaluation.results`` is made
-from the outcomes the first time it is read, and each ``RuleResult.reason`` the first time it
-is read (failing rules, ``interlock evaluate``, XCom and metadata through ``to_document``,
-``asdict``, ``==``, ``repr``, pickling); both are then kept. They are the same values an eager
-evaluation would hold: outcomes keep what the rule looked at and ``now`` is already applied.
-Results and evaluations made with their constructors behave exactly as before.
+A compiled gate (``rule_compiler``) keeps an ``Outcome`` tuple per rule, or just the scalar
+value a rule found where its gate function checked it inline (``rule_inline``; the rule's
+judge makes the outcome from it later), and leaves the rest for later: most evaluations are
+read only for ``passed``, and writing a sentence (or even a result object) per rule cost more
+than the checks themselves. ``Evaluation.results`` is made from those the first time it is
+read, and each ``RuleResult.reason`` the first time it is read (failing rules, ``interlock
+evaluate``, XCom and metadata through ``to_document``, ``asdict``, ``==``, ``repr``,
+pickling); both are then kept. They are the same values an eager evaluation would hold:
+outcomes keep what the rule looked at with ``now`` already applied, a kept value is immutable
+and is judged at the same ``now``, and a list or map a rule found had its reason written when
+the rule ran. Results and evaluations made with their constructors behave exactly as before.
 """
 
 import datetime as dt
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from interlock_core.config.models import MatchMode
-from interlock_core.rule_values import printable
+from interlock_core.rule_values import Unusable, printable
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,14 @@ Outcome = tuple[bool, Any, Callable[[Any], str], str, Any, str]
 
 RuleNames = tuple[str, str, "str | None"]
 """``(key, check, field)`` of a rule, as its results report them."""
+
+Judge = Callable[[Any, dt.datetime], Outcome]
+"""A rule's check of a field value that was found: ``(actual, now) -> Outcome``."""
+
+GateSpec = tuple[Sequence[RuleNames], "Sequence[Judge | None] | None"]
+"""``(names, judges)`` of a gate's rules, in rule order. ``judges`` is None when every
+evaluation keeps an ``Outcome`` per rule; else a rule with a judge may keep just the value
+it found (never a tuple), to be judged when the results are read (``rule_inline``)."""
 
 
 def no_text(value: Any) -> str:
@@ -196,21 +207,48 @@ class Evaluation:
 
 class _ResultsOnFirstRead:
     """``Evaluation.results`` for evaluations a compiled gate made: the rule results are
-    made from the gate's outcomes when first read (often only ``passed`` is), then kept.
-    A non-data descriptor, as ``_ReasonOnFirstRead``."""
+    made from the gate's outcomes (or the values its rules found, see ``GateSpec``) when
+    first read (often only ``passed`` is), then kept. A non-data descriptor, as
+    ``_ReasonOnFirstRead``."""
 
     def __get__(self, evaluation: "Evaluation | None", owner: type | None = None) -> Any:
         if evaluation is None:
             raise AttributeError("results")
         state = evaluation.__dict__
-        names, outcomes = state["_outcomes"]
-        results = [result_of(*pair) for pair in zip(names, outcomes, strict=True)]
+        (names, judges), now, kept = state["_outcomes"]
+        if judges is None:
+            results = [result_of(*pair) for pair in zip(names, kept, strict=True)]
+        else:
+            results = []
+            for rule_names, judge, outcome in zip(names, judges, kept, strict=True):
+                if judge is not None and type(outcome) is not tuple:
+                    # A kept value is an immutable scalar: judged now, it gives the outcome
+                    # the rule gave when it ran.
+                    outcome = judged(judge, outcome, now)
+                results.append(result_of(rule_names, outcome))
         # Two threads may both make the list; equal lists, the last one stays.
         state["results"] = results
         return results
 
 
+def _evaluation_state(evaluation: Evaluation) -> dict[str, Any]:
+    # Pickle and copy see the fields only, with the results made: what a compiled gate keeps
+    # to make them (its rules' closures) is not for pickling.
+    return {"passed": evaluation.passed, "results": evaluation.results, "mode": evaluation.mode}
+
+
 Evaluation.results = _ResultsOnFirstRead()  # type: ignore[assignment]
+Evaluation.__getstate__ = _evaluation_state  # type: ignore[method-assign,assignment]
+
+
+def judged(judge: Judge, actual: Any, now: dt.datetime) -> Outcome:
+    """``judge(actual, now)``, never raising: guarded as a rule's own closure is."""
+    try:
+        return judge(actual, now)
+    except Unusable as exc:
+        return (False, None, no_text, printable(str(exc)), None, "")
+    except Exception as exc:
+        return (False, None, no_text, f"could not evaluate rule ({type(exc).__name__})", None, "")
 
 
 def evaluation_of(
@@ -222,6 +260,6 @@ def evaluation_of(
     _set_state(
         evaluation,
         "__dict__",
-        {"passed": passed, "mode": mode, "_outcomes": (names, outcomes)},
+        {"passed": passed, "mode": mode, "_outcomes": ((names, None), None, outcomes)},
     )
     return evaluation
