@@ -5,6 +5,10 @@ The Go implementation read pipeline files through Terraform's ``yamldecode`` and
 which follow the YAML 1.2 core schema: ``yes``/``no``/``on``/``off`` are strings, ``10:00`` is
 a string (PyYAML's YAML 1.1 rules would read it as the number 600), ``010`` is ten and dates
 stay strings. This module reproduces that, so a Go-era file means the same thing here.
+
+:func:`load_yaml` first offers the text to :mod:`~interlock_core.config.yaml_plain`, a line
+reader for the plain block YAML most files are; whatever it is not sure of is composed here,
+and every error is found and worded here.
 """
 
 import re
@@ -153,6 +157,11 @@ def _shallow(text: str) -> bool:
     return True
 
 
+_PLAIN_FIRST = True
+"""Whether :func:`load_yaml` first tries :mod:`~interlock_core.config.yaml_plain`'s line
+reader (tests switch it off to compare it with the composers)."""
+
+
 def _compose_compiled(text: str) -> tuple[bool, Node | None]:
     """(True, the document's node) composed by the compiled composer; (False, None) when it
     cannot be used or reports any problem (the Python composer then reports it, in its own
@@ -209,6 +218,12 @@ def load_yaml(text: str, source: str = "<string>", *, pure: bool = False) -> Yam
             in a mapping, uses a tag other than the standard ones, or is nested or aliased
             beyond the limits.
     """
+    if not pure and _PLAIN_FIRST:
+        from interlock_core.config.yaml_plain import load_plain
+
+        plain = load_plain(text)
+        if plain is not None:
+            return YamlDocument(*plain)
     loader_class = LineLoader if pure else _LOADERS[0]
     composed, node = (False, None) if pure else _compose_compiled(text)
     if composed:

@@ -89,3 +89,59 @@ def test_loading_leaves_the_cycle_collector_as_it_was(tmp_path) -> None:  # type
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *TEXTS,
+        "a: 1\nb:\n  - x\n  - y: [1, '2', \"3\"]  # c\n",
+        "pipeline:\n  id: p\nschedule:\n  cron: '0 8 * * *'\n",
+    ],
+)
+def test_line_reader_compiled_and_python_composers_agree(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast = _outcome(text)
+    with monkeypatch.context() as patch:
+        patch.setattr(yaml_lines, "_PLAIN_FIRST", False)
+        compiled, guarded = _both(text, patch)
+    assert fast == compiled == guarded
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_a_load_tenures_young_objects_without_freezing_them(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import weakref
+
+    (tmp_path / "a.yaml").write_text("pipeline: {id: a}\nschedule: {cron: '0 8 * * *'}\n")
+    gc.collect()
+    gc.disable()  # no automatic collection may free the cycle before the load
+    try:
+        cycle = _Node()
+        alive = weakref.ref(cycle)
+        del cycle
+        load_pipelines(tmp_path)
+        # Moved to the oldest generation, not frozen: young collections leave it, a full
+        # one still frees it.
+        assert gc.get_freeze_count() == 0
+        gc.collect(1)
+        assert alive() is not None
+        gc.collect()
+        assert alive() is None
+    finally:
+        gc.enable()
+
+
+def test_a_load_leaves_objects_frozen_by_others_frozen(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "a.yaml").write_text("pipeline: {id: a}\nschedule: {cron: '0 8 * * *'}\n")
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        load_pipelines(tmp_path)
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
