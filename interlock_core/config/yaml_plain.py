@@ -48,6 +48,9 @@ _FLOW_ITEM = re.compile(
 _FLOW_END = re.compile(r"(?: +#.*)? *")
 _EMPTY_FLOW = re.compile(r"\[ *\]")
 _DEEPEST = min(MAX_DEPTH, 32)
+# YAML scanners (PyYAML's and libyaml's) take at most 1024 characters for a simple key; a
+# longer one is an error the composers report.
+_LONGEST_KEY = 1024
 _MOST_VALUES = MAX_VALUES // 2
 
 # First characters that start a plain scalar with no further check (see _PLAIN_START), and
@@ -138,8 +141,8 @@ def _read(text: str) -> tuple[dict[str, Any], dict[FieldPath, int]] | None:
             container, path = mapping, item_path
         elif dash:
             return None
-        if key in container:
-            return None  # a repeated key: reported by the composers
+        if key in container or len(key) > _LONGEST_KEY:
+            return None  # a repeated or too long key: reported by the composers
         key_path = (*path, key)
         lines[key_path] = number
         if not rest or rest[0] == "#":

@@ -284,3 +284,24 @@ def test_written_documents_often_take_the_line_reader() -> None:
 
     read()
     assert sum(taken) > len(taken) / 10
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "k" * 1025 + ": v\n",
+        "x:\n  - " + "k" * 1025 + ": v\n",
+        "x:\n  " + "k" * 2000 + ":\n    y: 1\n",
+    ],
+)
+def test_a_key_longer_than_yaml_allows_is_left_to_the_composers(text: str) -> None:
+    # YAML scanners take at most 1024 characters for a simple key: a longer one is an error,
+    # which the composers must report.
+    assert load_plain(text) is None
+    assert isinstance(_composed(text), list)
+    _agrees(text)
+
+
+def test_a_key_as_long_as_yaml_allows_reads_the_same() -> None:
+    assert _agrees("k" * 1024 + ": v\nx:\n  - " + "j" * 1024 + ": w\n")
+
