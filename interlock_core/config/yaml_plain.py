@@ -41,9 +41,12 @@ _DOUBLE = re.compile(r'"([^"\\]*)"(?: +#.*)? *')
 _SINGLE = re.compile(r"'([^']*)'(?: +#.*)? *")
 # A plain scalar starts with none of YAML's indicators ("-" only before a digit or dot).
 _PLAIN_START = re.compile(r"[A-Za-z0-9_./~+($=]|-[0-9.]")
+# A plain item is words joined by single runs of spaces: a run of spaces must not be
+# splittable between the item and the spaces after it, or a long unfinished list
+# backtracks quadratically.
 _FLOW_ITEM = re.compile(
     r' *(?:"([^"\\]*)"|\'([^\']*)\'|((?:[A-Za-z0-9_./+($=]|-[A-Za-z0-9_./+($=])'
-    r"[A-Za-z0-9_ ./+()$=-]*)) *([,\]])"
+    r"[A-Za-z0-9_./+()$=-]*(?: +[A-Za-z0-9_./+()$=-]+)*)) *([,\]])"
 )
 _FLOW_END = re.compile(r"(?: +#.*)? *")
 _EMPTY_FLOW = re.compile(r"\[ *\]")
@@ -215,7 +218,7 @@ def _flow(rest: str, path: FieldPath, number: int, lines: dict[FieldPath, int]) 
         elif single is not None:
             items.append(single)
         else:
-            items.append(_plain(plain.rstrip(" ")))
+            items.append(_plain(plain))
         position = item.end()
         if end == "]":
             break
