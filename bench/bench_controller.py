@@ -70,9 +70,16 @@ def pipeline_document(index: int) -> dict[str, Any]:
 
 
 class InstantRunner:
-    """A job runner whose jobs start and succeed at once (no process, no network)."""
+    """A job runner whose jobs start and succeed at once (no process, no network).
+
+    It stands in for the ``command`` runner, whose target deduplicates a repeated submit on
+    the attempt token (it adopts the job of the same token), so it says so: the controller
+    groups the writes of such runs (``interlock_core/advancing.py``). ``--no-dedup`` measures
+    a runner that cannot (HTTP, Lambda, EMR…), whose runs keep one commit per step.
+    """
 
     job_type = "command"
+    dedups_on_token = True
 
     def submit(self, job: Any, run: Any, token: str) -> Any:
         from interlock_core.jobs.base import JobHandle
@@ -124,7 +131,10 @@ def _child(args: argparse.Namespace) -> None:
     store = open_store(f"sqlite:///{args.db}?synchronous={args.synchronous}")
     clock = ManualClock(T0)
     # A fresh engine, as ``interlock run`` starts: nothing parsed or cached yet.
-    engine = Interlock(store, {"command": InstantRunner()}, clock)  # type: ignore[dict-item]
+    runner = InstantRunner()
+    if args.no_dedup:
+        runner.dedups_on_token = False
+    engine = Interlock(store, {"command": runner}, clock)  # type: ignore[dict-item]
     runtime = LocalRuntime(engine, None, sleep=lambda seconds: None)
     result: dict[str, Any] = {}
     started = time.perf_counter()
@@ -231,6 +241,7 @@ def measure(tree: Path, what: str, args: argparse.Namespace, db: Path) -> dict[s
         args.synchronous,
         "--db",
         str(db if what == "build" else copy),
+        *(["--no-dedup"] if args.no_dedup else []),
     ]
     try:
         done = subprocess.run(
@@ -267,6 +278,11 @@ def main() -> None:
         default="full",
         help="SQLite synchronous mode of the store (full, the controller's default; normal "
         "shows how much of the all-due time is commit fsyncs)",
+    )
+    parser.add_argument(
+        "--no-dedup",
+        action="store_true",
+        help="a job runner that cannot deduplicate on the token (one commit per run step)",
     )
     parser.add_argument(
         "--out", type=Path, default=None, help="results directory (default bench/results)"
@@ -326,8 +342,10 @@ def main() -> None:
             else:
                 row.append("-")
         rows.append(row)
+    runner = "no token dedup" if args.no_dedup else "dedups on the token, as command jobs"
     print(
-        f"{args.pipelines} pipelines on SQLite (synchronous={args.synchronous}); median [min-max]"
+        f"{args.pipelines} pipelines on SQLite (synchronous={args.synchronous}, job runner "
+        f"{runner}); median [min-max]"
     )
     print(table(["measure", *trees], rows))
     current = stats["current"]
@@ -347,6 +365,7 @@ def main() -> None:
         {
             "pipelines": args.pipelines,
             "synchronous": args.synchronous,
+            "runner_dedups_on_token": not args.no_dedup,
             "baseline_ref": args.baseline_ref,
             "command": " ".join(sys.argv),
             "stats": stats,

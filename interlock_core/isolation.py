@@ -126,6 +126,11 @@ def advance_isolated(engine: "Interlock", run: "Run") -> bool:
     return done
 
 
+def push_back(engine: "Interlock", run: "Run") -> None:
+    """Push a run whose advance failed back by :data:`RETRY_DELAY`; never raises."""
+    _push_back(engine, run)
+
+
 def _push_back(engine: "Interlock", run: "Run") -> None:
     try:
         current = engine.store.get_run(run.pipeline_id, run.period) or run

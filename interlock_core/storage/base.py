@@ -14,6 +14,8 @@ Semantics every backend must honour (the contract tests in ``tests/core/storage`
 * Events are append-only and come back in ``(at, id)`` order.
 * ``create_run_with_events`` / ``update_run_with_events`` append the events only when the run
   write wins; by default right after it, on PostgreSQL in the same transaction.
+* ``update_runs_with_events`` is that for many runs: each its own compare-and-set (a lost one
+  is skipped, the others are written); one transaction where the backend can.
 * Nothing here may assume SQLite, DynamoDB or PostgreSQL specifics.
 """
 
@@ -22,7 +24,7 @@ import json
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from interlock_core.events import Event, EventType
 from interlock_core.runs import Run, RunStatus
@@ -156,6 +158,15 @@ def select_events(
     if limit is not None:
         matches = matches[len(matches) - limit :] if limit else []
     return matches
+
+
+class RunUpdate(NamedTuple):
+    """One compare-and-set of :meth:`Store.update_runs_with_events`: store ``run`` if the
+    stored version is ``expected_version``, and append ``events`` if it was stored."""
+
+    run: Run
+    expected_version: int
+    events: tuple[Event, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -459,3 +470,26 @@ class Store(abc.ABC):
         file. Backends that list cheaply (SQLite, memory) answer it.
         """
         return None
+
+    # -- grouped run writes (issue #13, second pass) ---------------------------------------
+    def update_runs_with_events(self, updates: Iterable[RunUpdate]) -> list[Run | None]:
+        """:meth:`update_run_with_events` for many runs, in order.
+
+        Each update is a compare-and-set of its own: one whose run changed underneath (or is
+        gone) is skipped and answers None, the others are written. A run named twice sees the
+        first write's version. SQLite, PostgreSQL and memory commit the whole group in one
+        transaction (one fsync on SQLite instead of one per run), so a crash writes all of it
+        or none; this default (DynamoDB, stores outside this package) writes one run at a
+        time, which is correct but not grouped.
+
+        Args:
+            updates: the runs to store, each with its expected version and its events.
+
+        Returns:
+            For each update, in order: the stored run (``version = expected_version + 1``),
+            or None when its compare-and-set lost.
+        """
+        return [
+            self.update_run_with_events(update.run, update.expected_version, update.events)
+            for update in updates
+        ]

@@ -19,6 +19,7 @@ from interlock_core.storage.base import (
     ConfigChange,
     Marker,
     RerunRecord,
+    RunUpdate,
     Store,
     StoredConfig,
     check_limit,
@@ -415,6 +416,36 @@ class MemoryStore(Store):
         """See :meth:`Store.config_hashes`."""
         with self._lock:
             return dict(sorted(self._current.items()))
+
+    def update_runs_with_events(self, updates: Iterable[RunUpdate]) -> list[Run | None]:
+        """See :meth:`Store.update_runs_with_events`; the whole group under the store's lock."""
+        # Encoded before taking the lock: a run that cannot be encoded writes nothing.
+        prepared = [
+            (
+                (update.run.pipeline_id, update.run.period),
+                _RunRow.of(utc_run(update.run.evolve(version=update.expected_version + 1))),
+                update.expected_version,
+                [
+                    _EventRow(e.id, e.type, e.pipeline_id, e.period, utc(e.at), e.to_json())
+                    for e in update.events
+                ],
+            )
+            for update in updates
+        ]
+        won: list[_RunRow | None] = []
+        with self._lock:
+            for key, row, expected_version, events in prepared:
+                current = self._runs.get(key)
+                if current is None or current.version != expected_version:
+                    won.append(None)
+                    continue
+                self._runs[key] = row
+                for event in events:
+                    if event.id not in self._event_ids:
+                        self._event_ids.add(event.id)
+                        self._events.append(event)
+                won.append(row)
+        return [None if row is None else _run(row) for row in won]
 
 
 def _stored_config(pipeline_id: str, config_hash: str, version: _ConfigVersion) -> StoredConfig:

@@ -46,6 +46,7 @@ from interlock_core.storage.base import (
     ConfigChange,
     Marker,
     RerunRecord,
+    RunUpdate,
     Store,
     StoredConfig,
     StoreError,
@@ -957,6 +958,54 @@ class PostgresStore(Store):
 
         rows = self._read("config_hashes", work, list[Any]())
         return {str(pid): str(h) for pid, h in rows}
+
+    def update_runs_with_events(self, updates: Iterable[RunUpdate]) -> list[Run | None]:
+        """See :meth:`Store.update_runs_with_events`; one transaction, one commit."""
+        prepared = []
+        for update in updates:  # encoded before the transaction: a bad run writes nothing
+            stored = utc_run(update.run.evolve(version=update.expected_version + 1))
+            prepared.append(
+                (
+                    stored,
+                    stored.model_dump_json(),
+                    update.expected_version,
+                    _event_rows(update.events),
+                )
+            )
+        if not prepared:
+            return []
+        sql = self._sql(
+            "UPDATE {s}.runs SET status = %s, version = %s, attempt = %s, due_at = %s,"
+            " owner = %s, document = %s::json"
+            " WHERE pipeline_id = %s AND period = %s AND version = %s"
+        )
+
+        def work(cur: psycopg.Cursor[Any]) -> list[bool]:
+            won = []
+            for stored, document, expected_version, rows in prepared:
+                cur.execute(
+                    sql,
+                    (
+                        stored.status.value,
+                        stored.version,
+                        stored.attempt,
+                        stored.due_at,
+                        stored.owner,
+                        document,
+                        stored.pipeline_id,
+                        stored.period,
+                        expected_version,
+                    ),
+                )
+                won.append(cur.rowcount == 1)
+                if won[-1]:
+                    self._insert_events(cur, rows)
+            return won
+
+        # A transaction rolled back (deadlock, dropped connection) is tried again whole: the
+        # compare-and-sets are decided again, so nothing is written twice.
+        won = self._transact("update_runs", work, write=True)
+        return [_run(p[1]) if ok else None for p, ok in zip(prepared, won, strict=True)]
 
 
 _LISTEN_KEEPALIVES = {

@@ -37,6 +37,7 @@ from interlock_core.storage.base import (
     ConfigChange,
     Marker,
     RerunRecord,
+    RunUpdate,
     Store,
     StoredConfig,
     StoreError,
@@ -1009,26 +1010,57 @@ class SQLiteStore(Store):
         rows = _event_rows(events)
 
         def work(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                "UPDATE runs SET status = ?, version = ?, attempt = ?, due_at_us = ?,"
-                " owner = ?, document = ?"
-                " WHERE pipeline_id = ? AND period = ? AND version = ?",
-                (
-                    *_run_values(stored, document),
-                    stored.pipeline_id,
-                    stored.period,
-                    expected_version,
-                ),
-            )
-            if cursor.rowcount != 1:
-                return False
-            _insert_events(conn, rows)
-            return True
+            return _update_run_row(conn, stored, document, expected_version, rows)
 
         updated = self._transact("update_run", work, write=True)
         if updated:
             self._notify_run_write(run.pipeline_id)
         return _run(document) if updated else None
+
+    def update_runs_with_events(self, updates: Iterable[RunUpdate]) -> list[Run | None]:
+        """See :meth:`Store.update_runs_with_events`; one transaction, one commit."""
+        prepared = []
+        for update in updates:  # encoded before the transaction: a bad run writes nothing
+            stored = utc_run(update.run.evolve(version=update.expected_version + 1))
+            prepared.append(
+                (
+                    stored,
+                    stored.model_dump_json(),
+                    update.expected_version,
+                    _event_rows(update.events),
+                )
+            )
+        if not prepared:
+            return []
+
+        def work(conn: sqlite3.Connection) -> list[bool]:
+            return [_update_run_row(conn, *write) for write in prepared]
+
+        won = self._transact("update_runs", work, write=True)
+        written = [write for write, ok in zip(prepared, won, strict=True) if ok]
+        for pipeline_id in dict.fromkeys(stored.pipeline_id for stored, *_ in written):
+            self._notify_run_write(pipeline_id)
+        return [_run(write[1]) if ok else None for write, ok in zip(prepared, won, strict=True)]
+
+
+def _update_run_row(
+    conn: sqlite3.Connection,
+    stored: Run,
+    document: str,
+    expected_version: int,
+    events: list[tuple[Any, ...]],
+) -> bool:
+    """The compare-and-set of one run (and its events when it wins), inside a transaction."""
+    cursor = conn.execute(
+        "UPDATE runs SET status = ?, version = ?, attempt = ?, due_at_us = ?,"
+        " owner = ?, document = ?"
+        " WHERE pipeline_id = ? AND period = ? AND version = ?",
+        (*_run_values(stored, document), stored.pipeline_id, stored.period, expected_version),
+    )
+    if cursor.rowcount != 1:
+        return False
+    _insert_events(conn, events)
+    return True
 
 
 def _run_values(stored: Run, document: str) -> tuple[Any, ...]:

@@ -18,6 +18,7 @@ import pytest
 from interlock_core.events import Event, EventType
 from interlock_core.runs import NextAction, Run, RunOrigin, RunStatus
 from interlock_core.storage import ConfigChange, Store
+from interlock_core.storage.base import RunUpdate
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 PLUS2 = timezone(timedelta(hours=2))
@@ -850,3 +851,49 @@ class StoreContract:
         event_detail["n"].append(2)
         store.query_events()[0].detail["n"].append(3)
         assert store.query_events()[0].detail == {"n": [1]}
+
+    # -- grouped run writes (issue #13, second pass) -----------------------------------------
+    def test_update_runs_writes_each_run_and_skips_a_lost_compare_and_set(
+        self, store: Store
+    ) -> None:
+        runs = [store.create_run(make_run(f"p{i}", due_at=T0)) for i in range(3)]
+        assert all(run is not None for run in runs)
+        first, second, third = (run for run in runs if run is not None)
+        moved = store.update_run(second.evolve(message="another controller"), second.version)
+        assert moved is not None
+        events = [make_event(EventType.JOB_TRIGGERED, i, pipeline_id=f"p{i}") for i in range(3)]
+        claimed = [
+            run.evolve(status=RunStatus.SUBMITTING, lease_owner="c1", due_at=at(2))
+            for run in (first, second, third)
+        ]
+        stored = store.update_runs_with_events(
+            [RunUpdate(run, 1, (event,)) for run, event in zip(claimed, events, strict=True)]
+        )
+        assert [run.pipeline_id if run else None for run in stored] == ["p0", None, "p2"]
+        assert [run.version for run in stored if run] == [2, 2]
+        assert store.get_run("p0", first.period) == stored[0]
+        assert store.get_run("p1", second.period) == moved  # skipped, not overwritten
+        assert store.get_run("p2", third.period) == stored[2]
+        # Only the winners' events are appended.
+        assert [event.id for event in store.query_events()] == [events[0].id, events[2].id]
+        assert store.due_runs(at(1)) == [moved]
+        assert [run.pipeline_id for run in store.due_runs(at(2))] == ["p1", "p0", "p2"]
+
+    def test_update_runs_of_one_run_twice_sees_the_first_write(self, store: Store) -> None:
+        created = store.create_run(make_run(due_at=T0))
+        assert created is not None
+        submitting = created.evolve(status=RunStatus.SUBMITTING, lease_owner="c1")
+        running = created.evolve(status=RunStatus.RUNNING, job_run_id="j1")
+        stale = created.evolve(status=RunStatus.FAILED)
+        stored = store.update_runs_with_events(
+            [RunUpdate(submitting, 1), RunUpdate(running, 2), RunUpdate(stale, 1)]
+        )
+        assert [run.version if run else None for run in stored] == [2, 3, None]
+        final = store.get_run("p", created.period)
+        assert final is not None and (final.status, final.version) == (RunStatus.RUNNING, 3)
+
+    def test_update_runs_of_missing_runs_and_of_nothing(self, store: Store) -> None:
+        assert store.update_runs_with_events([]) == []
+        assert store.update_runs_with_events([RunUpdate(make_run(), 1)]) == [None]
+        assert store.get_run("p", "2026-03-01") is None
+        assert store.query_events() == []

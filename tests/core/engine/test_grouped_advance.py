@@ -1,0 +1,282 @@
+"""Grouped writes while advancing due runs (interlock_core/advancing.py).
+
+A group of due runs is claimed SUBMITTING in one transaction and the records of their submits
+are written in one more — only for runners whose target deduplicates on the attempt token. A
+"crash" here is a BaseException raised inside the store (isolation catches only Exception),
+after which a second controller on the same SQLite file takes over once the leases expired.
+"""
+
+import datetime as dt
+import os
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from interlock_core.advancing import advance_every_due, advance_group
+from interlock_core.clock import ManualClock
+from interlock_core.engine import Interlock
+from interlock_core.jobs.base import (
+    FailureCategory,
+    JobError,
+    JobHandle,
+    JobState,
+    JobStatus,
+    RunContext,
+)
+from interlock_core.lifecycle import SUBMIT_LEASE
+from interlock_core.runs import RunStatus
+from interlock_core.storage import SQLiteStore, Store, open_store
+from interlock_core.storage.base import RunUpdate
+from tests.core.engine.fixtures import BULK_PIPELINE, apply_documents, open_bulk_runs
+from tests.core.engine.recording import RecordingRunner, submissions
+from tests.postgres_server import store_url_for
+
+NOW = dt.datetime(2026, 3, 4, 12, 0, tzinfo=dt.UTC)
+RUNS = 12
+
+
+class AdoptingTarget:
+    """A job target that deduplicates on the token, as the command runner's does: a repeated
+    submit with a known token adopts the job it started, it never starts another."""
+
+    job_type = "command"
+    dedups_on_token = True
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calls: list[str] = []
+        self.jobs: dict[str, str] = {}
+
+    def submit(self, job: Any, run: RunContext, token: str) -> JobHandle:
+        with self.lock:
+            self.calls.append(token)
+            job_id = self.jobs.setdefault(token, f"job-{len(self.jobs) + 1}")
+        return JobHandle(job_id, {"token": token})
+
+    def status(self, handle: JobHandle) -> JobStatus:
+        return JobStatus(JobState.RUNNING)
+
+    def cancel(self, handle: JobHandle) -> bool:
+        return True
+
+
+class Crash(BaseException):
+    """The controller dies here (nothing in the engine catches a BaseException)."""
+
+
+class ScriptedStore(SQLiteStore):
+    """A SQLite store that counts run writes and runs a hook before each grouped write."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.grouped: list[int] = []
+        self.single = 0
+        self.before_group: Any = None
+        self.after_group: Any = None
+
+    def update_runs_with_events(self, updates: Any) -> list[Any]:
+        updates = list(updates)
+        if self.before_group is not None:
+            self.before_group(len(self.grouped), updates)
+        self.grouped.append(len(updates))
+        stored = super().update_runs_with_events(updates)
+        if self.after_group is not None:
+            self.after_group(len(self.grouped) - 1)
+        return stored
+
+    def update_run_with_events(self, run: Any, expected_version: int, events: Any) -> Any:
+        self.single += 1
+        return super().update_run_with_events(run, expected_version, events)
+
+
+def _engine(store: Store, runner: Any, clock: ManualClock, name: str = "c1") -> Interlock:
+    return Interlock(store, {"command": runner}, clock, controller_id=name)
+
+
+def _setup(tmp_path: Path) -> tuple[Path, list[str]]:
+    path = tmp_path / "interlock.db"
+    setup = Interlock(open_store(f"sqlite:///{path}"), {}, ManualClock(NOW))
+    apply_documents(setup, BULK_PIPELINE)
+    periods = open_bulk_runs(setup, RUNS, NOW)
+    setup.store.close()
+    return path, periods
+
+
+def _statuses(store: Store) -> Counter[RunStatus]:
+    return Counter(run.status for run in store.list_runs("bulk"))
+
+
+def test_a_group_takes_two_commits_and_submits_each_run_once(tmp_path: Path) -> None:
+    path, _ = _setup(tmp_path)
+    store = ScriptedStore(path)
+    target = AdoptingTarget()
+    assert advance_every_due(_engine(store, target, ManualClock(NOW)), batch=5) == RUNS
+    # Groups of 5, 5 and 2: a claim write and a submit-record write each.
+    assert store.grouped == [5, 5, 5, 5, 2, 2]
+    assert store.single == 0
+    assert sorted(Counter(target.calls).values()) == [1] * RUNS
+    assert _statuses(store) == {RunStatus.RUNNING: RUNS}
+    triggered = [e for e in store.query_events("bulk") if e.type.value == "JOB_TRIGGERED"]
+    assert len(triggered) == RUNS
+
+
+def test_a_run_moved_before_the_group_write_is_skipped_not_overwritten(tmp_path: Path) -> None:
+    path, periods = _setup(tmp_path)
+    store = ScriptedStore(path)
+    target = AdoptingTarget()
+    moved_period = periods[3]
+
+    def move_one(index: int, updates: list[RunUpdate]) -> None:
+        if index == 0:  # another controller (or a producer) writes the run meanwhile
+            current = store.get_run("bulk", moved_period)
+            assert current is not None
+            store.update_run(current.evolve(message="moved by someone else"), current.version)
+
+    store.before_group = move_one
+    engine = _engine(store, target, ManualClock(NOW))
+    assert advance_group(engine, store.due_runs(NOW, RUNS)) == RUNS
+    moved = store.get_run("bulk", moved_period)
+    assert moved is not None
+    assert (moved.status, moved.message) == (RunStatus.WAITING, "moved by someone else")
+    assert len(target.calls) == RUNS - 1
+    assert _statuses(store) == {RunStatus.RUNNING: RUNS - 1, RunStatus.WAITING: 1}
+    # The next pass takes it like any other due run.
+    assert advance_group(engine, store.due_runs(NOW, RUNS)) == 1
+    assert sorted(Counter(target.calls).values()) == [1] * RUNS
+
+
+@pytest.mark.parametrize("crash_at", ["after the claim", "after the submits"])
+def test_a_crash_in_a_group_never_starts_a_job_twice(tmp_path: Path, crash_at: str) -> None:
+    path, _ = _setup(tmp_path)
+    store = ScriptedStore(path)
+    target = AdoptingTarget()
+
+    def crash_after_claim(index: int) -> None:
+        if index == 0:
+            raise Crash  # the claim committed; no job submitted yet
+
+    def crash_before_records(index: int, updates: list[RunUpdate]) -> None:
+        if index == 1:
+            raise Crash  # every job submitted; their RUNNING records not written
+
+    if crash_at == "after the claim":
+        store.after_group = crash_after_claim
+    else:
+        store.before_group = crash_before_records
+    with pytest.raises(Crash):
+        advance_group(_engine(store, target, ManualClock(NOW)), store.due_runs(NOW, RUNS))
+    store.close()
+    expected_calls = 0 if crash_at == "after the claim" else RUNS
+    assert len(target.calls) == expected_calls
+    survivor_store = open_store(f"sqlite:///{path}")
+    assert _statuses(survivor_store) == {RunStatus.SUBMITTING: RUNS}
+    # Another controller, once every lease expired, resumes with the attempts' tokens.
+    later = ManualClock(NOW + SUBMIT_LEASE + dt.timedelta(seconds=1))
+    survivor = _engine(survivor_store, target, later, name="c2")
+    assert survivor.advance_due(limit=100) == RUNS
+    assert len(target.jobs) == RUNS, "a job was started twice"
+    assert sorted(Counter(target.calls).values()) == [1 if expected_calls == 0 else 2] * RUNS
+    runs = survivor_store.list_runs("bulk")
+    assert {run.status for run in runs} == {RunStatus.RUNNING}
+    assert {run.job_run_id for run in runs} == set(target.jobs.values())
+    assert all(run.attempt == 1 for run in runs)
+
+
+def test_a_runner_that_cannot_dedup_keeps_one_commit_per_step(tmp_path: Path) -> None:
+    path, _ = _setup(tmp_path)
+    store = ScriptedStore(path)
+    ledger = tmp_path / "submissions.log"
+    engine = _engine(store, RecordingRunner(ledger), ManualClock(NOW))
+    assert advance_every_due(engine) == RUNS
+    assert store.grouped == []
+    assert store.single == 2 * RUNS  # SUBMITTING, then RUNNING, for each run
+    assert sorted(Counter(submissions(ledger)).values()) == [1] * RUNS
+
+
+def test_a_stop_request_mid_group_releases_the_runs_not_submitted(tmp_path: Path) -> None:
+    path, _ = _setup(tmp_path)
+    store = ScriptedStore(path)
+    target = AdoptingTarget()
+    engine = _engine(store, target, ManualClock(NOW))
+    stop = threading.Event()
+
+    def stop_after_three() -> bool:
+        if len(target.calls) >= 3:
+            stop.set()
+        return stop.is_set()
+
+    assert advance_every_due(engine, stop=stop_after_three) == RUNS
+    assert len(target.calls) == 3
+    runs = store.list_runs("bulk", [RunStatus.SUBMITTING])
+    assert len(runs) == RUNS - 3
+    # Released: no lease, due now, so the next pass submits them without waiting for a lease.
+    assert {(run.lease_owner, run.due_at) for run in runs} == {(None, NOW)}
+    assert advance_every_due(engine) == RUNS - 3
+    assert sorted(Counter(target.calls).values()) == [1] * RUNS
+    assert _statuses(store) == {RunStatus.RUNNING: RUNS}
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def race_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A store the racing controllers share."""
+    if request.param == "memory":
+        yield "memory://"
+        return
+    yield from store_url_for(request.param, tmp_path, "group-race")
+
+
+def test_controllers_racing_over_groups_submit_each_run_once(race_store_url: str) -> None:
+    store = open_store(race_store_url)
+    setup = Interlock(store, {}, ManualClock(NOW))
+    apply_documents(setup, BULK_PIPELINE)
+    open_bulk_runs(setup, 200, NOW)
+    target = AdoptingTarget()
+    barrier = threading.Barrier(4)
+
+    def drain(name: str) -> None:
+        engine = _engine(store, target, ManualClock(NOW), name=name)
+        barrier.wait()
+        while engine.advance_due(limit=16):
+            pass
+
+    workers = [threading.Thread(target=drain, args=(f"t{i}",)) for i in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert sorted(Counter(target.calls).values()) == [1] * 200
+    assert _statuses(store) == {RunStatus.RUNNING: 200}
+    store.close()
+
+
+class RefusingTarget(AdoptingTarget):
+    """Refuses every submit, echoing the credential it read (as a 401 body may)."""
+
+    def submit(self, job: Any, run: RunContext, token: str) -> JobHandle:
+        secret = os.environ.get("GROUP_TEST_TOKEN", "no-credential-yet")
+        raise JobError(f"401 for credential {secret}", FailureCategory.PERMANENT)
+
+
+def test_secrets_held_for_a_group_are_read_again_for_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, periods = _setup(tmp_path)
+    store = open_store(f"sqlite:///{path}")
+    engine = _engine(store, RefusingTarget(), ManualClock(NOW))
+    monkeypatch.delenv("GROUP_TEST_TOKEN", raising=False)
+    first, second = (store.get_run("bulk", period) for period in periods[:2])
+    assert first is not None and second is not None
+    assert advance_group(engine, [first]) == 1
+    # Set between two groups: the next group's writes must redact it.
+    monkeypatch.setenv("GROUP_TEST_TOKEN", "s3cr3t-value-42")
+    assert advance_group(engine, [second]) == 1
+    failed = store.get_run("bulk", second.period)
+    assert failed is not None and failed.status == RunStatus.FAILED
+    assert "s3cr3t-value-42" not in (failed.message or "")
+    assert "[REDACTED]" in (failed.message or "")
+    texts = [e.message for e in store.query_events("bulk", period=second.period)]
+    assert texts and not any("s3cr3t-value-42" in text for text in texts)
