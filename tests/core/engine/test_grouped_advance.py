@@ -31,6 +31,7 @@ from interlock_core.lifecycle import SUBMIT_LEASE
 from interlock_core.runs import RunStatus
 from interlock_core.storage import SQLiteStore, Store, open_store
 from interlock_core.storage.base import RunUpdate
+from interlock_core.storage.memory import MemoryStore
 from tests.core.engine.fixtures import BULK_PIPELINE, apply_documents, open_bulk_runs
 from tests.core.engine.recording import RecordingRunner, submissions
 from tests.postgres_server import store_url_for
@@ -280,3 +281,90 @@ def test_secrets_held_for_a_group_are_read_again_for_the_next(
     assert "[REDACTED]" in (failed.message or "")
     texts = [e.message for e in store.query_events("bulk", period=second.period)]
     assert texts and not any("s3cr3t-value-42" in text for text in texts)
+
+
+class ScriptedTarget(AdoptingTarget):
+    """Adopts on the token; refuses the jobs of some pipelines, finishes others inside the
+    submit (a synchronous job), leaves the rest running."""
+
+    def __init__(self, dedups: bool) -> None:
+        super().__init__()
+        self.dedups_on_token = dedups
+
+    def submit(self, job: Any, run: RunContext, token: str) -> JobHandle:
+        with self.lock:  # job ids that do not depend on the order of the submits
+            self.calls.append(token)
+            handle = JobHandle(f"job-{run.pipeline_id}-{run.attempt}", {"token": token})
+        if run.pipeline_id == "refused":
+            raise JobError("503 from the target", FailureCategory.TRANSIENT, may_have_started=False)
+        if run.pipeline_id == "broken":
+            raise JobError("400 bad config", FailureCategory.PERMANENT, may_have_started=False)
+        if run.pipeline_id == "sync":
+            return JobHandle(handle.run_id, handle.metadata, JobStatus(JobState.FAILED))
+        return handle
+
+
+def _mixed_scenario(dedups: bool) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]], int]:
+    """A mixed pass over one store: what it wrote (events, runs) and how many grouped writes."""
+    job = {"type": "command", "config": {"command": "true"}, "maxRetries": 1}
+    gated = {"key": "rows", "check": "gte", "field": "n", "value": 10}
+    documents: list[dict[str, Any]] = [
+        {"pipeline": {"id": name}, "schedule": {"trigger": {"key": "go", "check": "exists"}}}
+        | {"job": job}
+        for name in ("ok", "refused", "broken", "sync", "other")
+    ]
+    documents += [
+        {
+            "pipeline": {"id": "gated"},
+            "schedule": {"trigger": {"key": "go", "check": "exists"}},
+            "validation": {"trigger": "ALL", "rules": [gated]},
+            "job": job,
+        },
+        {
+            "pipeline": {"id": "dry"},
+            "schedule": {"trigger": {"key": "go", "check": "exists"}},
+            "job": job,
+            "dryRun": True,
+        },
+        {"pipeline": {"id": "jobless"}, "schedule": {"trigger": {"key": "go", "check": "exists"}}},
+    ]
+    store = _MemoryScripted()
+    clock = ManualClock(NOW)
+    engine = Interlock(store, {"command": ScriptedTarget(dedups)}, clock, controller_id="c1")
+    apply_documents(engine, *documents)
+    engine.emit("gated", "rows", {"n": 3})
+    for document in documents:
+        engine.emit(document["pipeline"]["id"], "go", {})
+    for _ in range(4):  # submits, retries, a poll
+        engine.advance_due(limit=100)
+        clock.advance(dt.timedelta(minutes=2))
+    events = [
+        (e.type, e.pipeline_id, e.period, e.attempt, e.at, e.message, e.detail)
+        for e in sorted(store.query_events(None), key=lambda e: (e.pipeline_id, e.at, e.type))
+    ]
+    runs = [
+        run.model_dump(exclude={"version"})
+        for document in documents
+        for run in store.list_runs(document["pipeline"]["id"])
+    ]
+    return events, runs, store.grouped
+
+
+class _MemoryScripted(MemoryStore):
+    """A memory store that counts grouped writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.grouped = 0
+
+    def update_runs_with_events(self, updates: Any) -> list[Any]:
+        self.grouped += 1
+        return super().update_runs_with_events(updates)
+
+
+def test_grouped_and_one_run_advancing_write_the_same_events_and_runs() -> None:
+    grouped_events, grouped_runs, groups = _mixed_scenario(dedups=True)
+    alone_events, alone_runs, none = _mixed_scenario(dedups=False)
+    assert groups > 0 and none == 0
+    assert grouped_events == alone_events
+    assert grouped_runs == alone_runs
