@@ -19,6 +19,7 @@ import pytest
 from interlock_core.advancing import advance_every_due, advance_group
 from interlock_core.clock import ManualClock
 from interlock_core.engine import Interlock
+from interlock_core.events import EventType
 from interlock_core.jobs.base import (
     FailureCategory,
     JobError,
@@ -368,3 +369,88 @@ def test_grouped_and_one_run_advancing_write_the_same_events_and_runs() -> None:
     assert groups > 0 and none == 0
     assert grouped_events == alone_events
     assert grouped_runs == alone_runs
+
+
+class SlowTarget(AdoptingTarget):
+    """Adopts on the token; each submit of controller c1 takes 50 s of its clock, but the
+    third hangs for 130 s (longer than a whole lease), during which controller c2 resumes
+    every expired lease."""
+
+    def __init__(self, clock: ManualClock, takeover: Any) -> None:
+        super().__init__()
+        self.clock = clock
+        self.takeover = takeover
+        self.inside_c1 = 0
+
+    def submit(self, job: Any, run: RunContext, token: str) -> JobHandle:
+        handle = super().submit(job, run, token)
+        if self.takeover is not None:
+            self.inside_c1 += 1
+            self.clock.advance(dt.timedelta(seconds=130 if self.inside_c1 == 3 else 50))
+            if self.inside_c1 == 3:
+                takeover, self.takeover = self.takeover, None
+                takeover()
+        return handle
+
+
+def test_a_lease_spent_by_a_slow_group_is_taken_over_once_and_never_doubled(
+    tmp_path: Path,
+) -> None:
+    path, _ = _setup(tmp_path)
+    clock = ManualClock(NOW)
+    store = ScriptedStore(path)
+    other_store = open_store(f"sqlite:///{path}")
+
+    def takeover() -> None:
+        # At 100 s c1 wrote the records of its first two submits and renewed the other ten
+        # leases (to 220 s); its third submit hangs until 230 s: c2 resumes those ten.
+        later = ManualClock(clock.now())
+        c2 = _engine(other_store, target, later, name="c2")
+        c2.advance_due(limit=100)
+        assert len(other_store.list_runs("bulk", [RunStatus.SUBMITTING])) == 0
+
+    target = SlowTarget(clock, takeover)
+    c1 = _engine(store, target, clock)
+    assert advance_group(c1, store.due_runs(NOW, RUNS)) == RUNS
+    runs = store.list_runs("bulk")
+    assert {run.status for run in runs} == {RunStatus.RUNNING}
+    # The third submitted by both (adopted: one job); the rest by c2 alone, which c1 then
+    # skips (their lease ran out); c1's record of the third loses its compare-and-set.
+    assert len(target.jobs) == RUNS
+    assert sorted(Counter(target.calls).values()) == [1] * (RUNS - 1) + [2]
+    assert {run.lease_owner for run in runs} == {None}
+    for run in runs:
+        triggered = store.query_events("bulk", period=run.period, types=[EventType.JOB_TRIGGERED])
+        assert len(triggered) == 1, run.period
+        assert not store.query_events(
+            "bulk", period=run.period, types=[EventType.TRIGGER_UNCERTAIN]
+        )
+    other_store.close()
+
+
+def test_a_slow_group_renews_its_leases_so_no_other_controller_takes_a_run_over(
+    tmp_path: Path,
+) -> None:
+    path, _ = _setup(tmp_path)
+    clock = ManualClock(NOW)
+    store = ScriptedStore(path)
+    other_store = open_store(f"sqlite:///{path}")
+    resubmitted = AdoptingTarget()  # c2's target: any call is a takeover
+
+    class Watched(SlowTarget):
+        """Every submit of c1 takes 50 s (a 2-minute lease lasts two and a half); during
+        each one a second controller looks for expired leases."""
+
+        def submit(self, job: Any, run: RunContext, token: str) -> JobHandle:
+            handle = AdoptingTarget.submit(self, job, run, token)
+            self.clock.advance(dt.timedelta(seconds=50))
+            c2 = _engine(other_store, resubmitted, ManualClock(self.clock.now()), "c2")
+            c2.advance_due(limit=100)
+            return handle
+
+    target = Watched(clock, None)
+    assert advance_group(_engine(store, target, clock), store.due_runs(NOW, RUNS)) == RUNS
+    assert resubmitted.calls == [], "a healthy group let a claimed run's lease run out"
+    assert sorted(Counter(target.calls).values()) == [1] * RUNS
+    assert _statuses(store) == {RunStatus.RUNNING: RUNS}
+    other_store.close()
