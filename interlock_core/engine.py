@@ -144,6 +144,7 @@ class Interlock:
         # of the environment (None: not held) and each pipeline's.
         self._held_env_secrets: list[str] | None = None
         self._held_secrets: dict[str, list[str]] = {}
+        self._held_hashes: dict[str, set[str]] = {}  # the configs whose secrets are held
 
     # ------------------------------------------------------------------ configs
 
@@ -1413,10 +1414,22 @@ class Interlock:
 
     def _hold_secrets_of(self, current: ActiveConfig) -> None:
         """While secrets are held, find a pipeline's from its ``current`` config, just read
-        (saves reading it again for the first write that redacts with them)."""
+        (saves reading it again for the first write that redacts with them).
+
+        A config applied while the group is worked on may send other variables: its values
+        are added to those held, never swapped for them (runs decided with the older config
+        are still to be written)."""
         pipeline_id = current.pipeline.id
-        if self._held_env_secrets is not None and pipeline_id not in self._held_secrets:
-            self._secrets_of(pipeline_id, current)
+        if self._held_env_secrets is None:
+            return
+        seen = self._held_hashes.setdefault(pipeline_id, set())
+        if current.hash in seen:
+            return
+        seen.add(current.hash)
+        before = self._held_secrets.pop(pipeline_id, [])
+        found = self._secrets_of(pipeline_id, current)
+        if before:
+            self._held_secrets[pipeline_id] = redaction.secret_values({}, [*before, *found])
 
     def hold_secrets(self, hold: bool) -> None:
         """Find secret values once per pipeline and reuse them until released (``False``).
@@ -1429,6 +1442,7 @@ class Interlock:
         """
         self._held_env_secrets = redaction.secret_values() if hold else None
         self._held_secrets = {}
+        self._held_hashes = {}
 
     def _on_success(
         self, run: Run, now: datetime, *, first: bool = True

@@ -454,3 +454,44 @@ def test_a_slow_group_renews_its_leases_so_no_other_controller_takes_a_run_over(
     assert sorted(Counter(target.calls).values()) == [1] * RUNS
     assert _statuses(store) == {RunStatus.RUNNING: RUNS}
     other_store.close()
+
+
+class EchoingTarget(AdoptingTarget):
+    """Refuses every submit, echoing the values of the variables its job config sends (as an
+    error body may), whatever they are called."""
+
+    def submit(self, job: Any, run: RunContext, token: str) -> JobHandle:
+        sent = " ".join(os.environ.get(name, "") for name in job.env)
+        raise JobError(f"401 for {sent}", FailureCategory.PERMANENT)
+
+
+def test_a_config_applied_mid_group_has_its_credentials_redacted_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLAIN_VAR_A", "first-credential-1")
+    monkeypatch.setenv("PLAIN_VAR_B", "second-credential-2")
+    store = open_store(f"sqlite:///{tmp_path / 'interlock.db'}")
+    engine = _engine(store, EchoingTarget(), ManualClock(NOW))
+    sends = lambda name: {  # noqa: E731
+        **BULK_PIPELINE,
+        "job": {**BULK_PIPELINE["job"], "config": {"command": "true", "env": [name]}},
+    }
+    apply_documents(engine, sends("PLAIN_VAR_A"))
+    periods = open_bulk_runs(engine, 2, NOW)
+    asked: list[int] = []
+
+    def apply_between_the_decisions() -> bool:
+        asked.append(1)
+        if len(asked) == 2:  # another process applies a config sending another variable
+            apply_documents(engine, sends("PLAIN_VAR_B"))
+        return False
+
+    runs = store.due_runs(NOW, 10)
+    assert advance_group(engine, runs, stop=apply_between_the_decisions) == 2
+    failed = [store.get_run("bulk", period) for period in periods]
+    assert {run.status for run in failed if run is not None} == {RunStatus.FAILED}
+    texts = [run.message or "" for run in failed if run is not None]
+    texts += [e.message for e in store.query_events("bulk")]
+    for secret in ("first-credential-1", "second-credential-2"):
+        assert not any(secret in text for text in texts), secret
+    assert sum("[REDACTED]" in text for text in texts) >= 2
