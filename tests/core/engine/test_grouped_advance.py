@@ -8,6 +8,7 @@ after which a second controller on the same SQLite file takes over once the leas
 
 import datetime as dt
 import os
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -495,3 +496,38 @@ def test_a_config_applied_mid_group_has_its_credentials_redacted_too(
     for secret in ("first-credential-1", "second-credential-2"):
         assert not any(secret in text for text in texts), secret
     assert sum("[REDACTED]" in text for text in texts) >= 2
+
+
+@pytest.mark.parametrize("write", [0, 1])
+def test_a_group_write_failing_midway_is_rolled_back_and_written_run_by_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write: int
+) -> None:
+    from interlock_core.storage import sqlite as sqlite_module
+
+    path, periods = _setup(tmp_path)
+    store = ScriptedStore(path)
+    target = AdoptingTarget()
+    rows = sqlite_module._update_run_row
+    calls: list[int] = []
+
+    def disk_error_in_the_group(*args: Any) -> bool:
+        # The fourth run of the claim group (write 0) or of the record group (write 1).
+        if len(store.grouped) == write + 1 and len(calls) == 3:
+            calls.append(1)
+            raise sqlite3.OperationalError("disk I/O error")
+        calls.append(1)
+        return rows(*args)
+
+    def count_from_the_group(index: int, updates: list[RunUpdate]) -> None:
+        calls.clear()
+
+    store.before_group = count_from_the_group
+    monkeypatch.setattr(sqlite_module, "_update_run_row", disk_error_in_the_group)
+    assert advance_group(_engine(store, target, ManualClock(NOW)), store.due_runs(NOW, RUNS))
+    assert store.single == RUNS  # the failed group's runs, each alone
+    assert sorted(Counter(target.calls).values()) == [1] * RUNS
+    assert _statuses(store) == {RunStatus.RUNNING: RUNS}
+    for period in periods:
+        kinds = Counter(e.type for e in store.query_events("bulk", period=period))
+        assert kinds[EventType.VALIDATION_PASSED] == 1, period
+        assert kinds[EventType.JOB_TRIGGERED] == 1, period
