@@ -11,7 +11,6 @@ import difflib
 import logging
 import math
 import os
-import socket
 import uuid
 from collections.abc import Collection, Mapping
 from datetime import datetime
@@ -111,6 +110,8 @@ _LIST_AT_MOST = 1_000
 
 def default_controller_id() -> str:
     """``host:pid:random`` — unique per controller process."""
+    import socket  # only a controller needs it; ``interlock emit`` does not (issue 13)
+
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 

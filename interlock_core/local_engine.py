@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from interlock_core.clock import Clock, SystemClock
 from interlock_core.engine import Interlock
-from interlock_core.jobs.state_dir import state_dir_for as job_state_dir
 from interlock_core.storage import open_store
 
 if TYPE_CHECKING:
@@ -35,6 +34,9 @@ def state_dir_for(store_url: str, store: "Store | None" = None) -> Path:
     (shared by every local controller of it), in the user's state home for shared stores
     (PostgreSQL…), or a private temporary folder for ``memory://``.
     See :mod:`interlock_core.jobs.state_dir`."""
+    # Imported here: it pulls in tempfile and shutil, which only a submitting command needs.
+    from interlock_core.jobs.state_dir import state_dir_for as job_state_dir
+
     return job_state_dir(store_url, store)
 
 

@@ -66,7 +66,7 @@ class Run(BaseModel):
     The Store keeps ``version`` for compare-and-set; every other field is the lifecycle's.
     """
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     pipeline_id: str
     period: str

@@ -62,7 +62,11 @@ class JobConfigBase(BaseModel):
     """Common settings: camelCase keys, unknown keys are errors."""
 
     model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, alias_generator=to_camel, frozen=True
+        extra="forbid",
+        populate_by_name=True,
+        alias_generator=to_camel,
+        frozen=True,
+        defer_build=True,
     )
 
 

@@ -113,7 +113,11 @@ class ConfigModel(BaseModel):
     """Base: camelCase aliases, unknown keys are errors, frozen."""
 
     model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, alias_generator=to_camel, frozen=True
+        extra="forbid",
+        populate_by_name=True,
+        alias_generator=to_camel,
+        frozen=True,
+        defer_build=True,
     )
 
 

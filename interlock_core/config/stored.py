@@ -11,6 +11,7 @@ from typing import Any
 from interlock_core.config.calendars import Calendar
 from interlock_core.config.models import Pipeline
 from interlock_core.config.shared_parts import share_parts
+from interlock_core.config.stored_decode import parse_stored
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,11 @@ def parse_envelope(document: dict[str, Any], config_hash: str) -> ActiveConfig:
     """Rebuild the pipeline and calendars from a stored document."""
     # Equal parts (rules, job, settings) are shared with configs parsed before: a controller
     # holds every current config, and thousands of pipelines repeat the same parts.
-    pipeline = share_parts(Pipeline.model_validate(document["config"]))
+    # Validated when applied: a short command rebuilds it without validating again where
+    # that is equivalent (see stored_decode); a controller reading many validates in full.
+    pipeline = share_parts(parse_stored(Pipeline, document["config"]))
     calendars = {
-        name: Calendar.model_validate(body) for name, body in document.get("calendars", {}).items()
+        name: parse_stored(Calendar, body) for name, body in document.get("calendars", {}).items()
     }
     return ActiveConfig(pipeline, calendars, config_hash)
 

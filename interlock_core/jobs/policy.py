@@ -37,7 +37,7 @@ from interlock_core.jobs.base import (
     JobStatus,
     RunContext,
 )
-from interlock_core.jobs.command_wrapper import DEFAULT_MAX_LOG_BYTES
+from interlock_core.jobs.log_limits import DEFAULT_MAX_LOG_BYTES
 
 # Never readable by jobs (with INTERLOCK_OWN_VARIABLES): the Slack bot token and channel. The
 # run's own INTERLOCK_PIPELINE/PERIOD/ATTEMPT/TOKEN values are passed by the runners.

@@ -21,7 +21,7 @@ from interlock_core.jobs.base import (
     JobStatus,
     RunContext,
 )
-from interlock_core.jobs.command_wrapper import DEFAULT_MAX_LOG_BYTES
+from interlock_core.jobs.log_limits import DEFAULT_MAX_LOG_BYTES
 from interlock_core.jobs.policy import JobPolicy, policy_runners
 
 if TYPE_CHECKING:

@@ -44,6 +44,10 @@ NOT_FOR_SHORT_COMMANDS = (
     "interlock_core.storage.memory",
     "croniter",
 )
+SUBMIT_ONLY = ("interlock_core.jobs.command_wrapper", "interlock_core.jobs.state_dir", "subprocess")
+# A stored config is rebuilt, not validated (config/stored_decode.py): an emit that opens no
+# run builds no pydantic validator, so pydantic never scans the installed distributions.
+PLUGIN_SCAN = ("pydantic.plugin._loader", "importlib.metadata")
 NIGHTLY = """\
 pipeline: {id: nightly, owner: test}
 schedule:
@@ -161,6 +165,11 @@ def test_short_commands_load_no_alert_channel_runner_or_aws_module(
     )
     assert loaded(modules, forbidden) == []
     assert loaded(modules, NOT_FOR_SHORT_COMMANDS) == []
+    # Only a submit needs the command wrapper (subprocess, signal) or the job state folder
+    # (tempfile, shutil); the short commands submit nothing.
+    assert loaded(modules, SUBMIT_ONLY) == []
+    if args[0] == "emit":  # that opens no run (opening one builds the Run model's validator)
+        assert loaded(modules, PLUGIN_SCAN) == []
     if args[0] == "emit":  # to a job-less pipeline: no job-config model at all
         assert loaded(modules, ("interlock_core.config.job_configs",)) == []
     if args[0] in ("emit", "status"):
@@ -219,3 +228,42 @@ def test_reporting_an_error_does_not_import_the_engine(tmp_path: Path) -> None:
     assert "error: no store at " in result.stderr
     assert "(run with --debug" not in result.stderr  # reported as an expected error
     assert not re.search(r"\| +interlock_core\.engine$", result.stderr, re.M)
+
+
+# Prints, from the last exit handler, whether the interpreter may skip its final collection
+# (gc.freeze ran); registered before the CLI runs, so it runs after the CLI's own handlers.
+REPORT_FROZEN_AT_EXIT = """\
+import atexit, gc, runpy, sys
+
+atexit.register(lambda: print("frozen" if gc.get_freeze_count() else "not frozen"))
+runpy.run_module("interlock_core.cli", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_the_interlock_process_exits_without_a_final_collection(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("INTERLOCK_")}
+    env["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", REPORT_FROZEN_AT_EXIT, "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith("\nfrozen")
+    assert result.stdout.startswith("Usage: ")  # the help itself is unchanged
+
+
+def test_a_caller_passing_arguments_keeps_its_garbage_collector_as_it_was() -> None:
+    import gc
+
+    from click.testing import CliRunner
+
+    from interlock_core.cli import main
+
+    frozen_before = gc.get_freeze_count()
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    assert gc.get_freeze_count() == frozen_before

@@ -123,3 +123,10 @@ def test_a_supervisor_that_died_before_recording_the_job_never_hides_it(tmp_path
     finally:
         if job.poll() is None:
             job.kill()
+
+
+def test_the_log_cap_default_is_the_wrappers_own() -> None:
+    # The wrapper runs as a standard-library-only script and keeps its own copy.
+    from interlock_core.jobs import command_wrapper, log_limits
+
+    assert log_limits.DEFAULT_MAX_LOG_BYTES == command_wrapper.DEFAULT_MAX_LOG_BYTES
