@@ -28,6 +28,7 @@ from interlock_core import (
 from interlock_core.alerts.base import AlertSink, NullAlerts
 from interlock_core.clock import Clock, SystemClock
 from interlock_core.config.errors import ConfigError
+from interlock_core.config.jobs import JobType
 from interlock_core.config.models import Pipeline
 from interlock_core.config.stored import ActiveConfig, ConfigCache
 from interlock_core.events import Event, EventType
@@ -878,7 +879,7 @@ class Interlock:
             transition = lifecycle.decide_expired_lease(
                 run,
                 active.pipeline,
-                target_dedups=self._dedups(active),
+                target_dedups=self._dedups(active) and not _leased_on_another_host(run, active),
                 controller=self.controller_id,
                 now=now,
             )
@@ -1617,6 +1618,22 @@ def _check_trigger_granularity(
             f"{pipeline.id} has {pipeline.granularity.value} periods"
             + (f": {hint}" if hint else "")
         )
+
+
+def _leased_on_another_host(run: Run, active: ActiveConfig) -> bool:
+    """Whether a command job's expired lease was held by a controller on another machine.
+
+    A command job deduplicates on its token through the state file of the machine that
+    started it: a controller elsewhere (a shared PostgreSQL store) finds no such file and
+    would start the job again. Controller ids are ``host:pid:random``; an id of another
+    form names no host, and is taken to be of this one."""
+    import socket  # only a lease resume needs it (see ``default_controller_id``)
+
+    job = active.pipeline.job
+    owner = run.lease_owner or ""
+    if job is None or job.type != JobType.COMMAND or ":" not in owner:
+        return False
+    return owner.split(":", 1)[0] != socket.gethostname()
 
 
 def _live_claim(run: Run, now: datetime) -> str | None:

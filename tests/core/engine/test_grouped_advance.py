@@ -8,8 +8,11 @@ after which a second controller on the same SQLite file takes over once the leas
 
 import datetime as dt
 import os
+import socket
 import sqlite3
+import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +32,7 @@ from interlock_core.jobs.base import (
     JobStatus,
     RunContext,
 )
+from interlock_core.jobs.registry import default_runners
 from interlock_core.lifecycle import SUBMIT_LEASE
 from interlock_core.runs import RunStatus
 from interlock_core.storage import SQLiteStore, Store, open_store
@@ -531,3 +535,54 @@ def test_a_group_write_failing_midway_is_rolled_back_and_written_run_by_run(
         kinds = Counter(e.type for e in store.query_events("bulk", period=period))
         assert kinds[EventType.VALIDATION_PASSED] == 1, period
         assert kinds[EventType.JOB_TRIGGERED] == 1, period
+
+
+def test_a_command_group_claimed_on_another_host_is_never_started_again_here(
+    tmp_path: Path,
+) -> None:
+    # A shared store (PostgreSQL) with controllers on two machines: a command job's state
+    # file, the only thing its dedup on the token rests on, lives on the machine that
+    # started it. A controller on another host that resumes the expired lease would start
+    # the job a second time; it must make the run UNCERTAIN instead.
+    ledger = tmp_path / "ran.txt"
+    script = tmp_path / "job.py"
+    script.write_text(
+        f"import os, pathlib\npathlib.Path({str(ledger)!r}).open('a')"
+        ".write(os.environ['INTERLOCK_PERIOD'] + '\\n')\n"
+    )
+    store = open_store(f"sqlite:///{tmp_path / 'interlock.db'}")
+    job = {"type": "command", "config": {"command": [sys.executable, str(script)]}}
+    setup = Interlock(store, {}, ManualClock(NOW))
+    apply_documents(setup, {**BULK_PIPELINE, "job": job})
+    periods = open_bulk_runs(setup, 3, NOW)
+    there = default_runners(tmp_path / "there" / "jobs", kill_grace=0.5)
+    here = default_runners(tmp_path / "here" / "jobs", kill_grace=0.5)
+    other_host = Interlock(store, there, ManualClock(NOW), controller_id="elsewhere:41:abc")
+
+    def records_lost(index: int, updates: list[RunUpdate]) -> None:
+        if index == 1:
+            raise Crash  # the jobs started there; their RUNNING records were never written
+
+    scripted = ScriptedStore(tmp_path / "interlock.db")
+    scripted.before_group = records_lost
+    other_host.store = scripted
+    with pytest.raises(Crash):
+        advance_group(other_host, scripted.due_runs(NOW, 10))
+    _wait_for_lines(ledger, 3)
+    later = ManualClock(NOW + SUBMIT_LEASE + dt.timedelta(seconds=1))
+    this_host = Interlock(store, here, later, controller_id=f"{socket.gethostname()}:7:def")
+    this_host.advance_due(limit=10)
+    time.sleep(0.5)  # a second start would have written by now
+    assert sorted(ledger.read_text().split()) == sorted(periods)
+    assert _statuses(store) == {RunStatus.UNCERTAIN: 3}
+    scripted.close()
+    store.close()
+
+
+def _wait_for_lines(path: Path, count: int) -> None:
+    deadline = time.monotonic() + 30  # a bound: the loop ends when the jobs have run
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().split()) >= count:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{path} never had {count} lines")
