@@ -26,9 +26,10 @@ of two per run. What a crash leaves at each point, and how the next pass handles
    the job it already has instead of starting another.
 
 A healthy controller never lets a claim's lease run out while it works through the group:
-once half a lease is spent on submits, it writes the records of the runs submitted so far
-and renews the leases of the rest (one commit each), so other controllers resume only the
-runs of a controller that died or of a single submit that hung past its lease.
+once half a lease is spent (deciding or submitting), it writes the records of the runs
+submitted so far and renews the leases of the rest (one commit each; a compare-and-set that
+wins proves nobody resumed the run meanwhile), so other controllers resume only the runs of
+a controller that died or of a single submit that hung past its lease.
 
 Cases 2 and 3 are safe only for runners whose target deduplicates on the token
 (``dedups_on_token``). For any other runner (and for job-less pipelines) a resume cannot tell
@@ -187,16 +188,13 @@ class _Group:
                 break
             lease_end = run.lease_expires_at
             now = engine.clock.now()
-            if lease_end is not None and lease_end <= now:
-                # The renewal below failed: another controller may be resuming this run now;
-                # whoever does submits with the same token.
-                position += 1
-                continue
             if lease_end is not None and _half_spent(lease_end, decision.active, now):
-                # The group's submits have taken half a lease: write the records of those
-                # submitted and renew the leases of the rest, or a healthy controller would
-                # let other controllers resubmit its runs (their records would still read
-                # SUBMITTING once the leases ran out).
+                # The group's decisions or submits have taken half a lease (or all of it):
+                # write the records of those submitted and renew the leases of the rest, or a
+                # healthy controller would let other controllers resubmit its runs (their
+                # records would still read SUBMITTING once the leases ran out). A lease that
+                # ran out is renewed too: a compare-and-set that wins proves no controller
+                # resumed the run meanwhile (a resume writes it first).
                 follow.extend(run for _, run in self._write(submitted))
                 submitted = []
                 claimed[position:] = self._renew(claimed[position:], now)
@@ -299,7 +297,8 @@ class _Group:
     ) -> list[tuple[_Decision, Run]]:
         """Give claimed runs not yet submitted a fresh lease (one grouped write, each its own
         compare-and-set); returns those renewed. A run lost meanwhile belongs to whoever moved
-        it; one the store refused keeps its old lease (skipped once it runs out)."""
+        it; when the write fails the runs keep their old leases and are left to the lease
+        resume (not submitted here: their leases may run out during the submits)."""
         updates = []
         for decision, run in claims:
             lease = lifecycle.submit_lease(decision.active.pipeline)
@@ -313,7 +312,7 @@ class _Group:
             stored = self.engine.store.update_runs_with_events(updates)
         except Exception:
             log.exception("could not renew the leases of %d claimed runs", len(claims))
-            return [(d, run.evolve(lease_expires_at=now)) for d, run in claims]
+            return []
         return [(d, run) for (d, _), run in zip(claims, stored, strict=True) if run is not None]
 
     def _release(self, runs: list[Run]) -> None:

@@ -586,3 +586,24 @@ def _wait_for_lines(path: Path, count: int) -> None:
             return
         time.sleep(0.02)
     raise AssertionError(f"{path} never had {count} lines")
+
+
+def test_claims_whose_lease_ran_out_before_their_submit_are_renewed_not_left(
+    tmp_path: Path,
+) -> None:
+    # Deciding the group took longer than a lease (slow gates, or runs of other job types
+    # advanced one at a time in between): the claims are written with leases already spent.
+    # Nobody else moved them (their version is unchanged), so renewing them by compare-and-set
+    # is safe and they are submitted now, not two minutes later by a lease resume.
+    path, _ = _setup(tmp_path)
+    store = ScriptedStore(path)
+    target = AdoptingTarget()
+    clock = ManualClock(NOW)
+
+    def slow() -> bool:
+        clock.advance(dt.timedelta(seconds=15))
+        return False
+
+    assert advance_group(_engine(store, target, clock), store.due_runs(NOW, RUNS), stop=slow)
+    assert sorted(Counter(target.calls).values()) == [1] * RUNS
+    assert _statuses(store) == {RunStatus.RUNNING: RUNS}
