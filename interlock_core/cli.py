@@ -184,10 +184,12 @@ def exit_without_final_collection() -> None:
     At exit CPython collects garbage once more over everything still alive — for ``interlock
     emit`` that is pydantic's schemas and every module imported, ~18 ms of a ~200 ms command
     (issue 13, bench/bench_startup.py) — only to have the process end anyway. Registered with
-    :mod:`atexit` first, so it runs after every other exit handler; ``gc.freeze`` moves the
-    live objects out of the collector's sight. Objects are still freed by reference counting
-    as the interpreter tears down; what is skipped is only the cycle search, whose finalizers
-    CPython does not promise to run at exit. The store is closed by the command itself.
+    :mod:`atexit` as the command starts, it runs after every handler the command registers;
+    those registered on import (``logging.shutdown`` flushing the log handlers) run after it,
+    unaffected: ``gc.freeze`` only moves the live objects out of the cycle collector's sight.
+    Objects are still freed by reference counting as the interpreter tears down; what is
+    skipped is only the cycle search, whose finalizers CPython does not promise to run at exit.
+    The store is closed by the command itself.
     """
     gc.freeze()
 

@@ -528,6 +528,15 @@ def _os_reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
+_TENURE_AT_LEAST = 100_000
+"""Young objects from which a load moves them to the oldest generation (fewer are scanned in
+a few milliseconds)."""
+
+_tenured_at: int | None = None
+"""The count of full collections when a load last moved its objects to the oldest generation
+(see :func:`no_cycle_collection`)."""
+
+
 @contextlib.contextmanager
 def no_cycle_collection() -> Iterator[None]:
     """Pause Python's cycle collector during a bulk load: every file leaves thousands of
@@ -539,15 +548,25 @@ def no_cycle_collection() -> Iterator[None]:
     generation as it is (freeze, then unfreeze), so switching the collector back on does not
     start by scanning all of it as young objects (a quarter to half a second after a 10 000-
     file load); cycles among it are found by the next full collection. Skipped while anything
-    else is frozen, which unfreeze would release."""
+    else is frozen, which unfreeze would release; for a small load, whose young objects are
+    quickly scanned; and until a full collection has run since the last time: objects moved
+    this way do not count towards the next full collection, so a program that loads again
+    and again would otherwise pile up garbage that nothing frees."""
+    global _tenured_at
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        if gc.get_freeze_count() == 0:
+        full_collections = gc.get_stats()[-1]["collections"]
+        if (
+            gc.get_count()[0] >= _TENURE_AT_LEAST
+            and gc.get_freeze_count() == 0
+            and _tenured_at != full_collections
+        ):
             gc.freeze()
             gc.unfreeze()
+            _tenured_at = full_collections
         if enabled:
             gc.enable()
 

@@ -10,8 +10,10 @@ that the first validator triggers (~25 ms of ``interlock emit``, issue 13).
 models' own declarations: aliases, defaults, nested models, lists, dicts, enums, unions of
 plain JSON types, and the before/after validators of ``Annotated`` types (durations and dates
 are parsed by the same functions validation calls). The checks that only accept or refuse a
-valid document (constraints, and the field/model validators named in :data:`CHECK_ONLY`) are
-not repeated: the document passed them when it was applied.
+document (constraints, and the field/model validators named in :data:`CHECK_ONLY`) are run on
+the rebuilt values: a row written by an older version whose checks were looser, or edited in
+the store, is refused exactly as before. A listed validator that returns anything but the
+value it was given is no check: the document goes to full validation.
 
 Whatever it does not know to be equivalent — an unknown key, a missing required field, a value
 of an unexpected type, a validator not listed, an annotation it does not handle — makes it
@@ -20,11 +22,13 @@ any). ``tests/core/config/test_stored_decode.py`` proves equality with full vali
 types, ``model_fields_set``) for every example and fixture config.
 """
 
+import re
 import types
 import typing
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar, Union
 
+import annotated_types
 from pydantic import AfterValidator, BaseModel, BeforeValidator
 from pydantic.fields import FieldInfo
 
@@ -33,9 +37,9 @@ from interlock_core.config.models import Job
 
 Model = TypeVar("Model", bound=BaseModel)
 
-# Field and model validators that only check a value (returning it unchanged when valid). A
-# validator not listed here makes its model go through full validation: a new validator
-# that changes a value can never be skipped by mistake.
+# Field and model validators (mode "after") that only check a value, returning it unchanged
+# when valid; the decoder calls them too. A validator not listed here makes its model go
+# through full validation: a new validator that changes a value can never be skipped.
 CHECK_ONLY = frozenset(
     {
         "Rule._value_fits_check",
@@ -89,8 +93,10 @@ def decode_stored(model: type[Model], document: Any) -> Model | None:
     ``model.model_validate`` can tell (the caller then validates in full)."""
     try:
         return _construct(model, document)
-    except (_NotPlain, ValueError, TypeError):
-        # ValueError/TypeError: a parse (duration, date, job type) refused a value.
+    except Exception:
+        # _NotPlain, or a parse, check or validator refused a value (ValueError), or failed
+        # otherwise (OverflowError for 1e400 seconds): full validation decides and reports
+        # exactly what it reported before.
         return None
 
 
@@ -119,7 +125,15 @@ def _construct(model: type[Model], document: Any) -> Model:
             raise _NotPlain
         else:
             values[name] = _default(info)
-    return model.model_construct(_fields_set=given, **values)
+    for field_names, check in _field_checks(model):
+        for name in field_names:
+            if name in given and check(values[name]) is not values[name]:
+                raise _NotPlain  # it changed the value: not a check after all
+    built = model.model_construct(_fields_set=given, **values)
+    for check in _model_checks(model):
+        if check(built) is not built:
+            raise _NotPlain
+    return built
 
 
 def _job_config(job_type: Any, config: Any) -> JobConfigBase | None:
@@ -144,37 +158,71 @@ def _value(annotation: Any, metadata: list[Any], value: Any) -> Any:
     """``value`` as validation turns it into ``Annotated[annotation, *metadata]``."""
     before: list[Callable[[Any], Any]] = []
     after: list[Callable[[Any], Any]] = []
-    _validators(metadata, before, after)
+    checks: list[Callable[[Any], bool]] = []
+    _validators(metadata, before, after, checks)
     # Like pydantic: the outermost before-validator runs first, after-validators in order.
     for function in reversed(before):
         value = function(value)
     value = _typed(annotation, value)
+    # Constraints hold for every document applied; one that fails here (a row written by an
+    # older version, or edited) goes to full validation, which refuses it as it did before.
+    if not all(check(value) for check in checks):
+        raise _NotPlain
     for function in after:
         value = function(value)
     return value
 
 
-def _validators(metadata: list[Any], before: list[Any], after: list[Any]) -> None:
+def _validators(
+    metadata: list[Any], before: list[Any], after: list[Any], checks: list[Any]
+) -> None:
     for item in metadata:
         if isinstance(item, BeforeValidator):
             before.append(_plain_function(item.func))
         elif isinstance(item, AfterValidator):
             after.append(_plain_function(item.func))
         elif isinstance(item, FieldInfo):
-            _validators(item.metadata, before, after)
-        elif not _is_check_or_serializer(item):
-            raise _NotPlain
+            _validators(item.metadata, before, after, checks)
+        else:
+            check = _constraint(item)
+            if check is not None:
+                checks.append(check)
+            elif not _is_strict_or_serializer(item):
+                raise _NotPlain
 
 
-def _is_check_or_serializer(item: Any) -> bool:
-    # Constraints (gt, le, pattern, min_length, strict) check a valid value and change
-    # nothing; serializers and SerializeAsAny only matter when dumping.
-    module = type(item).__module__
-    name = type(item).__name__
-    if name == "_PydanticGeneralMetadata":
+def _constraint(item: Any) -> Callable[[Any], bool] | None:
+    """The check of a constraint (``Field(ge=0, pattern=...)``), or None when ``item`` is no
+    constraint; raises _NotPlain for a constraint not handled here."""
+    if isinstance(item, annotated_types.Gt):
+        return lambda value: bool(value > item.gt)
+    if isinstance(item, annotated_types.Ge):
+        return lambda value: bool(value >= item.ge)
+    if isinstance(item, annotated_types.Lt):
+        return lambda value: bool(value < item.lt)
+    if isinstance(item, annotated_types.Le):
+        return lambda value: bool(value <= item.le)
+    if isinstance(item, annotated_types.MinLen):
+        return lambda value: len(value) >= item.min_length
+    if isinstance(item, annotated_types.MaxLen):
+        return lambda value: len(value) <= item.max_length
+    if type(item).__module__ == "annotated_types":
+        raise _NotPlain
+    if type(item).__name__ == "_PydanticGeneralMetadata":
         # Field(pattern=...); other general settings (coerce_numbers_to_str...) may convert.
-        return set(vars(item)) <= {"pattern"}
-    return module == "annotated_types" or name in {"Strict", "PlainSerializer", "SerializeAsAny"}
+        if set(vars(item)) != {"pattern"}:
+            raise _NotPlain
+        pattern = re.compile(item.pattern)
+        # pydantic's regex engine reads "$" as the very end; Python's also before a final
+        # newline: a value with a newline is left to full validation.
+        return lambda value: "\n" not in value and pattern.search(value) is not None
+    return None
+
+
+def _is_strict_or_serializer(item: Any) -> bool:
+    # Strict: the types are checked exactly here anyway; serializers and SerializeAsAny only
+    # matter when dumping.
+    return type(item).__name__ in {"Strict", "PlainSerializer", "SerializeAsAny"}
 
 
 def _plain_function(function: Any) -> Callable[[Any], Any]:
@@ -259,6 +307,21 @@ def _json_type(annotation: Any) -> type | None:
 
 _checked: dict[type, bool] = {}
 _alias_maps: dict[type, dict[str, str]] = {}
+# Model settings that change nothing a stored document decodes to (any other: full validation).
+_PLAIN_SETTINGS = frozenset(
+    {"extra", "populate_by_name", "alias_generator", "frozen", "defer_build"}
+)
+
+
+def _field_checks(model: type[BaseModel]) -> list[tuple[tuple[str, ...], Callable[[Any], Any]]]:
+    """The listed field validators (``mode="after"``) with the fields they check."""
+    decorators = model.__pydantic_decorators__.field_validators.values()
+    return [(d.info.fields, d.func) for d in decorators if d.info.mode == "after"]
+
+
+def _model_checks(model: type[BaseModel]) -> list[Callable[[Any], Any]]:
+    """The listed model validators (``mode="after"``: they take the built model)."""
+    return [d.func for d in model.__pydantic_decorators__.model_validators.values()]
 
 
 def _check_validators(model: type[BaseModel]) -> None:
@@ -271,8 +334,19 @@ def _check_validators(model: type[BaseModel]) -> None:
             for group in (decorators.field_validators, decorators.model_validators)
             for decorator in group.values()
         }
+        modes = {
+            decorator.info.mode
+            for group in (decorators.field_validators, decorators.model_validators)
+            for decorator in group.values()
+            if getattr(decorator.func, "__qualname__", "?") != _JOB_CONFIG
+        }
+        fields = model.__pydantic_fields__.values()
         plain = (
             names <= CHECK_ONLY | {_JOB_CONFIG}
+            and modes <= {"after"}
+            and set(model.model_config) <= _PLAIN_SETTINGS
+            and all(info.validation_alias in (None, info.alias) for info in fields)
+            and all(info.discriminator is None for info in fields)
             and not decorators.validators
             and not decorators.root_validators
             and not decorators.field_serializers

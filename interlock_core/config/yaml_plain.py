@@ -41,13 +41,19 @@ _DOUBLE = re.compile(r'"([^"\\]*)"(?: +#.*)? *')
 _SINGLE = re.compile(r"'([^']*)'(?: +#.*)? *")
 # A plain scalar starts with none of YAML's indicators ("-" only before a digit or dot).
 _PLAIN_START = re.compile(r"[A-Za-z0-9_./~+($=]|-[0-9.]")
+# A plain item is words joined by single runs of spaces: a run of spaces must not be
+# splittable between the item and the spaces after it, or a long unfinished list
+# backtracks quadratically.
 _FLOW_ITEM = re.compile(
     r' *(?:"([^"\\]*)"|\'([^\']*)\'|((?:[A-Za-z0-9_./+($=]|-[A-Za-z0-9_./+($=])'
-    r"[A-Za-z0-9_ ./+()$=-]*)) *([,\]])"
+    r"[A-Za-z0-9_./+()$=-]*(?: +[A-Za-z0-9_./+()$=-]+)*)) *([,\]])"
 )
 _FLOW_END = re.compile(r"(?: +#.*)? *")
 _EMPTY_FLOW = re.compile(r"\[ *\]")
 _DEEPEST = min(MAX_DEPTH, 32)
+# YAML scanners (PyYAML's and libyaml's) take at most 1024 characters for a simple key; a
+# longer one is an error the composers report.
+_LONGEST_KEY = 1024
 _MOST_VALUES = MAX_VALUES // 2
 
 # First characters that start a plain scalar with no further check (see _PLAIN_START), and
@@ -138,8 +144,8 @@ def _read(text: str) -> tuple[dict[str, Any], dict[FieldPath, int]] | None:
             container, path = mapping, item_path
         elif dash:
             return None
-        if key in container:
-            return None  # a repeated key: reported by the composers
+        if key in container or len(key) > _LONGEST_KEY:
+            return None  # a repeated or too long key: reported by the composers
         key_path = (*path, key)
         lines[key_path] = number
         if not rest or rest[0] == "#":
@@ -212,7 +218,7 @@ def _flow(rest: str, path: FieldPath, number: int, lines: dict[FieldPath, int]) 
         elif single is not None:
             items.append(single)
         else:
-            items.append(_plain(plain.rstrip(" ")))
+            items.append(_plain(plain))
         position = item.end()
         if end == "]":
             break

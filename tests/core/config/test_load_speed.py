@@ -4,7 +4,7 @@ import gc
 
 import pytest
 
-from interlock_core.config import yaml_lines
+from interlock_core.config import loader, yaml_lines
 from interlock_core.config.errors import ConfigError
 from interlock_core.config.loader import load_pipelines
 from interlock_core.config.models import Schedule
@@ -124,7 +124,10 @@ def test_a_load_tenures_young_objects_without_freezing_them(tmp_path) -> None:  
         cycle = _Node()
         alive = weakref.ref(cycle)
         del cycle
+        # As many young objects as a bulk load leaves (a small one is left to the collector).
+        young = [[] for _ in range(loader._TENURE_AT_LEAST)]
         load_pipelines(tmp_path)
+        del young
         # Moved to the oldest generation, not frozen: young collections leave it, a full
         # one still frees it.
         assert gc.get_freeze_count() == 0
@@ -145,3 +148,31 @@ def test_a_load_leaves_objects_frozen_by_others_frozen(tmp_path) -> None:  # typ
         assert gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.parametrize(("young", "tenured"), [(0, 0), (loader._TENURE_AT_LEAST, 1)])
+def test_repeated_loads_leave_cycles_to_the_young_collections(  # type: ignore[no-untyped-def]
+    tmp_path, young: int, tenured: int
+) -> None:
+    # A program that loads again and again (a validating service, a watcher) must not have
+    # every load move the garbage of its time to the oldest generation, where nothing
+    # counts it towards a full collection: such garbage would pile up for good. A small load
+    # moves nothing; a bulk load does once until a full collection has run.
+    import weakref
+
+    (tmp_path / "a.yaml").write_text("pipeline: {id: a}\nschedule: {cron: '0 8 * * *'}\n")
+    gc.collect()
+    gc.disable()  # no automatic collection in between: only the loads move objects
+    try:
+        alive = []
+        for _ in range(10):
+            cycle = _Node()
+            alive.append(weakref.ref(cycle))
+            del cycle
+            allocated = [[] for _ in range(young)]  # what a bulk load leaves
+            load_pipelines(tmp_path)
+            del allocated
+        gc.collect(1)  # the young generations only
+        assert sum(ref() is not None for ref in alive) == tenured
+    finally:
+        gc.enable()

@@ -23,7 +23,7 @@ from interlock_core.config.calendars import Calendar
 from interlock_core.config.errors import ConfigError
 from interlock_core.config.jobs import JOB_CONFIG_MODELS
 from interlock_core.config.loader import load_calendars, load_pipeline_document, load_pipelines
-from interlock_core.config.models import Pipeline
+from interlock_core.config.models import Check, Pipeline
 from interlock_core.config.stored import envelope, parse_envelope
 from interlock_core.config.stored_decode import decode_stored
 
@@ -435,3 +435,100 @@ def test_a_field_setting_that_may_convert_goes_to_full_validation() -> None:
 
     assert decode_stored(Coerced, {"label": "a"}) is None
     assert Coerced.model_validate({"label": 5}).label == "5"
+
+
+def _every_field() -> dict[str, Any]:
+    return json.loads(json.dumps(EVERY_FIELD))
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda d: d["job"].update(maxRetries=99), "a constraint (le=10)"),
+        (lambda d: d["pipeline"].update(id="no spaces allowed"), "a pattern"),
+        (lambda d: d["pipeline"].update(id="ok\n"), "a pattern's $ before a newline"),
+        (lambda d: d["postRun"].update(driftThreshold=-1), "a constraint (ge=0)"),
+        (lambda d: d["job"]["config"].update(timeout=0), "a constraint (gt=0)"),
+        (lambda d: d["schedule"].update(include={"dates": []}, cron=None), "min_length=1"),
+        (lambda d: d["job"].update(jobPollWindowSeconds=30), "a field validator"),
+        (lambda d: d["schedule"].update(cron="61 * * * *"), "the cron check"),
+        (lambda d: d["sla"].update(maxDuration="30h"), "a field validator (24h)"),
+        (lambda d: d["job"]["config"].update(url="ftp://x"), "a URL validator"),
+        (lambda d: d["validation"]["rules"][1].pop("field"), "a model validator (Rule)"),
+        (lambda d: d["schedule"].pop("trigger"), "a model validator (Pipeline)"),
+        (lambda d: d["validation"].update(rules=[]), "a model validator (ANY needs rules)"),
+        (lambda d: d["postRun"].update(driftThreshold=10**400), "an int no float holds"),
+        (lambda d: d["job"]["config"].update(timeout=10**400), "an int no float holds"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_a_stored_row_that_no_longer_passes_a_check_is_refused_as_before(
+    change: Any, why: str
+) -> None:
+    """A row of the right shape that fails a check (written by an older version whose checks
+    were looser, or edited in the store) is refused as full validation refuses it: the
+    checks are not skipped, and nothing but pydantic's own error escapes."""
+    document = _every_field()
+    change(document)
+    with pytest.raises(ValueError):  # pydantic's ValidationError
+        Pipeline.model_validate(document)
+    assert decode_stored(Pipeline, document) is None, why
+
+
+def test_a_listed_validator_that_changes_a_value_goes_to_full_validation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydantic import field_validator, model_validator
+
+    from interlock_core.config.models import ConfigModel
+
+    class Shouting(ConfigModel):
+        word: str
+
+        @field_validator("word")
+        @classmethod
+        def _upper(cls, value: str) -> str:
+            return value if value.isupper() else value.upper()
+
+    class Replaced(ConfigModel):
+        word: str
+
+        @model_validator(mode="after")
+        def _other(self) -> "Replaced":
+            return Replaced.model_construct(word="other")
+
+    listed = {Shouting._upper.__func__.__qualname__, Replaced._other.__qualname__}
+    monkeypatch.setattr(stored_decode, "CHECK_ONLY", stored_decode.CHECK_ONLY | listed)
+    assert decode_stored(Shouting, {"word": "HI"}) is not None  # unchanged: a check here
+    assert decode_stored(Shouting, {"word": "hi"}) is None
+    assert decode_stored(Replaced, {"word": "hi"}) is None
+
+
+def test_a_model_setting_that_may_convert_goes_to_full_validation() -> None:
+    from pydantic import ConfigDict
+
+    from interlock_core.config.models import ConfigModel
+
+    class Stripped(ConfigModel):
+        model_config = ConfigDict(str_strip_whitespace=True)
+        word: str
+
+    class Values(ConfigModel):
+        model_config = ConfigDict(use_enum_values=True)
+        check: Check
+
+    assert decode_stored(Stripped, {"word": "hi"}) is None
+    assert decode_stored(Values, {"check": "exists"}) is None
+    assert Values.model_validate({"check": "exists"}).check == "exists"
+
+
+def test_a_field_read_under_another_name_goes_to_full_validation() -> None:
+    from pydantic import Field
+
+    from interlock_core.config.models import ConfigModel
+
+    class Renamed(ConfigModel):
+        word: str = Field(validation_alias="term")
+
+    assert decode_stored(Renamed, {"word": "hi"}) is None
+    assert Renamed.model_validate({"term": "hi"}).word == "hi"

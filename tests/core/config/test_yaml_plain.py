@@ -1,6 +1,7 @@
 """The line reader for plain block YAML gives exactly the composers' values and lines, and
 leaves everything else to them (so their errors keep their words and lines)."""
 
+import time
 from pathlib import Path
 
 import pytest
@@ -284,3 +285,39 @@ def test_written_documents_often_take_the_line_reader() -> None:
 
     read()
     assert sum(taken) > len(taken) / 10
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "k" * 1025 + ": v\n",
+        "x:\n  - " + "k" * 1025 + ": v\n",
+        "x:\n  " + "k" * 2000 + ":\n    y: 1\n",
+    ],
+)
+def test_a_key_longer_than_yaml_allows_is_left_to_the_composers(text: str) -> None:
+    # YAML scanners take at most 1024 characters for a simple key: a longer one is an error,
+    # which the composers must report.
+    assert load_plain(text) is None
+    assert isinstance(_composed(text), list)
+    _agrees(text)
+
+
+def test_a_key_as_long_as_yaml_allows_reads_the_same() -> None:
+    assert _agrees("k" * 1024 + ": v\nx:\n  - " + "j" * 1024 + ": w\n")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: [a" + " " * 50_000 + "x\n",  # no closing bracket
+        "a: [a" + " " * 50_000 + "\n",
+        "a: [a" + " b" * 50_000 + " {\n",
+    ],
+)
+def test_a_long_unfinished_flow_list_is_given_up_in_linear_time(text: str) -> None:
+    # A regular expression that can split a run of spaces two ways backtracks quadratically
+    # (these took seconds; a 1 MiB file, hours) before handing the text to the composers.
+    started = time.perf_counter()
+    assert load_plain(text) is None
+    assert time.perf_counter() - started < 1.0
