@@ -69,6 +69,7 @@ from interlock_core.storage.postgres_schema import (
 from interlock_core.storage.redact import redact_url
 from interlock_core.storage.sql_rows import (
     EventColumns,
+    encode_run_writes,
     event_filter,
     events_from_documents,
     run_from_document,
@@ -630,35 +631,13 @@ class PostgresStore(Store):
         self, run: Run, expected_version: int, events: Iterable[Event]
     ) -> Run | None:
         """Compare-and-set; ``events`` commit in the same transaction, only when it wins."""
-        stored = utc_run(run.evolve(version=expected_version + 1))
-        document = stored.model_dump_json()
-        rows = _event_rows(events)
+        write = encode_run_writes([RunUpdate(run, expected_version, tuple(events))], _event_rows)[0]
+        document = write[1]
 
         def work(cur: psycopg.Cursor[Any]) -> bool:
-            cur.execute(
-                self._sql(
-                    "UPDATE {s}.runs SET status = %s, version = %s, attempt = %s, due_at = %s,"
-                    " owner = %s, document = %s::json"
-                    " WHERE pipeline_id = %s AND period = %s AND version = %s"
-                ),
-                (
-                    stored.status.value,
-                    stored.version,
-                    stored.attempt,
-                    stored.due_at,
-                    stored.owner,
-                    document,
-                    stored.pipeline_id,
-                    stored.period,
-                    expected_version,
-                ),
-            )
-            if cur.rowcount != 1:
-                return False
-            self._insert_events(cur, rows)
-            return True
+            return self._update_run_row(cur, *write)
 
-        updated = self._transact("update_run", work, write=True, one_statement=not rows)
+        updated = self._transact("update_run", work, write=True, one_statement=not write[3])
         return _run(document) if updated else None
 
     def list_runs(
@@ -961,51 +940,49 @@ class PostgresStore(Store):
 
     def update_runs_with_events(self, updates: Iterable[RunUpdate]) -> list[Run | None]:
         """See :meth:`Store.update_runs_with_events`; one transaction, one commit."""
-        prepared = []
-        for update in updates:  # encoded before the transaction: a bad run writes nothing
-            stored = utc_run(update.run.evolve(version=update.expected_version + 1))
-            prepared.append(
-                (
-                    stored,
-                    stored.model_dump_json(),
-                    update.expected_version,
-                    _event_rows(update.events),
-                )
-            )
+        prepared = encode_run_writes(updates, _event_rows)
         if not prepared:
             return []
-        sql = self._sql(
-            "UPDATE {s}.runs SET status = %s, version = %s, attempt = %s, due_at = %s,"
-            " owner = %s, document = %s::json"
-            " WHERE pipeline_id = %s AND period = %s AND version = %s"
-        )
 
         def work(cur: psycopg.Cursor[Any]) -> list[bool]:
-            won = []
-            for stored, document, expected_version, rows in prepared:
-                cur.execute(
-                    sql,
-                    (
-                        stored.status.value,
-                        stored.version,
-                        stored.attempt,
-                        stored.due_at,
-                        stored.owner,
-                        document,
-                        stored.pipeline_id,
-                        stored.period,
-                        expected_version,
-                    ),
-                )
-                won.append(cur.rowcount == 1)
-                if won[-1]:
-                    self._insert_events(cur, rows)
-            return won
+            return [self._update_run_row(cur, *write) for write in prepared]
 
         # A transaction rolled back (deadlock, dropped connection) is tried again whole: the
         # compare-and-sets are decided again, so nothing is written twice.
         won = self._transact("update_runs", work, write=True)
         return [_run(p[1]) if ok else None for p, ok in zip(prepared, won, strict=True)]
+
+    def _update_run_row(
+        self,
+        cur: "psycopg.Cursor[Any]",
+        stored: Run,
+        document: str,
+        expected_version: int,
+        events: list[tuple[Any, ...]],
+    ) -> bool:
+        """The compare-and-set of one run (and its events when it wins), in a transaction."""
+        cur.execute(
+            self._sql(
+                "UPDATE {s}.runs SET status = %s, version = %s, attempt = %s, due_at = %s,"
+                " owner = %s, document = %s::json"
+                " WHERE pipeline_id = %s AND period = %s AND version = %s"
+            ),
+            (
+                stored.status.value,
+                stored.version,
+                stored.attempt,
+                stored.due_at,
+                stored.owner,
+                document,
+                stored.pipeline_id,
+                stored.period,
+                expected_version,
+            ),
+        )
+        if cur.rowcount != 1:
+            return False
+        self._insert_events(cur, events)
+        return True
 
 
 _LISTEN_KEEPALIVES = {

@@ -15,7 +15,7 @@ from typing import Any
 from interlock_core.events import Event, EventType
 from interlock_core.runs import Run
 from interlock_core.sensors import Sensor
-from interlock_core.storage.base import StoredConfig
+from interlock_core.storage.base import RunUpdate, StoredConfig, utc_run
 
 ToDatetime = Callable[[Any], datetime]
 
@@ -118,3 +118,21 @@ def event_filter(
         clauses.append(f"id > {mark}")
         params.append(after_id)
     return " AND ".join(clauses) or "TRUE", params
+
+
+EncodedRunWrite = tuple[Run, str, int, list[tuple[Any, ...]]]
+
+
+def encode_run_writes(
+    updates: Iterable[RunUpdate], event_rows: Callable[[Iterable[Event]], list[tuple[Any, ...]]]
+) -> list[EncodedRunWrite]:
+    """Each run compare-and-set as (stored run, its document, the expected version, its
+    event rows), encoded before the transaction opens: a run that cannot be encoded raises
+    before anything is written."""
+    encoded = []
+    for update in updates:
+        stored = utc_run(update.run.evolve(version=update.expected_version + 1))
+        encoded.append(
+            (stored, stored.model_dump_json(), update.expected_version, event_rows(update.events))
+        )
+    return encoded

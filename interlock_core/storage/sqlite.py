@@ -49,6 +49,7 @@ from interlock_core.storage.base import (
 )
 from interlock_core.storage.sql_rows import (
     EventColumns,
+    encode_run_writes,
     event_filter,
     events_from_documents,
     run_from_document,
@@ -1005,12 +1006,11 @@ class SQLiteStore(Store):
         self, run: Run, expected_version: int, events: Iterable[Event]
     ) -> Run | None:
         """See :meth:`Store.update_run_with_events`; one transaction."""
-        stored = utc_run(run.evolve(version=expected_version + 1))
-        document = stored.model_dump_json()
-        rows = _event_rows(events)
+        write = encode_run_writes([RunUpdate(run, expected_version, tuple(events))], _event_rows)[0]
+        document = write[1]
 
         def work(conn: sqlite3.Connection) -> bool:
-            return _update_run_row(conn, stored, document, expected_version, rows)
+            return _update_run_row(conn, *write)
 
         updated = self._transact("update_run", work, write=True)
         if updated:
@@ -1019,17 +1019,7 @@ class SQLiteStore(Store):
 
     def update_runs_with_events(self, updates: Iterable[RunUpdate]) -> list[Run | None]:
         """See :meth:`Store.update_runs_with_events`; one transaction, one commit."""
-        prepared = []
-        for update in updates:  # encoded before the transaction: a bad run writes nothing
-            stored = utc_run(update.run.evolve(version=update.expected_version + 1))
-            prepared.append(
-                (
-                    stored,
-                    stored.model_dump_json(),
-                    update.expected_version,
-                    _event_rows(update.events),
-                )
-            )
+        prepared = encode_run_writes(updates, _event_rows)
         if not prepared:
             return []
 
