@@ -195,7 +195,9 @@ def open_run(
     trigger_arrived_at: dt.datetime | None = None,
 ) -> Run:
     """A new WAITING run whose gate is evaluated at once."""
-    return Run(
+    # Built from typed values without validation, as ``Run.evolve`` does for every later
+    # change: validating would build the model's schema, which an emit need not pay for.
+    return Run.model_construct(
         pipeline_id=pipeline.id,
         period=period,
         status=RunStatus.WAITING,
