@@ -5,8 +5,10 @@ lists every module the process imported) and checks the modules a command must n
 Not timed: the benchmark (bench/bench_startup.py) measures the cost.
 """
 
+import contextlib
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -230,6 +232,10 @@ def test_an_emit_that_opens_a_run_builds_no_pydantic_validator(tmp_path: Path) -
     )
     assert status.returncode == 0, status.stderr
     assert '"WAITING"' in status.stdout  # what was written reads back as a waiting run
+    # Written once: waking the waiting runs reads the clock again, so the run just opened is
+    # due already and needs no second write (a real clock, unlike the engine tests').
+    with contextlib.closing(sqlite3.connect(tmp_path / "i.db")) as conn:
+        assert conn.execute("SELECT status, version FROM runs").fetchall() == [("WAITING", 1)]
 
 
 def test_the_listed_help_of_builtin_plugin_commands_is_their_own() -> None:
