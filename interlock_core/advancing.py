@@ -25,6 +25,12 @@ of two per run. What a crash leaves at each point, and how the next pass handles
    read SUBMITTING. The lease resume submits again with the same token, and the target adopts
    the job it already has instead of starting another.
 
+A healthy controller never lets a claim's lease run out while it works through the group:
+once half a lease is spent (deciding or submitting), it writes the records of the runs
+submitted so far and renews the leases of the rest (one commit each; a compare-and-set that
+wins proves nobody resumed the run meanwhile), so other controllers resume only the runs of
+a controller that died or of a single submit that hung past its lease.
+
 Cases 2 and 3 are safe only for runners whose target deduplicates on the token
 (``dedups_on_token``). For any other runner (and for job-less pipelines) a resume cannot tell
 whether the job started and makes the run UNCERTAIN (an operator resolves it); so those runs
@@ -46,7 +52,7 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
-from interlock_core import isolation
+from interlock_core import isolation, lifecycle
 from interlock_core.engine import MAX_STEPS_PER_ADVANCE, Interlock
 from interlock_core.lifecycle import Transition
 from interlock_core.runs import NextAction, Run, RunStatus
@@ -130,6 +136,11 @@ def _evaluates(run: Run, now: datetime) -> bool:
     )
 
 
+def _half_spent(lease_end: datetime, active: "ActiveConfig", now: datetime) -> bool:
+    """Whether less than half of a claimed run's submit lease is left."""
+    return lease_end - now < lifecycle.submit_lease(active.pipeline) / 2
+
+
 def _claims(transition: Transition) -> bool:
     return transition.run is not None and transition.run.status == RunStatus.SUBMITTING
 
@@ -169,15 +180,26 @@ class _Group:
         claimed = [(d, run) for d, run in written if run.status == RunStatus.SUBMITTING]
         follow = [run for d, run in written if run.status != RunStatus.SUBMITTING]
         submitted: list[_Decision] = []
-        for position, (decision, run) in enumerate(claimed):
+        position = 0
+        while position < len(claimed):
+            decision, run = claimed[position]
             if self.stop():
                 self._release([run for _, run in claimed[position:]])
                 break
             lease_end = run.lease_expires_at
-            if lease_end is not None and lease_end <= engine.clock.now():
-                # The group's earlier submits outlasted this run's lease: another controller
-                # may be resuming it now; whoever does submits with the same token.
+            now = engine.clock.now()
+            if lease_end is not None and _half_spent(lease_end, decision.active, now):
+                # The group's decisions or submits have taken half a lease (or all of it):
+                # write the records of those submitted and renew the leases of the rest, or a
+                # healthy controller would let other controllers resubmit its runs (their
+                # records would still read SUBMITTING once the leases ran out). A lease that
+                # ran out is renewed too: a compare-and-set that wins proves no controller
+                # resumed the run meanwhile (a resume writes it first).
+                follow.extend(run for _, run in self._write(submitted))
+                submitted = []
+                claimed[position:] = self._renew(claimed[position:], now)
                 continue
+            position += 1
             _, result = self._isolated(
                 decision.due,
                 partial(engine._submit_transition, run, decision.active),
@@ -269,6 +291,29 @@ class _Group:
             if done:
                 written.append((decision, stored))
         return written
+
+    def _renew(
+        self, claims: list[tuple[_Decision, Run]], now: datetime
+    ) -> list[tuple[_Decision, Run]]:
+        """Give claimed runs not yet submitted a fresh lease (one grouped write, each its own
+        compare-and-set); returns those renewed. A run lost meanwhile belongs to whoever moved
+        it; when the write fails the runs keep their old leases and are left to the lease
+        resume (not submitted here: their leases may run out during the submits)."""
+        updates = []
+        for decision, run in claims:
+            lease = lifecycle.submit_lease(decision.active.pipeline)
+            updates.append(
+                RunUpdate(
+                    run.evolve(lease_expires_at=now + lease, due_at=now + lease, updated_at=now),
+                    run.version,
+                )
+            )
+        try:
+            stored = self.engine.store.update_runs_with_events(updates)
+        except Exception:
+            log.exception("could not renew the leases of %d claimed runs", len(claims))
+            return []
+        return [(d, run) for (d, _), run in zip(claims, stored, strict=True) if run is not None]
 
     def _release(self, runs: list[Run]) -> None:
         """Give up the lease of claimed runs whose job was not submitted (a stop request):

@@ -28,6 +28,7 @@ from interlock_core import (
 from interlock_core.alerts.base import AlertSink, NullAlerts
 from interlock_core.clock import Clock, SystemClock
 from interlock_core.config.errors import ConfigError
+from interlock_core.config.jobs import JobType
 from interlock_core.config.models import Pipeline
 from interlock_core.config.stored import ActiveConfig, ConfigCache
 from interlock_core.events import Event, EventType
@@ -145,6 +146,7 @@ class Interlock:
         # of the environment (None: not held) and each pipeline's.
         self._held_env_secrets: list[str] | None = None
         self._held_secrets: dict[str, list[str]] = {}
+        self._held_hashes: dict[str, set[str]] = {}  # the configs whose secrets are held
 
     # ------------------------------------------------------------------ configs
 
@@ -879,7 +881,7 @@ class Interlock:
             transition = lifecycle.decide_expired_lease(
                 run,
                 active.pipeline,
-                target_dedups=self._dedups(active),
+                target_dedups=self._dedups(active) and not _leased_on_another_host(run, active),
                 controller=self.controller_id,
                 now=now,
             )
@@ -1416,10 +1418,22 @@ class Interlock:
 
     def _hold_secrets_of(self, current: ActiveConfig) -> None:
         """While secrets are held, find a pipeline's from its ``current`` config, just read
-        (saves reading it again for the first write that redacts with them)."""
+        (saves reading it again for the first write that redacts with them).
+
+        A config applied while the group is worked on may send other variables: its values
+        are added to those held, never swapped for them (runs decided with the older config
+        are still to be written)."""
         pipeline_id = current.pipeline.id
-        if self._held_env_secrets is not None and pipeline_id not in self._held_secrets:
-            self._secrets_of(pipeline_id, current)
+        if self._held_env_secrets is None:
+            return
+        seen = self._held_hashes.setdefault(pipeline_id, set())
+        if current.hash in seen:
+            return
+        seen.add(current.hash)
+        before = self._held_secrets.pop(pipeline_id, [])
+        found = self._secrets_of(pipeline_id, current)
+        if before:
+            self._held_secrets[pipeline_id] = redaction.secret_values({}, [*before, *found])
 
     def hold_secrets(self, hold: bool) -> None:
         """Find secret values once per pipeline and reuse them until released (``False``).
@@ -1432,6 +1446,7 @@ class Interlock:
         """
         self._held_env_secrets = redaction.secret_values() if hold else None
         self._held_secrets = {}
+        self._held_hashes = {}
 
     def _on_success(
         self, run: Run, now: datetime, *, first: bool = True
@@ -1605,6 +1620,22 @@ def _check_trigger_granularity(
             f"{pipeline.id} has {pipeline.granularity.value} periods"
             + (f": {hint}" if hint else "")
         )
+
+
+def _leased_on_another_host(run: Run, active: ActiveConfig) -> bool:
+    """Whether a command job's expired lease was held by a controller on another machine.
+
+    A command job deduplicates on its token through the state file of the machine that
+    started it: a controller elsewhere (a shared PostgreSQL store) finds no such file and
+    would start the job again. Controller ids are ``host:pid:random``; an id of another
+    form names no host, and is taken to be of this one."""
+    import socket  # only a lease resume needs it (see ``default_controller_id``)
+
+    job = active.pipeline.job
+    owner = run.lease_owner or ""
+    if job is None or job.type != JobType.COMMAND or ":" not in owner:
+        return False
+    return owner.split(":", 1)[0] != socket.gethostname()
 
 
 def _live_claim(run: Run, now: datetime) -> str | None:

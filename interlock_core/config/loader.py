@@ -13,6 +13,7 @@ import gc
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import stat
@@ -771,6 +772,14 @@ def _validate_pipeline(
             pipeline = Pipeline.model_validate(data)
         except ValidationError as exc:
             issues = _translate(exc, data, Pipeline, context) + issues
+        issues += [
+            context.issue(
+                path,
+                f"{value!r} is not a finite number (the store keeps JSON, "
+                "which has no infinity or NaN)",
+            )
+            for path, value in _non_finite_numbers(data, ())
+        ]
     except ConfigError:
         raise
     except Exception as exc:
@@ -785,6 +794,20 @@ def _validate_pipeline(
             f"runs are keyed by the id {pipeline.id!r}",
         )
     return LoadedPipeline(pipeline, data, context.sorted_warnings(), source, id_line)
+
+
+def _non_finite_numbers(value: Any, path: FieldPath) -> Iterator[tuple[FieldPath, float]]:
+    """Every infinity or NaN in a document (``.inf``, ``.nan``, ``1e400``): JSON cannot hold
+    them, so a stored config would read back as ``null`` where the file said a number."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _non_finite_numbers(item, (*path, key))
+    elif isinstance(value, list):
+        for position, item in enumerate(value):
+            yield from _non_finite_numbers(item, (*path, position))
 
 
 def _unexpected(exc: Exception, source: str) -> ConfigError:

@@ -817,3 +817,40 @@ def test_a_negative_age_threshold_is_an_error() -> None:
     [(_, path, got, _)] = issues_of(text)
     assert path in {"validation.rules[0]", "validation.rules[0].value"}
     assert "needs a duration of at least 0" in got
+
+
+@pytest.mark.parametrize(
+    ("snippet", "line", "path"),
+    [
+        # equals/neq/in take any value, so only the store's JSON used to notice: it wrote
+        # null, and every later read of the store failed.
+        (
+            "validation:\n  rules:\n    - {key: a, check: equals, field: f, value: .inf}\n",
+            4,
+            "validation.rules[0].value",
+        ),
+        (
+            "validation:\n  rules:\n    - key: a\n      check: in\n      field: f\n"
+            "      value: [1, .nan]\n",
+            7,
+            "validation.rules[0].value[1]",
+        ),
+        ("sla:\n  deadline: ':55'\npostRun:\n  driftThreshold: 1e400\n", 5, None),
+        (
+            "job:\n  type: airflow\n  config:\n    url: http://127.0.0.1:1\n    dagId: d\n"
+            "    conf: {limit: -.inf}\n",
+            7,
+            "job.config.conf.limit",
+        ),
+    ],
+)
+def test_an_infinite_or_nan_number_is_refused_where_it_is_written(
+    snippet: str, line: int, path: str | None
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_pipeline_text("pipeline: {id: p}\n" + snippet, "p.yaml")
+    finite = [issue for issue in caught.value.issues if "not a finite number" in issue.message]
+    assert len(finite) == 1, caught.value.issues
+    assert finite[0].line == line
+    if path is not None:
+        assert finite[0].path == path
