@@ -3,11 +3,13 @@
 Fresh processes, interleaved (each round runs every command once, so a busy moment slows
 all of them alike): ``python -c pass``, ``python -c "import boto3"``, ``interlock --help``,
 ``interlock emit`` (a real write into a temporary SQLite store with one pipeline applied),
-``interlock evaluate`` and ``interlock status``. Wall and CPU (user + system) medians with
-their spread; ratios to ``import boto3`` per round, then the median ratio.
+``interlock emit`` whose trigger passes and opens a run (each round on a fresh copy of a store
+prepared once, copied outside the timed part), ``interlock evaluate`` and ``interlock status``.
+Wall and CPU (user + system) medians with their spread; ratios to ``import boto3`` per round,
+then the median ratio.
 
-Targets (issue 13): ``interlock emit`` and ``interlock --help`` <= 1.0x ``import boto3``, for
-wall and CPU alike.
+Targets (issue 13): ``interlock emit`` (also the emit that opens a run) and ``interlock --help``
+<= 1.0x ``import boto3``, for wall and CPU alike.
 
     .venv/bin/python bench/bench_startup.py              # 15 rounds
     .venv/bin/python bench/bench_startup.py --quick      # 3 rounds
@@ -50,7 +52,9 @@ job:
   config:
     command: ["true"]
 """
-TARGETS = ("interlock --help", "interlock emit")
+OPENS = "interlock emit, opens a run"
+TARGETS = ("interlock --help", "interlock emit", OPENS)
+OPENED = b"opened the run of"
 
 
 def commands(store: str, cli: list[str], label: str = "interlock") -> dict[str, list[str]]:
@@ -61,6 +65,22 @@ def commands(store: str, cli: list[str], label: str = "interlock") -> dict[str, 
         f"{label} evaluate": [*cli, "--store", store, "evaluate", "orders"],
         f"{label} status": [*cli, "--store", store, "status"],
     }
+
+
+def opens_a_run(cli: list[str], store: Path) -> list[str]:
+    """An emit whose trigger passes: on a store with no run yet, it opens the current period's."""
+    return [*cli, "--store", f"sqlite:///{store}", "emit", "orders", "ready", "status=done"]
+
+
+def run_opening(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of one emit that opens a run, checked from its output."""
+    output = cwd / "opens.out"
+    with output.open("wb") as sink:
+        seconds = child_process(argv, env=env, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT)
+    text = output.read_bytes()
+    if OPENED not in text:
+        raise SystemExit(f"the emit did not open a run: {text.decode(errors='replace')}")
+    return seconds
 
 
 def run_once(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
@@ -115,18 +135,32 @@ def main() -> None:
         }
         for name, argv in commands(store, cli).items():
             runs[name] = (argv, env)
+        # A store prepared once (pipeline applied, no run): each round copies it afresh.
+        prepared, fresh = root / "prepared.db", root / "fresh.db"
+        shutil.copyfile(root / "interlock.db", prepared)
+        runs[OPENS] = (opens_a_run(cli, fresh), env)
         if args.baseline_src is not None:
             old_env = {**env, "PYTHONPATH": str(args.baseline_src.resolve())}
             old_cli = [python, "-m", "interlock_core.cli"]
             for name, argv in commands(store, old_cli, "baseline").items():
                 runs[name] = (argv, old_env)
-        for argv, run_env in runs.values():  # warm the page cache and the .pyc files
-            run_once(argv, run_env, root)
+
+        def measure(name: str) -> tuple[float, float]:
+            argv, run_env = runs[name]
+            if name == OPENS:
+                for leftover in root.glob("fresh.db*"):  # the last round's db, -wal and -shm
+                    leftover.unlink()
+                shutil.copyfile(prepared, fresh)  # not timed: a store with no run yet
+                return run_opening(argv, run_env, root)
+            return run_once(argv, run_env, root)
+
+        for name in runs:  # warm the page cache and the .pyc files
+            measure(name)
         wall: dict[str, list[float]] = {name: [] for name in runs}
         cpu: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(rounds):
-            for name, (argv, run_env) in runs.items():
-                seconds, cpu_seconds = run_once(argv, run_env, root)
+            for name in runs:
+                seconds, cpu_seconds = measure(name)
                 wall[name].append(seconds)
                 cpu[name].append(cpu_seconds)
     finally:

@@ -400,7 +400,9 @@ class Interlock:
             periods.trigger_key_matches(rule.key, sensor.key) for rule in pipeline.post_run.rules
         ):
             self._on_post_run_sensor(active, sensor, now)
-        return self.wake_waiting(pipeline.id, now)
+        # The clock read again: a run opened above is due at its own (later) ``now`` and needs
+        # no second write to make it due.
+        return self.wake_waiting(pipeline.id, self.clock.now())
 
     def _is_own_period_copy(
         self, pipeline_id: str, sensor: Sensor, active: ActiveConfig | None

@@ -60,7 +60,9 @@ def job_credential_names(config: Any) -> set[str]:
 
     def walk(value: Any, field: str = "") -> None:
         if hasattr(value, "model_dump"):
-            value = value.model_dump()
+            # The fields (and extras) ``model_dump()`` would list, without building the
+            # model's serializer: no job config excludes a field or serialises it its own way.
+            value = {**value.__dict__, **(getattr(value, "__pydantic_extra__", None) or {})}
         if isinstance(value, str):
             if field == "env" or field.endswith(("_env", "Env")):
                 names.add(value)

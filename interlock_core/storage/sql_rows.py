@@ -7,13 +7,14 @@ session's zone) and in their SQL dialect, so each helper takes those as argument
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from interlock_core.events import Event, EventType
-from interlock_core.runs import Run
+from interlock_core.runs import Run, run_document
 from interlock_core.sensors import Sensor
 from interlock_core.storage.base import RunUpdate, StoredConfig, utc_run
 
@@ -43,10 +44,42 @@ def sensor_from_row(row: Any, to_datetime: ToDatetime) -> Sensor:
     )
 
 
+# Runs this process wrote and kept as they were (see ``written_run``), by their whole document:
+# a read of that very document returns the run instead of parsing it, so the emit that opens a
+# run and then lists the waiting ones never builds the run model's schema. Content-addressed,
+# so nothing goes stale: an update or another writer's row is a different document and is
+# parsed. The oldest entries go beyond _KEPT_LIMIT.
+_KEPT: dict[str, Run] = {}
+_KEPT_LIMIT = 256
+_KEPT_LOCK = threading.Lock()
+
+
 def run_from_document(document: str) -> Run:
     """A run from its stored JSON."""
+    kept = _KEPT.get(document)
+    if kept is not None:
+        return kept
     # Stored runs went through utc_run on the way in, so they are UTC already.
     return Run.model_validate_json(document)
+
+
+def written_run(stored: Run, document: str) -> Run:
+    """The run a store just wrote (created or updated) as ``document``, as a read returns it.
+
+    ``stored`` itself when the document gives it back field for field: with no job metadata
+    and no baseline, every field is a string, a number, an enum, a UTC datetime or a list of
+    strings, all of which JSON keeps exactly (a newly opened run); later reads of the same
+    document return it too. Otherwise the document is read back, so tuples, datetimes and the
+    like inside those dicts come back as a read returns them. Skipping the read spares
+    building the run model's schema.
+    """
+    if not stored.job_metadata and stored.baseline is None:
+        with _KEPT_LOCK:
+            _KEPT[document] = stored
+            while len(_KEPT) > _KEPT_LIMIT:
+                del _KEPT[next(iter(_KEPT))]
+        return stored
+    return run_from_document(document)
 
 
 def events_from_documents(documents: Iterable[str], log: logging.Logger) -> list[Event]:
@@ -133,6 +166,6 @@ def encode_run_writes(
     for update in updates:
         stored = utc_run(update.run.evolve(version=update.expected_version + 1))
         encoded.append(
-            (stored, stored.model_dump_json(), update.expected_version, event_rows(update.events))
+            (stored, run_document(stored), update.expected_version, event_rows(update.events))
         )
     return encoded

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from interlock_core.events import Event, EventType
-from interlock_core.runs import Run, RunStatus
+from interlock_core.runs import Run, RunStatus, run_document
 from interlock_core.sensors import Sensor
 from interlock_core.storage import sqlite_wake
 from interlock_core.storage.base import (
@@ -55,6 +55,7 @@ from interlock_core.storage.sql_rows import (
     run_from_document,
     sensor_from_row,
     stored_config_from_row,
+    written_run,
 )
 
 T = TypeVar("T")
@@ -981,7 +982,7 @@ class SQLiteStore(Store):
     def create_run_with_events(self, run: Run, events: Iterable[Event]) -> Run | None:
         """See :meth:`Store.create_run_with_events`; one transaction."""
         stored = utc_run(run.evolve(version=1))
-        document = stored.model_dump_json()
+        document = run_document(stored)
         rows = _event_rows(events)
 
         def work(conn: sqlite3.Connection) -> bool:
@@ -1000,14 +1001,14 @@ class SQLiteStore(Store):
         created = self._transact("create_run", work, write=True)
         if created:
             self._notify_run_write(run.pipeline_id)
-        return _run(document) if created else None
+        return written_run(stored, document) if created else None
 
     def update_run_with_events(
         self, run: Run, expected_version: int, events: Iterable[Event]
     ) -> Run | None:
         """See :meth:`Store.update_run_with_events`; one transaction."""
         write = encode_run_writes([RunUpdate(run, expected_version, tuple(events))], _event_rows)[0]
-        document = write[1]
+        stored, document = write[0], write[1]
 
         def work(conn: sqlite3.Connection) -> bool:
             return _update_run_row(conn, *write)
@@ -1015,7 +1016,7 @@ class SQLiteStore(Store):
         updated = self._transact("update_run", work, write=True)
         if updated:
             self._notify_run_write(run.pipeline_id)
-        return _run(document) if updated else None
+        return written_run(stored, document) if updated else None
 
     def update_runs_with_events(self, updates: Iterable[RunUpdate]) -> list[Run | None]:
         """See :meth:`Store.update_runs_with_events`; one transaction, one commit."""

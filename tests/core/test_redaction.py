@@ -174,3 +174,42 @@ def test_job_credential_names() -> None:
     assert job_credential_names(airflow) == {"AF_USER", "AF_PW", "INTERLOCK_A"}
     command = CommandJob.model_validate({"command": ["run", "$INTERLOCK_B"], "env": ["DB_URL"]})
     assert job_credential_names(command) == {"DB_URL", "INTERLOCK_B"}
+
+
+def test_job_credential_names_of_a_model_are_those_of_its_model_dump() -> None:
+    # Models are walked through their fields (no serializer is built): nested models, lists
+    # of models and extra fields are seen exactly as ``model_dump()`` would list them.
+    from pydantic import BaseModel, ConfigDict
+
+    from interlock_core.config.jobs import AirflowJob
+    from interlock_core.redaction import job_credential_names
+
+    class Target(BaseModel):
+        token_env: str
+        url: str
+
+    class Job(BaseModel):
+        model_config = ConfigDict(extra="allow")
+        targets: list[Target]
+        primary: Target
+        args: tuple[str, ...] = ()
+
+    job = Job.model_validate(
+        {
+            "targets": [{"token_env": "T1", "url": "$INTERLOCK_U"}],
+            "primary": {"token_env": "T2", "url": "x"},
+            "args": ["${INTERLOCK_ARG}"],
+            "passwordEnv": "EXTRA_PW",
+        }
+    )
+    airflow = AirflowJob.model_validate(
+        {
+            "url": "https://af.example.com",
+            "dagId": "d",
+            "usernameEnv": "AF_USER",
+            "passwordEnv": "AF_PW",
+        }
+    )
+    for model in (job, airflow):
+        assert job_credential_names(model) == job_credential_names(model.model_dump())
+    assert job_credential_names(job) == {"T1", "T2", "INTERLOCK_U", "INTERLOCK_ARG", "EXTRA_PW"}

@@ -5,8 +5,10 @@ lists every module the process imported) and checks the modules a command must n
 Not timed: the benchmark (bench/bench_startup.py) measures the cost.
 """
 
+import contextlib
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -168,7 +170,7 @@ def test_short_commands_load_no_alert_channel_runner_or_aws_module(
     # Only a submit needs the command wrapper (subprocess, signal) or the job state folder
     # (tempfile, shutil); the short commands submit nothing.
     assert loaded(modules, SUBMIT_ONLY) == []
-    if args[0] == "emit":  # that opens no run (opening one builds the Run model's validator)
+    if args[0] == "emit":  # no validator built (see also the emit that opens a run below)
         assert loaded(modules, PLUGIN_SCAN) == []
     if args[0] == "emit":  # to a job-less pipeline: no job-config model at all
         assert loaded(modules, ("interlock_core.config.job_configs",)) == []
@@ -188,6 +190,52 @@ def test_emit_for_a_command_job_loads_only_the_command_job_model(
         "interlock_core.config.job_configs.command",
     ]
     assert loaded(modules, NOT_FOR_SHORT_COMMANDS) == []
+
+
+def test_an_emit_that_opens_a_run_builds_no_pydantic_validator(tmp_path: Path) -> None:
+    # The run is built, written and listed again (waking waiting runs) from the document the
+    # process wrote itself: no Run schema, so pydantic never scans the distributions.
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "nightly.yaml").write_text(NIGHTLY, encoding="utf-8")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("INTERLOCK_")}
+    env["PYTHONPATH"] = str(ROOT)
+    env["INTERLOCK_STORE"] = f"sqlite:///{tmp_path / 'i.db'}"
+    cli = [sys.executable, "-m", "interlock_core.cli"]
+    applied = subprocess.run(
+        [*cli, "apply", "pipelines"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert applied.returncode == 0, applied.stderr
+    listing = tmp_path / "modules.txt"
+    emitted = subprocess.run(
+        [sys.executable, "-c", RUN_AND_LIST_MODULES, "emit", "nightly", "export", "rows=5"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**env, "INTERLOCK_TEST_MODULES_FILE": str(listing)},
+        timeout=120,
+    )
+    assert emitted.returncode == 0, emitted.stderr
+    assert "opened the run of" in emitted.stdout
+    assert loaded(set(listing.read_text(encoding="utf-8").split()), PLUGIN_SCAN) == []
+    status = subprocess.run(
+        [*cli, "status", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert status.returncode == 0, status.stderr
+    assert '"WAITING"' in status.stdout  # what was written reads back as a waiting run
+    # Written once: waking the waiting runs reads the clock again, so the run just opened is
+    # due already and needs no second write (a real clock, unlike the engine tests').
+    with contextlib.closing(sqlite3.connect(tmp_path / "i.db")) as conn:
+        assert conn.execute("SELECT status, version FROM runs").fetchall() == [("WAITING", 1)]
 
 
 def test_the_listed_help_of_builtin_plugin_commands_is_their_own() -> None:
