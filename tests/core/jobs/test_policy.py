@@ -240,3 +240,15 @@ def test_an_allow_list_keeps_the_baseline_environment_of_command_jobs(tmp_path: 
     assert (
         out.read_text() == "/opt/tools/bin:/usr/bin:/bin|/home/ops|C.UTF-8|orders-token-value||\n"
     )
+
+
+def test_a_wrapped_runner_keeps_what_the_controller_reads_of_it(tmp_path: Path) -> None:
+    # allowPrivateNetwork: false wraps every runner; the command runner must still say that
+    # its jobs end locally (seen at once) and that it dedups on the token (grouped advance).
+    policy = parse_job_policy({"allowPrivateNetwork": False})
+    command = default_runners(tmp_path / "state", policy=policy)["command"]
+    assert type(command).__name__ == "PolicyRunner"
+    assert getattr(command, "exits_locally", False) is True
+    assert getattr(command, "dedups_on_token", False) is True
+    http = default_runners(tmp_path / "state", policy=policy)["http"]
+    assert getattr(http, "exits_locally", False) is False
