@@ -62,6 +62,17 @@ def test_run_document_writes_what_model_dump_json_writes() -> None:
         )
 
 
+def test_run_document_writes_infinities_and_nans_as_null_as_model_dump_json_does() -> None:
+    # ``Infinity`` is not JSON: PostgreSQL's json column refuses it, and SQLite would read back
+    # inf where a run written before read back None.
+    run = make_run(
+        job_metadata={"score": float("inf"), "nested": [float("nan"), -float("inf")]},
+        baseline={"rows": float("nan")},
+    )
+    assert run_document(run) == run.model_dump_json()
+    assert "Infinity" not in run_document(run) and "NaN" not in run_document(run)
+
+
 def test_a_newly_opened_run_equals_the_validated_one() -> None:
     pipeline = Pipeline.model_validate(
         {"pipeline": {"id": "p"}, "schedule": {"trigger": {"key": "k", "check": "exists"}}}
