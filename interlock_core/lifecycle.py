@@ -204,7 +204,9 @@ def open_run(
         period=period,
         status=RunStatus.WAITING,
         attempt=1,
-        origin=origin,
+        # Validation turned an origin given as its value ("manual") into the enum; without it
+        # the string would be kept, and ``run.origin.value`` fails (untyped callers).
+        origin=RunOrigin(origin),
         config_hash=config_hash,
         opened_at=now,
         attempt_started_at=now,

@@ -60,9 +60,17 @@ def job_credential_names(config: Any) -> set[str]:
 
     def walk(value: Any, field: str = "") -> None:
         if hasattr(value, "model_dump"):
-            # The fields (and extras) ``model_dump()`` would list, without building the
-            # model's serializer: no job config excludes a field or serialises it its own way.
-            value = {**value.__dict__, **(getattr(value, "__pydantic_extra__", None) or {})}
+            if getattr(value, "__pydantic_root_model__", False):
+                walk(value.root, field)  # model_dump() lists a root model as its root
+                return
+            # The fields, extras and computed fields ``model_dump()`` would list, without
+            # building the model's serializer (a field excluded from it is walked too: a name
+            # more to redact is harmless).
+            value = {
+                **value.__dict__,
+                **(getattr(value, "__pydantic_extra__", None) or {}),
+                **{name: getattr(value, name) for name in type(value).model_computed_fields},
+            }
         if isinstance(value, str):
             if field == "env" or field.endswith(("_env", "Env")):
                 names.add(value)

@@ -141,5 +141,9 @@ def run_document(run: Run) -> str:
     model's schema: that build (and pydantic's plugin discovery with it, which imports and
     scans every installed distribution's metadata) cost an ``interlock emit`` that opens a run
     ~20 ms of its ~165 ms.
+
+    Infinities and NaNs (a job's metadata, a baseline) are written as ``null``, as
+    ``model_dump_json`` writes them: ``Infinity`` is not JSON, and PostgreSQL's ``json``
+    column refuses it.
     """
-    return pydantic_core.to_json(run.__dict__).decode()
+    return pydantic_core.to_json(run.__dict__, inf_nan_mode="null").decode()

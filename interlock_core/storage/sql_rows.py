@@ -10,8 +10,10 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+import pydantic_core
 
 from interlock_core.events import Event, EventType
 from interlock_core.runs import Run, run_document
@@ -58,7 +60,7 @@ def run_from_document(document: str) -> Run:
     """A run from its stored JSON."""
     kept = _KEPT.get(document)
     if kept is not None:
-        return kept
+        return _own_copy(kept)
     # Stored runs went through utc_run on the way in, so they are UTC already.
     return Run.model_validate_json(document)
 
@@ -66,20 +68,43 @@ def run_from_document(document: str) -> Run:
 def written_run(stored: Run, document: str) -> Run:
     """The run a store just wrote (created or updated) as ``document``, as a read returns it.
 
-    ``stored`` itself when the document gives it back field for field: with no job metadata
-    and no baseline, every field is a string, a number, an enum, a UTC datetime or a list of
-    strings, all of which JSON keeps exactly (a newly opened run); later reads of the same
-    document return it too. Otherwise the document is read back, so tuples, datetimes and the
-    like inside those dicts come back as a read returns them. Skipping the read spares
-    building the run model's schema.
+    A copy of ``stored`` (lists of its own) when the document gives it back field for field:
+    with no job metadata and no baseline, every field is a string, a number, an enum, a
+    datetime at the fixed UTC offset or a list of strings, all of which JSON keeps exactly (a
+    newly opened run); later reads of the same document return copies of it too. Otherwise
+    the document is read back, so tuples, datetimes and the like inside those dicts (and a
+    zone's datetimes) come back as a read returns them.
+    Skipping the read spares building the run model's schema.
     """
-    if not stored.job_metadata and stored.baseline is None:
+    if not stored.job_metadata and stored.baseline is None and _fixed_utc(stored):
         with _KEPT_LOCK:
-            _KEPT[document] = stored
+            _KEPT[document] = _own_copy(stored)
             while len(_KEPT) > _KEPT_LIMIT:
                 del _KEPT[next(iter(_KEPT))]
-        return stored
+        return _own_copy(stored)
     return run_from_document(document)
+
+
+def _fixed_utc(run: Run) -> bool:
+    """True when every datetime of ``run`` is at the fixed UTC offset a read gives back.
+
+    ``utc_run`` keeps any datetime at offset zero, a zone's included (London in winter): kept,
+    it would do that zone's arithmetic (60 days on lands an hour off in summer) where a read
+    of its document gives UTC.
+    """
+    return all(
+        not isinstance(value, datetime)
+        or value.tzinfo is UTC
+        or isinstance(value.tzinfo, pydantic_core.TzInfo)
+        for value in run.__dict__.values()
+    )
+
+
+def _own_copy(run: Run) -> Run:
+    """``run`` with lists and dicts of its own (a kept run has no job metadata and no
+    baseline): every read returns a run no other read shares, as a parsed one is, so a caller
+    changing its ``last_reasons`` changes neither the kept run nor the writer's."""
+    return run.model_copy(update={"last_reasons": list(run.last_reasons), "job_metadata": {}})
 
 
 def events_from_documents(documents: Iterable[str], log: logging.Logger) -> list[Event]:

@@ -213,3 +213,27 @@ def test_job_credential_names_of_a_model_are_those_of_its_model_dump() -> None:
     for model in (job, airflow):
         assert job_credential_names(model) == job_credential_names(model.model_dump())
     assert job_credential_names(job) == {"T1", "T2", "INTERLOCK_U", "INTERLOCK_ARG", "EXTRA_PW"}
+
+
+def test_job_credential_names_see_root_models_and_computed_fields_as_model_dump_does() -> None:
+    # A runner's own config may wrap a list in a RootModel or compute a field: model_dump()
+    # lists both under the field's name, so the walk must too.
+    from pydantic import BaseModel, RootModel, computed_field
+
+    from interlock_core.redaction import job_credential_names
+
+    class EnvList(RootModel[list[str]]):
+        pass
+
+    class Job(BaseModel):
+        env: EnvList
+        prefix: str
+
+        @computed_field  # type: ignore[prop-decorator]
+        @property
+        def token_env(self) -> str:
+            return f"{self.prefix}_TOKEN"
+
+    job = Job.model_validate({"env": ["DB_URL"], "prefix": "SVC"})
+    assert job_credential_names(job) == job_credential_names(job.model_dump())
+    assert job_credential_names(job) == {"DB_URL", "SVC_TOKEN"}

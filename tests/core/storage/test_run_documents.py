@@ -9,6 +9,9 @@ import contextlib
 import datetime as dt
 import sqlite3
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from interlock_core import lifecycle
 from interlock_core.config.models import Pipeline
@@ -62,6 +65,17 @@ def test_run_document_writes_what_model_dump_json_writes() -> None:
         )
 
 
+def test_run_document_writes_infinities_and_nans_as_null_as_model_dump_json_does() -> None:
+    # ``Infinity`` is not JSON: PostgreSQL's json column refuses it, and SQLite would read back
+    # inf where a run written before read back None.
+    run = make_run(
+        job_metadata={"score": float("inf"), "nested": [float("nan"), -float("inf")]},
+        baseline={"rows": float("nan")},
+    )
+    assert run_document(run) == run.model_dump_json()
+    assert "Infinity" not in run_document(run) and "NaN" not in run_document(run)
+
+
 def test_a_newly_opened_run_equals_the_validated_one() -> None:
     pipeline = Pipeline.model_validate(
         {"pipeline": {"id": "p"}, "schedule": {"trigger": {"key": "k", "check": "exists"}}}
@@ -76,8 +90,10 @@ def test_a_newly_opened_run_equals_the_validated_one() -> None:
 def test_written_run_is_what_a_read_returns() -> None:
     plain = utc_run(make_run(due_at=at(1), last_reasons=["x: missing"]))
     document = run_document(plain)
-    assert written_run(plain, document) is plain
-    assert written_run(plain, document) == Run.model_validate_json(document)
+    written = written_run(plain, document)
+    assert written == plain and written is not plain
+    assert written.last_reasons is not plain.last_reasons
+    assert written == Run.model_validate_json(document)
     # Dicts may hold what JSON does not keep (a tuple, a datetime): read back, not kept.
     odd = utc_run(make_run(job_metadata={"pair": (1, 2), "at": T0}))
     document = run_document(odd)
@@ -87,13 +103,21 @@ def test_written_run_is_what_a_read_returns() -> None:
     assert returned.job_metadata == {"pair": [1, 2], "at": "2026-03-01T08:00:00Z"}
 
 
-def test_a_read_serves_a_kept_run_only_for_its_very_document(tmp_path: Path) -> None:
+def _parsing_refused(*args: object, **kwargs: object) -> Run:
+    raise AssertionError("a kept run's document was parsed")
+
+
+def test_a_read_serves_a_kept_run_only_for_its_very_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = SQLiteStore(tmp_path / "s.db")
     other = SQLiteStore(tmp_path / "s.db")
     try:
         created = store.create_run(make_run(due_at=at(1)))
         assert created is not None
-        assert store.get_run("p", "2026-03-01") is created  # the same document: kept
+        with monkeypatch.context() as patched:  # the same document: kept, not parsed
+            patched.setattr(Run, "model_validate_json", _parsing_refused)
+            assert store.get_run("p", "2026-03-01") == created
         # An update is a new document: the read parses it and sees the change.
         updated = other.update_run(created.evolve(message="changed"), created.version)
         assert updated is not None
@@ -113,3 +137,40 @@ def test_datetimes_read_back_at_utc_whichever_way_they_came() -> None:
     run = utc_run(make_run(due_at=dt.datetime(2026, 3, 1, 10, 0, tzinfo=PLUS2)))
     assert run.due_at == at(0)
     assert run_from_document(run_document(run)).due_at == at(0)
+
+
+def test_a_kept_run_is_never_shared_with_a_reader(tmp_path: Path) -> None:
+    # Reads have always returned runs of their own (the memory store parses every read): a
+    # caller changing a list of the run it got must change no other read's run.
+    store = SQLiteStore(tmp_path / "s.db")
+    try:
+        opened = make_run(due_at=at(1), last_reasons=["a: missing"])
+        created = store.create_run(opened)
+        assert created is not None
+        created.last_reasons.append("changed by the writer")
+        first = store.get_run("p", "2026-03-01")
+        assert first is not None and first.last_reasons == ["a: missing"]
+        first.last_reasons.append("changed by a reader")
+        first.job_metadata["k"] = "v"
+        (listed,) = store.list_runs("p")
+        assert listed.last_reasons == ["a: missing"] and listed.job_metadata == {}
+        assert opened.last_reasons == ["a: missing"]
+    finally:
+        store.close()
+
+
+def test_a_run_with_a_zoned_datetime_is_read_back_at_utc_not_kept(tmp_path: Path) -> None:
+    # London in winter is at offset zero, so utc_run keeps it; a kept run would then add days
+    # in London time (an hour off once summer time starts) where a read gives UTC.
+    london = dt.datetime(2026, 3, 1, 8, 0, tzinfo=ZoneInfo("Europe/London"))
+    store = SQLiteStore(tmp_path / "s.db")
+    try:
+        created = store.create_run(make_run(due_at=london))
+        read = store.get_run("p", "2026-03-01")
+        for run in (created, read):
+            assert run is not None and run.due_at is not None
+            assert run.due_at.utcoffset() == dt.timedelta(0)
+            later = run.due_at + dt.timedelta(days=60)
+            assert later == dt.datetime(2026, 4, 30, 8, 0, tzinfo=dt.UTC)
+    finally:
+        store.close()
