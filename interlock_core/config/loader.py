@@ -7,29 +7,26 @@ ones.
 """
 
 import contextlib
-import difflib
-import functools
 import gc
 import hashlib
 import json
 import logging
 import math
 import os
-import re
 import stat
-import types
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic import ValidationError
 
 from interlock_core.config.calendars import Calendar
+from interlock_core.config.doc_context import Context, format_path
 from interlock_core.config.errors import ConfigError, ConfigIssue
-from interlock_core.config.jobs import JOB_CONFIG_MODELS, JobType
-from interlock_core.config.models import Job, Pipeline
+from interlock_core.config.load_errors import describe, did_you_mean, sorted_issues, translate
+from interlock_core.config.models import Pipeline
+from interlock_core.config.normalize import normalize
 from interlock_core.config.sources import Skip, UnchangedLookup, load_context, source_hash
 from interlock_core.config.yaml_lines import FieldPath, YamlDocument, load_yaml
 
@@ -226,7 +223,7 @@ def load_pipeline_document(
     """
     if not isinstance(document, Mapping):
         raise ConfigError(
-            ConfigIssue(f"a pipeline must be a mapping, got {_describe(document)}", file=source)
+            ConfigIssue(f"a pipeline must be a mapping, got {describe(document)}", file=source)
         )
     data = dict(document)
     warnings: list[str] = []
@@ -416,22 +413,6 @@ def config_hash(document: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def format_path(path: FieldPath) -> str:
-    """Write a field path the way it reads in YAML: ``validation.rules[1].value``."""
-    text = ""
-    for element in path:
-        if isinstance(element, int):
-            text += f"[{element}]"
-            continue
-        # A key is the only part of a file an error repeats, and only its start.
-        element = _short(element)
-        if re.fullmatch(r"[A-Za-z0-9_$-]+", element):
-            text += f".{element}" if text else element
-        else:
-            text += f"[{element!r}]"
-    return text
-
-
 # --------------------------------------------------------------------------------------------
 # Files
 
@@ -519,10 +500,6 @@ def _is_link(path: Path) -> bool:
         return stat.S_ISLNK(os.lstat(path).st_mode)
     except OSError:
         return True  # let the careful path report it
-
-
-def _short(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _os_reason(exc: OSError) -> str:
@@ -696,15 +673,15 @@ def _load_calendar_file(path: Path, warnings: list[str], root: Path | None = Non
     source = str(path)
     document = load_yaml(_read_text(path, root), source)
     data = _require_mapping(document, source, "calendar")
-    context = _Context(source, document, warnings)
+    context = Context(source, document, warnings)
     try:
-        data = _normalize(data, Calendar, (), context)
+        data = normalize(data, Calendar, (), context)
         if "name" not in data:
             data["name"] = path.stem
         try:
             calendar = Calendar.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError(_sorted(_translate(exc, data, Calendar, context))) from None
+            raise ConfigError(sorted_issues(translate(exc, data, Calendar, context))) from None
         except Exception as exc:
             raise _unexpected(exc, source) from exc
         if calendar.name != path.stem:
@@ -737,7 +714,7 @@ def _require_mapping(document: YamlDocument, source: str, what: str) -> dict[str
         )
     if not isinstance(document.data, dict):
         message = (
-            f"a {what} file must be a YAML mapping (key: value), got {_describe(document.data)}"
+            f"a {what} file must be a YAML mapping (key: value), got {describe(document.data)}"
         )
         raise ConfigError(ConfigIssue(message, file=source, line=1))
     return document.data
@@ -751,7 +728,7 @@ def _validate(
     index: _CalendarIndex,
     warnings: list[str],
 ) -> LoadedPipeline:
-    context = _Context(source, document, warnings)
+    context = Context(source, document, warnings)
     try:
         return _validate_pipeline(raw, context, stem, index)
     finally:
@@ -759,11 +736,11 @@ def _validate(
 
 
 def _validate_pipeline(
-    raw: dict[str, Any], context: "_Context", stem: str | None, index: _CalendarIndex
+    raw: dict[str, Any], context: Context, stem: str | None, index: _CalendarIndex
 ) -> LoadedPipeline:
     source = context.source
     try:
-        data = _normalize(raw, Pipeline, (), context)
+        data = normalize(raw, Pipeline, (), context)
         if stem is not None:
             _default_id(data, stem, context)
         issues = _calendar_issues(data, index, context)
@@ -771,7 +748,7 @@ def _validate_pipeline(
         try:
             pipeline = Pipeline.model_validate(data)
         except ValidationError as exc:
-            issues = _translate(exc, data, Pipeline, context) + issues
+            issues = translate(exc, data, Pipeline, context) + issues
         issues += [
             context.issue(
                 path,
@@ -785,7 +762,7 @@ def _validate_pipeline(
     except Exception as exc:
         raise _unexpected(exc, source) from exc
     if issues or pipeline is None:
-        raise ConfigError(_sorted(issues))
+        raise ConfigError(sorted_issues(issues))
     id_line = context.line_of(("pipeline", "id"))
     if stem is not None and stem != pipeline.id:
         context.warn(
@@ -818,7 +795,7 @@ def _unexpected(exc: Exception, source: str) -> ConfigError:
     )
 
 
-def _default_id(data: dict[str, Any], stem: str, context: "_Context") -> None:
+def _default_id(data: dict[str, Any], stem: str, context: Context) -> None:
     # Go's deployed runtime keyed a pipeline by its file name and never required pipeline.id.
     info = data.get("pipeline")
     if "pipeline" not in data:
@@ -831,7 +808,7 @@ def _default_id(data: dict[str, Any], stem: str, context: "_Context") -> None:
 
 
 def _calendar_issues(
-    data: dict[str, Any], index: _CalendarIndex, context: "_Context"
+    data: dict[str, Any], index: _CalendarIndex, context: Context
 ) -> list[ConfigIssue]:
     if index.known is None:
         return []
@@ -854,7 +831,7 @@ def _calendar_issues(
                 context.issue(path, f"calendar {name!r} is invalid (see {index.broken[name]})")
             )
             continue
-        hint = _did_you_mean(name, list(index.known))
+        hint = did_you_mean(name, list(index.known))
         if hint is None:
             hint = (
                 "known calendars: " + ", ".join(sorted(index.known))
@@ -863,492 +840,3 @@ def _calendar_issues(
             )
         issues.append(context.issue(path, f"unknown calendar {name!r}", hint))
     return issues
-
-
-# --------------------------------------------------------------------------------------------
-# Locations and key case
-
-
-class _Context:
-    """Where a document came from, how its keys were renamed, and its warnings."""
-
-    def __init__(self, source: str, document: YamlDocument, warnings: list[str]) -> None:
-        self.source = source
-        self.document = document
-        self.warnings = warnings
-        self._own: list[tuple[int, str]] = []
-        # (normalized parent path, canonical key) -> the key as written
-        self.renames: dict[tuple[FieldPath, str], str] = {}
-
-    def written(self, path: FieldPath) -> FieldPath:
-        """The path with every key as written in the file."""
-        out: list[str | int] = []
-        for position, element in enumerate(path):
-            if isinstance(element, str):
-                out.append(self.renames.get((path[:position], element), element))
-            else:
-                out.append(element)
-        return tuple(out)
-
-    def line_of(self, path: FieldPath) -> int | None:
-        return self.document.line_of(self.written(path))
-
-    def issue(self, path: FieldPath, message: str, hint: str | None = None) -> ConfigIssue:
-        written = format_path(self.written(path)) or None
-        return ConfigIssue(message, self.source, self.line_of(path), written, hint)
-
-    def warn(self, path: FieldPath, message: str) -> None:
-        text = str(self.issue(path, message))
-        self._own.append((self.line_of(path) or 0, text))
-
-    def sorted_warnings(self) -> list[str]:
-        """This document's warnings in line order."""
-        return [text for _, text in sorted(self._own, key=lambda item: item[0])]
-
-    def flush(self) -> None:
-        """Hand this document's warnings to the shared list (in line order)."""
-        self.warnings.extend(self.sorted_warnings())
-        self._own.clear()
-
-
-def _normalize(value: Any, model: type[BaseModel], path: FieldPath, context: _Context) -> Any:
-    """Rename keys that match a known key case-insensitively (Go matched keys that way),
-    with a warning, and drop optional keys left empty; anything else is left for validation
-    to report."""
-    if not isinstance(value, dict):
-        return value
-    plan = _key_plan(model)
-    if value.keys() <= plan.keys():
-        # Every key written as the model names it (nearly every file): nothing to rename, so
-        # one pass drops the unset keys and normalizes the children, as below.
-        normalized: dict[str, Any] = {}
-        for key, item in value.items():
-            field_name, child, is_list, by_sibling = plan[key]
-            if (item is None or item == "") and _unset(model, field_name, item):
-                continue
-            if by_sibling:
-                child, is_list = _child_model(model, key, value)
-            if child is None:
-                normalized[key] = item
-            elif not is_list:
-                normalized[key] = _normalize(item, child, (*path, key), context)
-            elif isinstance(item, list):
-                normalized[key] = [
-                    _normalize(element, child, (*path, key, position), context)
-                    for position, element in enumerate(item)
-                ]
-            else:
-                normalized[key] = item
-        return normalized
-    aliases = _aliases(model)
-    by_lower = _lower_aliases(model)
-    renamed: dict[str, Any] = {}
-    for key, item in value.items():
-        target = key
-        if isinstance(key, str) and key not in aliases:
-            canonical = by_lower.get(key.lower())
-            if canonical is not None and canonical not in value and canonical not in renamed:
-                target = canonical
-                context.renames[(path, canonical)] = key
-                context.warn(
-                    (*path, canonical),
-                    f"key {key!r} should be written {canonical!r} (keys are case-sensitive; "
-                    "Go ignored case)",
-                )
-        renamed[target] = item
-    for key in list(renamed):
-        name = aliases.get(key)
-        if name is not None and _unset(model, name, renamed[key]):
-            del renamed[key]
-    for key, item in renamed.items():
-        child, is_list = _child_model(model, key, renamed)
-        if child is None:
-            continue
-        if is_list and isinstance(item, list):
-            renamed[key] = [
-                _normalize(element, child, (*path, key, position), context)
-                for position, element in enumerate(item)
-            ]
-        elif not is_list:
-            renamed[key] = _normalize(item, child, (*path, key), context)
-    return renamed
-
-
-def _unset(model: type[BaseModel], name: str, value: Any) -> bool:
-    """Whether an optional key holds Go's "not set": null, or an empty string (Go decoded
-    both as the zero value and then used the default)."""
-    if value is not None and value != "":
-        return False
-    always_set, keeps_empty = _field_kind(model, name)
-    if always_set:
-        return False  # a missing id stays an error; a rule's ``value: ""`` is a real value
-    if value == "" and keeps_empty:
-        return False  # a field that declares a minimum length reports "" (``driftField: ""``)
-    return value is None or (isinstance(value, str) and value == "")
-
-
-@functools.cache
-def _field_kind(model: type[BaseModel], name: str) -> tuple[bool, bool]:
-    """(required or typed Any, declares a minimum length) of a field; cached per field."""
-    info = model.model_fields[name]
-    always_set = info.is_required() or info.annotation is Any
-    keeps_empty = any(getattr(meta, "min_length", 0) for meta in info.metadata)
-    return always_set, keeps_empty
-
-
-@functools.cache
-def _key_plan(
-    model: type[BaseModel],
-) -> dict[str, tuple[str, type[BaseModel] | None, bool, bool]]:
-    """Known keys of a model -> (field name, child model, is a list of them, the child model
-    follows a sibling's value: a job's ``config`` its ``type``); cached, not to be modified."""
-    plan: dict[str, tuple[str, type[BaseModel] | None, bool, bool]] = {}
-    for alias, name in _aliases(model).items():
-        if model is Job and name == "config":
-            plan[alias] = (name, None, False, True)
-        else:
-            plan[alias] = (name, *_field_model(model, name), False)
-    return plan
-
-
-@functools.cache
-def _lower_aliases(model: type[BaseModel]) -> dict[str, str]:
-    """Known keys of a model by their lower case (cached; callers must not modify it)."""
-    return {alias.lower(): alias for alias in _aliases(model)}
-
-
-@functools.cache
-def _aliases(model: type[BaseModel]) -> dict[str, str]:
-    """Known keys of a model: alias -> field name, plus each field name (cached: a model's
-    fields never change; callers must not modify the result)."""
-    known: dict[str, str] = {}
-    for name, info in model.model_fields.items():
-        known[info.alias or name] = name
-    for name in model.model_fields:
-        known.setdefault(name, name)
-    return known
-
-
-def _child_model(
-    model: type[BaseModel], key: str, data: Mapping[str, Any]
-) -> tuple[type[BaseModel] | None, bool]:
-    """The model of ``data[key]`` (and whether it is a list of them), when there is one."""
-    name = _aliases(model).get(key)
-    if name is None:
-        return None, False
-    if model is Job and name == "config":
-        try:
-            return JOB_CONFIG_MODELS[JobType(str(data.get("type")))], False
-        except ValueError:
-            return None, False
-    return _field_model(model, name)
-
-
-@functools.cache
-def _field_model(model: type[BaseModel], name: str) -> tuple[type[BaseModel] | None, bool]:
-    """The model of a field (and whether it is a list of them); cached per model and field."""
-    return _unwrap(model.model_fields[name].annotation)
-
-
-def _unwrap(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
-    origin = get_origin(annotation)
-    if origin is Annotated:
-        return _unwrap(get_args(annotation)[0])
-    if origin in (Union, types.UnionType):
-        for argument in get_args(annotation):
-            found = _unwrap(argument)
-            if found[0] is not None:
-                return found
-        return None, False
-    if origin is list:
-        inner, _ = _unwrap(get_args(annotation)[0])
-        return (inner, True) if inner is not None else (None, False)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation, False
-    return None, False
-
-
-def _model_at(root: type[BaseModel], data: Any, path: FieldPath) -> type[BaseModel] | None:
-    """The model of the mapping at ``path`` in ``data``."""
-    model: type[BaseModel] | None = root
-    current = data
-    position = 0
-    while position < len(path) and model is not None:
-        key = path[position]
-        if not isinstance(key, str) or not isinstance(current, dict):
-            return None
-        child, is_list = _child_model(model, key, current)
-        current = current.get(key)
-        position += 1
-        if is_list:
-            if position >= len(path) or not isinstance(path[position], int):
-                return None
-            if not isinstance(current, list) or not 0 <= int(path[position]) < len(current):
-                return None
-            current = current[int(path[position])]
-            position += 1
-        model = child
-    return model
-
-
-# --------------------------------------------------------------------------------------------
-# pydantic errors -> ConfigIssues
-
-_EXPECTED = {
-    "string_type": "a string",
-    "int_type": "a whole number",
-    "int_parsing": "a whole number",
-    "int_from_float": "a whole number",
-    "float_type": "a number",
-    "float_parsing": "a number",
-    "bool_type": "true or false",
-    "bool_parsing": "true or false",
-    "dict_type": "a mapping",
-    "model_type": "a mapping",
-    "model_attributes_type": "a mapping",
-    "list_type": "a list",
-    "none_required": "",
-}
-
-# Model-level messages that are about one key of the model: the key to point at.
-_MESSAGE_KEYS: list[tuple[re.Pattern[str], FieldPath]] = [
-    (re.compile(r"needs a (numeric|list|duration) value|^invalid duration"), ("value",)),
-    (re.compile(r"^match mode"), ("trigger",)),
-    (re.compile(r"^cron and include"), ("include",)),
-]
-_HEADER = re.compile(r"^header '([^']+)'")
-_NAME_PATTERN = r"^[A-Za-z0-9._:#-]{1,200}$"
-_ENV_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-
-
-_ABSENT = object()
-
-
-@dataclass
-class _Problem:
-    path: FieldPath
-    union: FieldPath | None  # the path of the union field whose member failed, if any
-    error: ErrorDetails
-
-
-def _translate(
-    exc: ValidationError, data: dict[str, Any], root: type[BaseModel], context: _Context
-) -> list[ConfigIssue]:
-    problems = [_problem(error, data) for error in exc.errors()]
-    issues: list[ConfigIssue] = []
-    unions: dict[FieldPath, list[_Problem]] = {}
-    for problem in problems:
-        if problem.union is None:
-            issues.append(_issue(problem, data, root, context))
-        else:
-            unions.setdefault(problem.union, []).append(problem)
-    for union_path, group in unions.items():
-        # A member that got past the type check (e.g. a list with a bad item) is what the
-        # user meant: report its errors, not the other members' type mismatches.
-        deeper = [p for p in group if len(p.path) > len(union_path)]
-        others = [p for p in group if p.error["type"] not in _EXPECTED]
-        chosen = deeper or others
-        if chosen:
-            issues.extend(_issue(problem, data, root, context) for problem in chosen)
-            continue
-        nouns = [_EXPECTED[p.error["type"]] for p in group if _EXPECTED[p.error["type"]]]
-        nouns = list(dict.fromkeys(nouns))
-        expected = ", ".join(nouns[:-1]) + f" or {nouns[-1]}" if len(nouns) > 1 else nouns[0]
-        message = f"expected {expected}, got {_describe(group[0].error['input'])}"
-        issues.append(context.issue(union_path, message))
-    unique: dict[tuple[int | None, str | None, str], ConfigIssue] = {}
-    for issue in issues:
-        unique.setdefault((issue.line, issue.path, issue.message), issue)
-    return list(unique.values())
-
-
-def _problem(error: ErrorDetails, data: dict[str, Any]) -> _Problem:
-    """Map pydantic's location onto the document: union-member tags (``str``,
-    ``list[str]``, ``function-after[...]``) are not keys and are dropped."""
-    loc = error["loc"]
-    path: list[str | int] = []
-    union: FieldPath | None = None
-    current: Any = data
-    for element in loc:
-        if _has(current, element):
-            path.append(element)
-            current = current[element]
-        elif error["type"] == "missing" and (isinstance(current, dict) or current is _ABSENT):
-            # The missing key, or an absent section on the way to it (a typed job with no
-            # config at all misses job.config.jobName).
-            path.append(element)
-            current = _ABSENT
-        elif union is None:
-            union = tuple(path)
-    return _Problem(tuple(path), union, error)
-
-
-def _issue(
-    problem: _Problem, data: dict[str, Any], root: type[BaseModel], context: _Context
-) -> ConfigIssue:
-    error = problem.error
-    kind = error["type"]
-    path = problem.path
-    value = error["input"]
-    ctx = error.get("ctx") or {}
-    if kind == "extra_forbidden":
-        key = context.written(path)[-1]
-        model = _model_at(root, data, path[:-1])
-        known = [info.alias or name for name, info in model.model_fields.items()] if model else []
-        hint = _did_you_mean(str(key), known)
-        if hint is None and known:
-            hint = "known keys: " + ", ".join(known)
-        # Only the key, and only its start: a file that is not a config (a link to a secret
-        # file, a pasted token) must not end up in an event.
-        return context.issue(path, f"unknown key {_short(str(key))!r}", hint)
-    if kind == "missing":
-        return context.issue(path[:-1], f"missing required key {path[-1]!r}")
-    if kind == "enum":
-        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
-        hint = _did_you_mean(value, choices) if isinstance(value, str) else None
-        if hint is None:
-            hint = "use one of: " + ", ".join(choices)
-        if path[-1:] == ("check",):
-            return context.issue(path, f"unknown check {_describe(value)}", hint)
-        if path[-2:] == ("job", "type"):
-            return context.issue(path, f"unknown job type {_describe(value)}", hint)
-        return context.issue(path, f"invalid value {_describe(value)}", hint)
-    if kind in ("value_error", "assertion_error"):
-        cause = ctx.get("error")
-        message = str(cause) if cause is not None else str(error["msg"])
-        message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        if _is_scalar(value) and "got" not in message and repr(value) not in message:
-            message += f", got {_describe(value)}"
-        target = _point_at(path, message, data)
-        # "sla.maxDuration needs ..." reads "sla.maxDuration: needs ..." after the path.
-        for prefix in (format_path(target), format_path(target[-1:])):
-            if prefix and re.match(re.escape(prefix) + r" (needs|must) ", message):
-                message = message[len(prefix) + 1 :]
-                break
-        return context.issue(target, message)
-    if _EXPECTED.get(kind):
-        return context.issue(path, f"expected {_EXPECTED[kind]}, got {_describe(value)}")
-    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        return context.issue(path, _range_message(kind, ctx, value, root, data, path))
-    if kind == "finite_number":
-        return context.issue(path, f"expected a finite number, got {_describe(value)}")
-    if kind == "string_pattern_mismatch":
-        pattern = ctx.get("pattern")
-        if pattern == _NAME_PATTERN:
-            message = (
-                f"invalid name {_describe(value)}: use 1 to 200 letters, digits, '.', '_', "
-                "':', '#' or '-'"
-            )
-        elif pattern == _ENV_PATTERN:
-            message = f"invalid environment variable name {_describe(value)}"
-        else:
-            message = f"{_describe(value)} does not match the pattern {pattern}"
-        return context.issue(path, message)
-    if kind == "too_short":
-        minimum = ctx.get("min_length", 1)
-        message = "must not be empty" if minimum == 1 else f"needs at least {minimum} items"
-        return context.issue(path, message)
-    if kind == "too_long":
-        return context.issue(path, f"has too many items (at most {ctx.get('max_length')})")
-    return context.issue(path, str(error["msg"]))
-
-
-def _point_at(path: FieldPath, message: str, data: dict[str, Any]) -> FieldPath:
-    """For an error raised by a whole model, the key of that model the message is about."""
-    target: Any = _at(data, path)
-    if not isinstance(target, dict):
-        return path
-    header = _HEADER.match(message)
-    if header and header.group(1) in target:
-        return (*path, header.group(1))
-    for pattern, keys in _MESSAGE_KEYS:
-        if pattern.search(message) and _at(target, keys) is not None:
-            return (*path, *keys)
-    # "dryRun needs ...", "usernameEnv and passwordEnv ...": the message starts with the key.
-    first = re.match(r"([A-Za-z][\w.]*) (needs|must|and) ", message)
-    if first:
-        keys = tuple(first.group(1).split("."))
-        if _at(target, keys) is not None:
-            return (*path, *keys)
-    return path
-
-
-def _at(data: Any, path: FieldPath) -> Any:
-    current = data
-    for element in path:
-        if not _has(current, element):
-            return None
-        current = current[element]
-    return current
-
-
-def _has(container: Any, element: Any) -> bool:
-    """Whether ``container[element]`` is a key of a mapping or an index of a list."""
-    if isinstance(container, dict):
-        return isinstance(element, str) and element in container
-    if isinstance(container, list):
-        return isinstance(element, int) and 0 <= element < len(container)
-    return False
-
-
-def _range_message(
-    kind: str,
-    ctx: dict[str, Any],
-    value: Any,
-    root: type[BaseModel],
-    data: dict[str, Any],
-    path: FieldPath,
-) -> str:
-    low = high = None
-    model = _model_at(root, data, path[:-1]) if path else None
-    name = _aliases(model).get(str(path[-1])) if model is not None and path else None
-    if model is not None and name is not None:
-        for constraint in model.model_fields[name].metadata:
-            low = getattr(constraint, "ge", low)
-            high = getattr(constraint, "le", high)
-    got = _describe(value)
-    if low is not None and high is not None:
-        return f"must be between {low} and {high}, got {got}"
-    words = {
-        "greater_than_equal": ("at least", "ge"),
-        "less_than_equal": ("at most", "le"),
-        "greater_than": ("greater than", "gt"),
-        "less_than": ("less than", "lt"),
-    }
-    phrase, bound = words[kind]
-    return f"must be {phrase} {ctx.get(bound)}, got {got}"
-
-
-def _is_scalar(value: Any) -> bool:
-    return value is None or isinstance(value, str | int | float | bool)
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        text = repr(value)
-        return text if len(text) <= 60 else text[:56] + "...'"
-    text = str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _did_you_mean(word: Any, candidates: Iterable[str]) -> str | None:
-    if not isinstance(word, str):
-        return None
-    options = list(dict.fromkeys(candidates))
-    lowered = {option.lower(): option for option in options}
-    if word.lower() in lowered and lowered[word.lower()] != word:
-        return f"did you mean {lowered[word.lower()]!r}?"
-    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
-    return f"did you mean {lowered[close[0]]!r}?" if close else None
-
-
-def _sorted(issues: list[ConfigIssue]) -> list[ConfigIssue]:
-    return sorted(issues, key=lambda issue: issue.line if issue.line is not None else 0)

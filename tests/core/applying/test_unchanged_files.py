@@ -226,7 +226,7 @@ def test_a_missing_boto3_warning_repeats_on_a_re_apply(
 
 @pytest.mark.parametrize(
     "change",
-    ["croniter", "pydantic", "PyYAML", "sensors.py", "job_configs/http.py"],
+    ["croniter", "pydantic", "PyYAML", "sensors.py", "job_configs/http.py", "config/normalize.py"],
 )
 def test_an_upgrade_of_the_loading_code_validates_every_pipeline_again(
     engine: Interlock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str

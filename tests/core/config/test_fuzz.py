@@ -19,7 +19,7 @@ from interlock_core.config import (
     load_pipeline_document,
     parse_pipeline_text,
 )
-from interlock_core.config.loader import _child_model
+from interlock_core.config.normalize import child_model
 from interlock_core.config.yaml_lines import load_yaml
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "pipelines"
@@ -37,7 +37,7 @@ def _known_keys() -> list[str]:
         for name, info in model.model_fields.items():
             alias = info.alias or name
             keys.add(alias)
-            child, _ = _child_model(model, alias, {})
+            child, _ = child_model(model, alias, {})
             if child is not None:
                 pending.append(child)
     return sorted(keys)

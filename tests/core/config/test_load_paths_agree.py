@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from interlock_core.config import ConfigError, loader, parse_pipeline_text, yaml_lines
+from interlock_core.config import ConfigError, normalize, parse_pipeline_text, yaml_lines
 from tests.core.config.test_fuzz import TOP_LEVEL, VALUES, dump, mutated
 
 
@@ -23,7 +23,7 @@ def _outcome(text: str) -> object:
 def _general(text: str) -> object:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(yaml_lines, "_PLAIN_FIRST", False)
-        patch.setattr(loader, "_key_plan", lambda model: {})
+        patch.setattr(normalize, "_key_plan", lambda model: {})
         return _outcome(text)
 
 
