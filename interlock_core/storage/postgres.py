@@ -590,16 +590,7 @@ class PostgresStore(Store):
                     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s::json)"
                     " ON CONFLICT (pipeline_id, period) DO NOTHING"
                 ),
-                (
-                    stored.pipeline_id,
-                    stored.period,
-                    stored.status.value,
-                    stored.version,
-                    stored.attempt,
-                    stored.due_at,
-                    stored.owner,
-                    document,
-                ),
+                (stored.pipeline_id, stored.period, *_run_values(stored, document)),
             )
             if cur.rowcount != 1:
                 return False
@@ -967,22 +958,24 @@ class PostgresStore(Store):
                 " owner = %s, document = %s::json"
                 " WHERE pipeline_id = %s AND period = %s AND version = %s"
             ),
-            (
-                stored.status.value,
-                stored.version,
-                stored.attempt,
-                stored.due_at,
-                stored.owner,
-                document,
-                stored.pipeline_id,
-                stored.period,
-                expected_version,
-            ),
+            (*_run_values(stored, document), stored.pipeline_id, stored.period, expected_version),
         )
         if cur.rowcount != 1:
             return False
         self._insert_events(cur, events)
         return True
+
+
+def _run_values(stored: Run, document: str) -> tuple[Any, ...]:
+    """The run's indexed columns and document, in the order both run writes name them."""
+    return (
+        stored.status.value,
+        stored.version,
+        stored.attempt,
+        stored.due_at,
+        stored.owner,
+        document,
+    )
 
 
 _LISTEN_KEEPALIVES = {
