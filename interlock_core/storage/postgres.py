@@ -71,8 +71,10 @@ from interlock_core.storage.sql_rows import (
     EventColumns,
     encode_run_writes,
     event_filter,
+    event_rows,
     events_from_documents,
     run_from_document,
+    run_values,
     sensor_from_row,
     stored_config_from_row,
 )
@@ -580,7 +582,7 @@ class PostgresStore(Store):
         """Create-if-absent; ``events`` commit in the same transaction, only when created."""
         stored = utc_run(run.evolve(version=1))
         document = stored.model_dump_json()
-        rows = _event_rows(events)
+        rows = event_rows(events, utc)
 
         def work(cur: psycopg.Cursor[Any]) -> bool:
             cur.execute(
@@ -590,7 +592,7 @@ class PostgresStore(Store):
                     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s::json)"
                     " ON CONFLICT (pipeline_id, period) DO NOTHING"
                 ),
-                (stored.pipeline_id, stored.period, *_run_values(stored, document)),
+                (stored.pipeline_id, stored.period, *run_values(stored, document, utc)),
             )
             if cur.rowcount != 1:
                 return False
@@ -622,7 +624,7 @@ class PostgresStore(Store):
         self, run: Run, expected_version: int, events: Iterable[Event]
     ) -> Run | None:
         """Compare-and-set; ``events`` commit in the same transaction, only when it wins."""
-        write = encode_run_writes([RunUpdate(run, expected_version, tuple(events))], _event_rows)[0]
+        write = encode_run_writes([RunUpdate(run, expected_version, tuple(events))], utc)[0]
         document = write[1]
 
         def work(cur: psycopg.Cursor[Any]) -> bool:
@@ -836,7 +838,7 @@ class PostgresStore(Store):
 
     def append_events(self, events: Iterable[Event]) -> None:
         """See :meth:`Store.append_events`; an event whose id is already stored is skipped."""
-        rows = _event_rows(events)
+        rows = event_rows(events, utc)
         if not rows:
             return
 
@@ -931,7 +933,7 @@ class PostgresStore(Store):
 
     def update_runs_with_events(self, updates: Iterable[RunUpdate]) -> list[Run | None]:
         """See :meth:`Store.update_runs_with_events`; one transaction, one commit."""
-        prepared = encode_run_writes(updates, _event_rows)
+        prepared = encode_run_writes(updates, utc)
         if not prepared:
             return []
 
@@ -958,24 +960,17 @@ class PostgresStore(Store):
                 " owner = %s, document = %s::json"
                 " WHERE pipeline_id = %s AND period = %s AND version = %s"
             ),
-            (*_run_values(stored, document), stored.pipeline_id, stored.period, expected_version),
+            (
+                *run_values(stored, document, utc),
+                stored.pipeline_id,
+                stored.period,
+                expected_version,
+            ),
         )
         if cur.rowcount != 1:
             return False
         self._insert_events(cur, events)
         return True
-
-
-def _run_values(stored: Run, document: str) -> tuple[Any, ...]:
-    """The run's indexed columns and document, in the order both run writes name them."""
-    return (
-        stored.status.value,
-        stored.version,
-        stored.attempt,
-        stored.due_at,
-        stored.owner,
-        document,
-    )
 
 
 _LISTEN_KEEPALIVES = {
@@ -1080,21 +1075,6 @@ def _dropped_before_commit(
 def _reason(exc: BaseException) -> str:
     """psycopg's message, on one line (libpq's messages span lines)."""
     return " ".join(str(exc).split())
-
-
-def _event_rows(events: Iterable[Event]) -> list[tuple[Any, ...]]:
-    return [
-        (
-            event.id,
-            utc(event.at),
-            event.type.value,
-            event.pipeline_id,
-            event.period,
-            event.attempt,
-            event.to_json(),
-        )
-        for event in events
-    ]
 
 
 def _stored_config(row: Any) -> StoredConfig:

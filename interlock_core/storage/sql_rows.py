@@ -21,6 +21,7 @@ from interlock_core.sensors import Sensor
 from interlock_core.storage.base import RunUpdate, StoredConfig, utc_run
 
 ToDatetime = Callable[[Any], datetime]
+FromDatetime = Callable[[datetime], Any]
 
 
 def stored_config_from_row(row: Any, to_datetime: ToDatetime) -> StoredConfig:
@@ -181,8 +182,30 @@ def event_filter(
 EncodedRunWrite = tuple[Run, str, int, list[tuple[Any, ...]]]
 
 
+def run_values(stored: Run, document: str, from_datetime: FromDatetime) -> tuple[Any, ...]:
+    """The run's indexed columns and document, in the order both run writes name them."""
+    due_at = None if stored.due_at is None else from_datetime(stored.due_at)
+    return (stored.status.value, stored.version, stored.attempt, due_at, stored.owner, document)
+
+
+def event_rows(events: Iterable[Event], from_datetime: FromDatetime) -> list[tuple[Any, ...]]:
+    """The events as rows of the ``events`` table, in its column order."""
+    return [
+        (
+            event.id,
+            from_datetime(event.at),
+            event.type.value,
+            event.pipeline_id,
+            event.period,
+            event.attempt,
+            event.to_json(),
+        )
+        for event in events
+    ]
+
+
 def encode_run_writes(
-    updates: Iterable[RunUpdate], event_rows: Callable[[Iterable[Event]], list[tuple[Any, ...]]]
+    updates: Iterable[RunUpdate], from_datetime: FromDatetime
 ) -> list[EncodedRunWrite]:
     """Each run compare-and-set as (stored run, its document, the expected version, its
     event rows), encoded before the transaction opens: a run that cannot be encoded raises
@@ -191,6 +214,11 @@ def encode_run_writes(
     for update in updates:
         stored = utc_run(update.run.evolve(version=update.expected_version + 1))
         encoded.append(
-            (stored, run_document(stored), update.expected_version, event_rows(update.events))
+            (
+                stored,
+                run_document(stored),
+                update.expected_version,
+                event_rows(update.events, from_datetime),
+            )
         )
     return encoded

@@ -51,8 +51,10 @@ from interlock_core.storage.sql_rows import (
     EventColumns,
     encode_run_writes,
     event_filter,
+    event_rows,
     events_from_documents,
     run_from_document,
+    run_values,
     sensor_from_row,
     stored_config_from_row,
     written_run,
@@ -854,7 +856,7 @@ class SQLiteStore(Store):
     # -- events ----------------------------------------------------------------------------
     def append_events(self, events: Iterable[Event]) -> None:
         """See :meth:`Store.append_events`; an event whose id is already stored is skipped."""
-        rows = _event_rows(events)
+        rows = event_rows(events, _to_us)
         if not rows:
             return
 
@@ -983,7 +985,7 @@ class SQLiteStore(Store):
         """See :meth:`Store.create_run_with_events`; one transaction."""
         stored = utc_run(run.evolve(version=1))
         document = run_document(stored)
-        rows = _event_rows(events)
+        rows = event_rows(events, _to_us)
 
         def work(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
@@ -991,7 +993,7 @@ class SQLiteStore(Store):
                 " (pipeline_id, period, status, version, attempt, due_at_us, owner, document)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (pipeline_id, period) DO NOTHING",
-                (stored.pipeline_id, stored.period, *_run_values(stored, document)),
+                (stored.pipeline_id, stored.period, *run_values(stored, document, _to_us)),
             )
             if cursor.rowcount != 1:
                 return False
@@ -1007,7 +1009,7 @@ class SQLiteStore(Store):
         self, run: Run, expected_version: int, events: Iterable[Event]
     ) -> Run | None:
         """See :meth:`Store.update_run_with_events`; one transaction."""
-        write = encode_run_writes([RunUpdate(run, expected_version, tuple(events))], _event_rows)[0]
+        write = encode_run_writes([RunUpdate(run, expected_version, tuple(events))], _to_us)[0]
         stored, document = write[0], write[1]
 
         def work(conn: sqlite3.Connection) -> bool:
@@ -1020,7 +1022,7 @@ class SQLiteStore(Store):
 
     def update_runs_with_events(self, updates: Iterable[RunUpdate]) -> list[Run | None]:
         """See :meth:`Store.update_runs_with_events`; one transaction, one commit."""
-        prepared = encode_run_writes(updates, _event_rows)
+        prepared = encode_run_writes(updates, _to_us)
         if not prepared:
             return []
 
@@ -1046,39 +1048,17 @@ def _update_run_row(
         "UPDATE runs SET status = ?, version = ?, attempt = ?, due_at_us = ?,"
         " owner = ?, document = ?"
         " WHERE pipeline_id = ? AND period = ? AND version = ?",
-        (*_run_values(stored, document), stored.pipeline_id, stored.period, expected_version),
+        (
+            *run_values(stored, document, _to_us),
+            stored.pipeline_id,
+            stored.period,
+            expected_version,
+        ),
     )
     if cursor.rowcount != 1:
         return False
     _insert_events(conn, events)
     return True
-
-
-def _run_values(stored: Run, document: str) -> tuple[Any, ...]:
-    """The run's indexed columns and document, in the order both run writes name them."""
-    return (
-        stored.status.value,
-        stored.version,
-        stored.attempt,
-        _optional_us(stored.due_at),
-        stored.owner,
-        document,
-    )
-
-
-def _event_rows(events: Iterable[Event]) -> list[tuple[Any, ...]]:
-    return [
-        (
-            event.id,
-            _to_us(event.at),
-            event.type.value,
-            event.pipeline_id,
-            event.period,
-            event.attempt,
-            event.to_json(),
-        )
-        for event in events
-    ]
 
 
 def _insert_events(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
