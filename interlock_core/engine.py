@@ -1400,8 +1400,9 @@ class Interlock:
     def _secrets(self, pipeline_id: str) -> list[str]:
         """Secret values a pipeline's messages must not carry: secret-looking variables and
         every variable its job sends (``tokenEnv`` and the like, ``$INTERLOCK_*`` references)."""
-        if self._held_env_secrets is not None and pipeline_id in self._held_secrets:
-            return self._held_secrets[pipeline_id]
+        held = self._held_secrets.get(pipeline_id) if self._held_env_secrets is not None else None
+        if held is not None:
+            return held
         return self._secrets_of(pipeline_id, self.config(pipeline_id) if pipeline_id else None)
 
     def _secrets_of(self, pipeline_id: str, active: ActiveConfig | None) -> list[str]:
